@@ -1,0 +1,88 @@
+import type { Readable, Writable } from 'node:stream';
+import type { ExitInfo } from '../schemas/exit.js';
+import { exitFromEvent } from './exit.js';
+import { ProcessHandle } from './handle.js';
+import { openPipeEnd } from './pipes.js';
+import type { Sidecar } from './sidecar.js';
+
+/** One end of a child's pipe as SPAWNED reports it. */
+export interface PipeEnd {
+	childFd: number;
+	sidecarFd: number;
+}
+
+/**
+ * A child spawned by the sidecar. Like Node's ChildProcess it keeps the host's event loop
+ * alive while it runs.
+ */
+export class Child extends ProcessHandle {
+	/** The child's fd 0 when it is `'pipe'`, else null. */
+	readonly stdin: Writable | null = null;
+	/** The child's fd 1 when it is `'pipe'`, else null. */
+	readonly stdout: Readable | null = null;
+	/** The child's fd 2 when it is `'pipe'`, else null. */
+	readonly stderr: Readable | null = null;
+	/** Every pipe by child fd: `stdio[3]` for `stdio: [..., 'pipe']`. */
+	readonly stdio: (Readable | Writable | null)[] = [];
+
+	/** @internal Use `spawn()` or `Command#spawn()`. */
+	constructor(sidecar: Sidecar, handle: number, pid: number, pipes: readonly PipeEnd[], stdioCount: number) {
+		super(sidecar, handle, pid);
+		sidecar.ref();
+		for (let fd = 0; fd < stdioCount; fd++) this.stdio.push(null);
+		const sidecarPid = sidecar.hello!.pid;
+		for (const { childFd, sidecarFd } of pipes) {
+			this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0);
+		}
+		this.stdin = (this.stdio[0] as Writable | null) ?? null;
+		this.stdout = (this.stdio[1] as Readable | null) ?? null;
+		this.stderr = (this.stdio[2] as Readable | null) ?? null;
+	}
+
+	/** Why pidfd ended the child, if it did: its `timeout` passed, or its `signal` aborted. */
+	get terminatedBy(): 'timeout' | 'abort' | undefined {
+		return this.#terminatedBy;
+	}
+
+	#terminatedBy: 'timeout' | 'abort' | undefined;
+	#disarm: (() => void) | undefined;
+
+	/**
+	 * @internal Arms `timeout` and `signal`: when one fires, `killSignal`, then SIGKILL after
+	 * `forceKillAfter` ms if the child is still there.
+	 */
+	armTermination(options: { timeout?: number | undefined; signal?: AbortSignal | undefined; killSignal: number; forceKillAfter: number | false }): void {
+		const { timeout, signal, killSignal, forceKillAfter } = options;
+		if (timeout === undefined && signal === undefined) return;
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		let forceTimer: ReturnType<typeof setTimeout> | undefined;
+		const terminate = (why: 'timeout' | 'abort') => {
+			if (this.exited || this.#terminatedBy) return;
+			this.#terminatedBy = why;
+			this.kill(killSignal).catch(() => {}); // ESRCH: it ended meanwhile, which is what we want
+			if (forceKillAfter !== false) {
+				forceTimer = setTimeout(() => this.kill('SIGKILL').catch(() => {}), forceKillAfter);
+			}
+		};
+		const onAbort = () => terminate('abort');
+		if (timeout !== undefined) timer = setTimeout(() => terminate('timeout'), timeout);
+		if (signal) {
+			if (signal.aborted) queueMicrotask(onAbort);
+			else signal.addEventListener('abort', onAbort, { once: true });
+		}
+		this.#disarm = () => {
+			clearTimeout(timer);
+			clearTimeout(forceTimer);
+			signal?.removeEventListener('abort', onAbort);
+		};
+	}
+
+	protected decodeExit(_type: number, body: Buffer): ExitInfo {
+		return exitFromEvent(body);
+	}
+
+	protected override onSettled(): void {
+		this.#disarm?.();
+		this.sidecar.unref();
+	}
+}

@@ -1,0 +1,150 @@
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+// Only the public entry: the CLI bundle loads it from ./pidfd.mjs instead of carrying a copy.
+import { type ExitInfo, PidFd, PidfdError, signalNumber, spawn } from './index.js';
+
+const USAGE = `Usage:
+  pidfd run [--json] [-o FILE] -- COMMAND [ARG...]   run COMMAND, then report how it ended and its resource usage
+  pidfd wait [--json] PID...                         wait until every PID has exited
+  pidfd kill PID [SIGNAL]                            signal PID through a pidfd (default SIGTERM)
+  pidfd info [--json] PID                            pid, ppid, credentials and cgroup of PID
+
+run reports on stderr (or FILE) and exits as the command did: its code, or 128+N for signal N.`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+	const [command, ...rest] = argv;
+	switch (command) {
+		case 'run':
+			return run(rest);
+		case 'wait':
+			return waitAll(rest);
+		case 'kill':
+			return kill(rest);
+		case 'info':
+			return info(rest);
+		case '-h':
+		case '--help':
+		case 'help':
+			process.stdout.write(`${USAGE}\n`);
+			return 0;
+		default:
+			throw new UsageError(command ? `unknown command: ${command}` : 'no command given');
+	}
+}
+
+async function run(args: string[]): Promise<number> {
+	const { values, positionals } = parseArgs({
+		args,
+		allowPositionals: true,
+		options: { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } },
+	});
+	const [file, ...rest] = positionals;
+	if (!file) throw new UsageError('run: no command given');
+	const started = performance.now();
+	let child;
+	try {
+		child = await spawn(file, rest);
+	} catch (error) {
+		if (error instanceof PidfdError && error.syscall === 'execve') {
+			process.stderr.write(`pidfd: ${file}: ${error.message}\n`);
+			return error.code === 'ENOENT' ? 127 : 126; // as shells do
+		}
+		throw error;
+	}
+	// SIGINT and SIGQUIT from a terminal reach the child directly (same process group):
+	// outlive them to report. Signals aimed at us alone are passed on, through the pidfd.
+	const forward = (signal: NodeJS.Signals) => () => void child.kill(signal).catch(() => {});
+	for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => {});
+	for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, forward(signal));
+	const exit = await child.wait();
+	const wallMs = performance.now() - started;
+	const report = values.json ? `${JSON.stringify({ ...exit, wallMs: round(wallMs) })}\n` : describeRun(file, exit, wallMs);
+	if (values.output) writeFileSync(values.output, report);
+	else process.stderr.write(report);
+	return exitCodeOf(exit);
+}
+
+async function waitAll(args: string[]): Promise<number> {
+	const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+	if (positionals.length === 0) throw new UsageError('wait: no PID given');
+	const handles = await Promise.all(positionals.map((p) => PidFd.open(parsePid(p))));
+	const exits = await Promise.all(handles.map((h) => h.wait()));
+	for (const exit of exits) {
+		process.stdout.write(values.json ? `${JSON.stringify(exit)}\n` : `${exit.pid}: ${describeEnd(exit)}\n`);
+	}
+	return 0;
+}
+
+async function kill(args: string[]): Promise<number> {
+	const [pid, signal = 'SIGTERM', ...extra] = args;
+	if (!pid || extra.length > 0) throw new UsageError('kill: expected PID [SIGNAL]');
+	const number = signalNumber(/^\d+$/.test(signal) ? Number(signal) : signal);
+	if (number === undefined) throw new UsageError(`kill: unknown signal ${signal}`);
+	const handle = await PidFd.open(parsePid(pid));
+	await handle.kill(number);
+	await handle.close();
+	return 0;
+}
+
+async function info(args: string[]): Promise<number> {
+	const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+	if (positionals.length !== 1) throw new UsageError('info: expected one PID');
+	const handle = await PidFd.open(parsePid(positionals[0]!));
+	const result = await handle.info();
+	await handle.close();
+	process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${Object.entries(result).map(([k, v]) => `${k}: ${String(v)}`).join('\n')}\n`);
+	return 0;
+}
+
+function parsePid(text: string): number {
+	if (!/^[1-9]\d*$/.test(text)) throw new UsageError(`not a pid: ${text}`);
+	return Number(text);
+}
+
+function exitCodeOf(exit: ExitInfo): number {
+	if (exit.code !== null) return exit.code;
+	if (exit.signalNumber !== null) return 128 + exit.signalNumber;
+	return 1;
+}
+
+function describeEnd(exit: ExitInfo): string {
+	if (exit.status === 'exited') return `exited with code ${exit.code}`;
+	if (exit.status === 'signaled') return `killed by ${exit.signal}${exit.coreDumped ? ' (core dumped)' : ''}`;
+	return 'exited (status unknown: not our child, and this kernel could not tell)';
+}
+
+function describeRun(file: string, exit: ExitInfo, wallMs: number): string {
+	const lines = [`pidfd: ${file} ${describeEnd(exit)}`];
+	const r = exit.rusage;
+	if (r) {
+		lines.push(`  pid ${exit.pid}  wall ${ms(wallMs)}  user ${ms(r.userCpuMs)}  sys ${ms(r.systemCpuMs)}  max RSS ${r.maxRssKiB.toLocaleString('en')} KiB`);
+		lines.push(`  page faults ${r.minorFaults} minor, ${r.majorFaults} major  context switches ${r.voluntaryCtxSwitches} voluntary, ${r.involuntaryCtxSwitches} involuntary`);
+		lines.push(`  block I/O ${r.blockInputs} in, ${r.blockOutputs} out  signals ${r.signalsReceived}`);
+	}
+	return `${lines.join('\n')}\n`;
+}
+
+function ms(value: number): string {
+	return value < 1000 ? `${round(value)} ms` : `${round(value / 1000)} s`;
+}
+
+function round(value: number): number {
+	return Math.round(value * 1000) / 1000;
+}
+
+main(process.argv.slice(2)).then(
+	(code) => {
+		process.exitCode = code;
+	},
+	(error: unknown) => {
+		if (error instanceof UsageError) {
+			process.stderr.write(`pidfd: ${error.message}\n\n${USAGE}\n`);
+			process.exitCode = 2;
+		} else {
+			process.stderr.write(`pidfd: ${error instanceof Error ? error.message : String(error)}\n`);
+			process.exitCode = 1;
+		}
+	},
+);

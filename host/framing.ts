@@ -1,0 +1,161 @@
+/**
+ * The frame codec of the sidecar protocol (sidecar/PROTOCOL.md): pure, no I/O.
+ *
+ *   u32 len (bytes after this field) · u16 type · u16 flags · u32 id · body
+ */
+
+export const HEADER_SIZE = 12;
+/** The sidecar announces its maximum in HELLO; this is the ceiling we accept from it. */
+export const MAX_FRAME = 16 * 1024 * 1024;
+
+export interface Frame {
+	type: number;
+	id: number;
+	/** A view into the receive buffer: valid until the callback returns. */
+	body: Buffer;
+}
+
+export class ProtocolError extends Error {
+	override name = 'ProtocolError';
+}
+
+/**
+ * Splits a byte stream into frames. Frames that arrive whole (the common case: replies are
+ * small and come batched) are handed out as views without copying; only a frame split across
+ * reads is assembled, once, when its last byte has arrived.
+ */
+export class FrameDecoder {
+	#pending: Buffer[] = [];
+	#pendingBytes = 0;
+	#needed = 4;
+
+	constructor(private readonly maxFrame = MAX_FRAME) {}
+
+	push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+		let buf = chunk;
+		if (this.#pendingBytes > 0) {
+			this.#pending.push(chunk);
+			this.#pendingBytes += chunk.length;
+			if (this.#pendingBytes < this.#needed) return;
+			buf = Buffer.concat(this.#pending, this.#pendingBytes);
+			this.#pending = [];
+			this.#pendingBytes = 0;
+		}
+		let off = 0;
+		while (buf.length - off >= 4) {
+			const len = buf.readUInt32LE(off);
+			if (len < HEADER_SIZE - 4 || len > this.maxFrame) {
+				throw new ProtocolError(`frame length ${len} out of range [${HEADER_SIZE - 4}, ${this.maxFrame}]`);
+			}
+			if (buf.length - off < 4 + len) {
+				this.#needed = 4 + len;
+				break;
+			}
+			onFrame({
+				type: buf.readUInt16LE(off + 4),
+				id: buf.readUInt32LE(off + 8),
+				body: buf.subarray(off + HEADER_SIZE, off + 4 + len),
+			});
+			off += 4 + len;
+		}
+		if (off < buf.length) {
+			if (buf.length - off < 4) this.#needed = 4;
+			this.#pending.push(buf.subarray(off));
+			this.#pendingBytes = buf.length - off;
+		}
+	}
+}
+
+/**
+ * Builds one frame. Reuses a scratch buffer across frames, so encoding a request allocates
+ * only the finished frame.
+ */
+export class FrameWriter {
+	#buf = Buffer.allocUnsafe(4096);
+	#off = HEADER_SIZE;
+
+	#reserve(n: number): void {
+		if (this.#off + n <= this.#buf.length) return;
+		let size = this.#buf.length * 2;
+		while (size < this.#off + n) size *= 2;
+		const next = Buffer.allocUnsafe(size);
+		this.#buf.copy(next, 0, 0, this.#off);
+		this.#buf = next;
+	}
+
+	u32(value: number): this {
+		this.#reserve(4);
+		this.#buf.writeUInt32LE(value >>> 0, this.#off);
+		this.#off += 4;
+		return this;
+	}
+
+	i32(value: number): this {
+		this.#reserve(4);
+		this.#buf.writeInt32LE(value | 0, this.#off);
+		this.#off += 4;
+		return this;
+	}
+
+	str(value: string): this {
+		// UTF-8 never takes more than 3 bytes per UTF-16 unit.
+		this.#reserve(4 + value.length * 3);
+		const n = this.#buf.write(value, this.#off + 4, 'utf8');
+		this.#buf.writeUInt32LE(n, this.#off);
+		this.#off += 4 + n;
+		return this;
+	}
+
+	/** Finishes the frame and resets the writer for the next one. */
+	finish(type: number, id: number): Buffer {
+		const frame = Buffer.allocUnsafe(this.#off);
+		this.#buf.writeUInt32LE(this.#off - 4, 0);
+		this.#buf.writeUInt16LE(type, 4);
+		this.#buf.writeUInt16LE(0, 6);
+		this.#buf.writeUInt32LE(id >>> 0, 8);
+		this.#buf.copy(frame, 0, 0, this.#off);
+		this.#off = HEADER_SIZE;
+		return frame;
+	}
+}
+
+/** Reads a body field by field; any overrun or leftover is a ProtocolError. */
+export class BodyReader {
+	#off = 0;
+
+	constructor(private readonly body: Buffer) {}
+
+	#need(n: number): number {
+		const at = this.#off;
+		if (at + n > this.body.length) throw new ProtocolError(`body too short: need ${at + n} bytes, have ${this.body.length}`);
+		this.#off += n;
+		return at;
+	}
+
+	u32(): number {
+		return this.body.readUInt32LE(this.#need(4));
+	}
+
+	i32(): number {
+		return this.body.readInt32LE(this.#need(4));
+	}
+
+	u16(): number {
+		return this.body.readUInt16LE(this.#need(2));
+	}
+
+	str(): string {
+		const n = this.u32();
+		const at = this.#need(n);
+		return this.body.toString('utf8', at, at + n);
+	}
+
+	bytes(n: number): Buffer {
+		const at = this.#need(n);
+		return this.body.subarray(at, at + n);
+	}
+
+	end(): void {
+		if (this.#off !== this.body.length) throw new ProtocolError(`body has ${this.body.length - this.#off} unexpected trailing bytes`);
+	}
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import type { ExitInfo } from '../schemas/exit.js';
+import { InvalidArgumentError, PidfdError } from './errors.js';
+import { exitFromInfoEvent } from './exit.js';
+import { ProcessHandle } from './handle.js';
+import { MessageType } from './protocol.js';
+import { Sidecar } from './sidecar.js';
+
+const Pid = z.number().int().min(1).max(0x3fffffff);
+
+/**
+ * A pidfd on any process, ours or not (pidfd_open). From the moment `open()` resolves, the
+ * handle refers to that one process: if it exits and its pid is reused, `kill()` rejects
+ * ESRCH instead of reaching the newcomer.
+ *
+ * Unlike a spawned Child, an open PidFd keeps the host's event loop alive only while a
+ * `wait()` is outstanding. `close()` releases it early.
+ */
+export class PidFd extends ProcessHandle {
+	#waited = false;
+	#closed = false;
+
+	/** Opens a pidfd for `pid`. Rejects ESRCH if there is no such process, EINVAL for pid ≤ 0. */
+	static async open(pid: number): Promise<PidFd> {
+		if (!Pid.safeParse(pid).success) throw new InvalidArgumentError(`PidFd.open(): pid must be an integer ≥ 1, got ${String(pid)}`);
+		const sidecar = Sidecar.get();
+		await sidecar.ready;
+		return sidecar.call(
+			MessageType.OPEN,
+			(w) => w.i32(pid).u32(0),
+			(reply) => new PidFd(sidecar, reply.body.readUInt32LE(0), reply.body.readInt32LE(4)),
+		);
+	}
+
+	private constructor(sidecar: Sidecar, handle: number, pid: number) {
+		super(sidecar, handle, pid);
+	}
+
+	/** Stops watching the process and frees the pidfd. A pending `wait()` rejects ECANCELED. */
+	async close(): Promise<void> {
+		if (this.#closed || this.exited) return;
+		this.#closed = true;
+		this.sidecar.unwatch(this.handle);
+		this.onLost(new PidfdError('ECANCELED', 125, 'close', `close ECANCELED: the PidFd of process ${this.pid} was closed`, { pid: this.pid }));
+		await this.sidecar.call(MessageType.CLOSE, (w) => w.u32(this.handle), () => undefined).catch((error: unknown) => {
+			// ESRCH: the process ended and the sidecar freed the handle already; that is closed too.
+			if (!(error instanceof PidfdError && error.code === 'ESRCH')) throw error;
+		});
+	}
+
+	protected decodeExit(_type: number, body: Buffer): ExitInfo {
+		return exitFromInfoEvent(body, this.pid);
+	}
+
+	protected override onWaitStarted(): void {
+		this.#waited = true;
+		this.sidecar.ref();
+	}
+
+	protected override onSettled(): void {
+		if (this.#waited) this.sidecar.unref();
+	}
+}

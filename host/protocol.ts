@@ -1,0 +1,96 @@
+/**
+ * Numbers and body layouts of the sidecar protocol, mirrored from sidecar/PROTOCOL.md.
+ * Frozen once published: add, never renumber.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export const MessageType = {
+	HELLO: 1,
+	VERSION_MISMATCH: 2,
+	SPAWN: 100,
+	KILL: 101,
+	OPEN: 102,
+	CLOSE: 103,
+	INFO: 104,
+	RELEASE: 105,
+	OK: 200,
+	ERROR: 201,
+	SPAWNED: 202,
+	OPENED: 203,
+	INFO_REPLY: 204,
+	UNIMPLEMENTED: 205,
+	EXIT: 300,
+	EXITED: 301,
+	FATAL: 302,
+} as const;
+
+/** Feature bits in HELLO, probed by the sidecar on this kernel. */
+export const Feature = {
+	clone3: 1,
+	waitidPidfd: 2,
+	pidfdGetInfo: 4,
+	pidfdInfoExit: 8,
+	pidfdGetfd: 16,
+	cloneIntoCgroup: 32,
+	pidfdThread: 64,
+	signalProcessGroup: 128,
+} as const;
+
+export type FeatureName = keyof typeof Feature;
+
+export const SpawnFlag = {
+	DETACHED: 1,
+	SETSID: 2,
+	SETPGID: 4,
+	SETGROUPS: 8,
+} as const;
+
+export const StdioKind = {
+	INHERIT: 0,
+	NULL: 1,
+	PIPE_TO_CHILD: 2,
+	PIPE_FROM_CHILD: 3,
+	FILE: 4,
+	HOST_FD: 5,
+	CLOSED: 6,
+} as const;
+
+export const KillFlag = { GROUP: 1 } as const;
+
+/** PIDFD_GET_INFO request mask bits. */
+export const PidfdInfoMask = { PID: 1, CREDS: 2, CGROUPID: 4, EXIT: 8 } as const;
+
+/** Sizes of the kernel structs on the wire: one definition, shared with the wasm decoder. */
+export { PIDFD_INFO_SIZE, RUSAGE_SIZE, SIGINFO_SIZE } from '../assembly/layout.js';
+
+export interface Hello {
+	version: number;
+	features: number;
+	maxFrame: number;
+	pid: number;
+	maxHandles: number;
+	kernel: string;
+}
+
+/** One stdio entry as the sidecar takes it: entry i becomes the child's fd i. */
+export interface WireStdio {
+	kind: number;
+	arg: number;
+	path: string;
+}
+
+/** A SPAWN request after validation, in wire terms. */
+export interface WireSpawn {
+	flags: number;
+	pdeathsig: number;
+	uid: number;
+	gid: number;
+	umask: number;
+	groups: readonly number[];
+	file: string;
+	argv: readonly string[];
+	env: readonly string[];
+	cwd: string;
+	stdio: readonly WireStdio[];
+}

@@ -1,0 +1,243 @@
+import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
+import { fstatSync } from 'node:fs';
+import { PidfdError, SYSCALLS } from './errors.js';
+import { BodyReader, type Frame, FrameDecoder, FrameWriter, ProtocolError } from './framing.js';
+import { locateSidecar } from './locate.js';
+import { type Hello, MessageType, PROTOCOL_VERSION } from './protocol.js';
+
+/** What a process handle hears from the sidecar about its process. */
+export interface Watcher {
+	/** EXIT or EXITED arrived; the body is only valid during the call. */
+	onEvent(type: number, body: Buffer): void;
+	/** The sidecar died: the handle can no longer learn anything. */
+	onLost(error: PidfdError): void;
+}
+
+interface Pending {
+	decode: (frame: Frame) => unknown;
+	resolve: (value: unknown) => void;
+	reject: (error: Error) => void;
+}
+
+/** Turns an ERROR reply body into a PidfdError. */
+export function errorFromReply(body: Buffer): PidfdError {
+	const r = new BodyReader(body);
+	const errno = r.i32();
+	const syscallId = r.u32();
+	const detail = r.str();
+	const syscall = SYSCALLS[syscallId] ?? `syscall#${syscallId}`;
+	return PidfdError.fromErrno(errno, syscall || 'pidfd', detail ? { path: detail } : {});
+}
+
+/**
+ * One running sidecar: launches it, speaks the frame protocol, matches replies to requests
+ * and routes events to handles. Shared by every call of one host (see `Sidecar.get()`).
+ */
+export class Sidecar {
+	static #current: Sidecar | undefined;
+
+	/** The host's sidecar, started on first use; a new one after the last one died. */
+	static get(): Sidecar {
+		if (!Sidecar.#current || Sidecar.#current.#failure) Sidecar.#current = new Sidecar();
+		return Sidecar.#current;
+	}
+
+	/** The current sidecar if one is running, without starting one. */
+	static peek(): Sidecar | undefined {
+		const current = Sidecar.#current;
+		return current && !current.#failure ? current : undefined;
+	}
+
+	/** HELLO: version, features, pid. Resolves once the sidecar has introduced itself. */
+	readonly ready: Promise<Hello>;
+	hello: Hello | undefined;
+
+	readonly #proc: ChildProcess;
+	readonly #writer = new FrameWriter();
+	readonly #decoder = new FrameDecoder();
+	readonly #pending = new Map<number, Pending>();
+	readonly #watchers = new Map<number, Watcher>();
+	#nextId = 1;
+	#refs = 0;
+	#corked = false;
+	#failure: PidfdError | undefined;
+	#resolveHello!: (hello: Hello) => void;
+	#rejectHello!: (error: Error) => void;
+
+	private constructor() {
+		this.ready = new Promise<Hello>((resolve, reject) => {
+			this.#resolveHello = resolve;
+			this.#rejectHello = reject;
+		});
+		this.ready.catch(() => {});
+		const path = locateSidecar();
+		// fds 3-5 carry the host's own stdio, so children can inherit it.
+		const hostFd = (fd: number) => (isOpen(fd) ? fd : 'ignore');
+		this.#proc = spawnProcess(path, [], {
+			stdio: ['pipe', 'pipe', 'inherit', hostFd(0), hostFd(1), hostFd(2)],
+		});
+		const { stdin, stdout } = this.#proc;
+		if (!stdin || !stdout) throw new PidfdError('ESIDECAR', 0, 'spawn', 'pidfd: sidecar started without its pipes');
+		this.#proc.on('error', (cause) => this.#fail(`pidfd: could not start the sidecar ${path}: ${cause.message}`, cause));
+		this.#proc.on('close', (code, signal) => this.#fail(`pidfd: the sidecar exited (${signal ?? `status ${code}`})`));
+		stdin.on('error', () => {}); // EPIPE after a crash: reported through 'close'
+		stdout.on('data', (chunk: Buffer) => {
+			try {
+				this.#decoder.push(chunk, this.#onFrame);
+			} catch (cause) {
+				this.#fail(`pidfd: unreadable data from the sidecar: ${(cause as Error).message}`, cause);
+				this.#proc.kill('SIGKILL');
+			}
+		});
+		// Until HELLO arrives, callers are waiting on `ready`: that must keep the loop alive.
+		this.#refs = 1;
+	}
+
+	get pid(): number | undefined {
+		return this.#proc.pid;
+	}
+
+	/** Sends a request; `decode` turns the (non-ERROR) reply into the result, synchronously. */
+	call<T>(type: number, encode: (w: FrameWriter) => void, decode: (reply: Frame) => T): Promise<T> {
+		if (this.#failure) return Promise.reject(this.#failure);
+		const id = this.#nextId;
+		this.#nextId = id === 0xffffffff ? 1 : id + 1;
+		encode(this.#writer);
+		const frame = this.#writer.finish(type, id);
+		return new Promise<T>((resolve, reject) => {
+			this.#pending.set(id, { decode, resolve: resolve as (v: unknown) => void, reject });
+			this.ref();
+			this.#write(frame);
+		});
+	}
+
+	/** Routes EXIT/EXITED events for `handle` to `watcher` until `unwatch`. */
+	watch(handle: number, watcher: Watcher): void {
+		this.#watchers.set(handle, watcher);
+	}
+
+	unwatch(handle: number): void {
+		this.#watchers.delete(handle);
+	}
+
+	/** Keeps the host's event loop alive while something is outstanding (like a running child). */
+	ref(): void {
+		if (this.#refs++ === 0) this.#setRef(true);
+	}
+
+	unref(): void {
+		if (--this.#refs === 0) this.#setRef(false);
+	}
+
+	/** Stops the sidecar: it kills the children it spawned (all but detached ones) and exits. */
+	close(): void {
+		this.#proc.stdin?.end();
+	}
+
+	#setRef(on: boolean): void {
+		const method = on ? 'ref' : 'unref';
+		this.#proc[method]();
+		// Socket handles of the pipes: absent in some runtimes' compat layers.
+		(this.#proc.stdout as unknown as { [k: string]: (() => void) | undefined })[method]?.();
+		(this.#proc.stdin as unknown as { [k: string]: (() => void) | undefined })[method]?.();
+	}
+
+	/** Writes are corked until the next tick, so requests made in one tick leave in one write. */
+	#write(frame: Buffer): void {
+		const stdin = this.#proc.stdin!;
+		if (!this.#corked) {
+			this.#corked = true;
+			stdin.cork();
+			process.nextTick(() => {
+				this.#corked = false;
+				stdin.uncork();
+			});
+		}
+		stdin.write(frame);
+	}
+
+	readonly #onFrame = (frame: Frame): void => {
+		if (frame.id !== 0) {
+			const pending = this.#pending.get(frame.id);
+			if (!pending) throw new ProtocolError(`reply ${frame.type} to unknown request ${frame.id}`);
+			this.#pending.delete(frame.id);
+			this.unref();
+			if (frame.type === MessageType.ERROR) pending.reject(errorFromReply(frame.body));
+			else if (frame.type === MessageType.UNIMPLEMENTED) pending.reject(new PidfdError('ENOSYS', 38, 'pidfd', 'pidfd: the sidecar does not implement this request (a newer host than sidecar?)'));
+			else {
+				let value: unknown;
+				try {
+					value = pending.decode(frame);
+				} catch (error) {
+					pending.reject(error as Error);
+					return;
+				}
+				pending.resolve(value);
+			}
+			return;
+		}
+		switch (frame.type) {
+			case MessageType.HELLO:
+				return this.#onHello(frame.body);
+			case MessageType.EXIT:
+			case MessageType.EXITED: {
+				const handle = frame.body.readUInt32LE(0);
+				const watcher = this.#watchers.get(handle);
+				if (watcher) {
+					this.#watchers.delete(handle);
+					watcher.onEvent(frame.type, frame.body);
+				}
+				return;
+			}
+			case MessageType.FATAL: {
+				const r = new BodyReader(frame.body);
+				const errno = r.i32();
+				throw new ProtocolError(`sidecar reported a fatal protocol error (errno ${errno}): ${r.str()}`);
+			}
+			default:
+				throw new ProtocolError(`unexpected event type ${frame.type}`);
+		}
+	};
+
+	#onHello(body: Buffer): void {
+		const r = new BodyReader(body);
+		const hello: Hello = { version: r.u32(), features: r.u32(), maxFrame: r.u32(), pid: r.i32(), maxHandles: r.u32(), kernel: r.str() };
+		if (hello.version !== PROTOCOL_VERSION) {
+			const error = new PidfdError('EPROTO', 71, 'pidfd', `pidfd: sidecar speaks protocol ${hello.version}, this host speaks ${PROTOCOL_VERSION}; rebuild the sidecar`);
+			this.#failWith(error);
+			this.#proc.kill('SIGKILL');
+			return;
+		}
+		this.hello = hello;
+		this.#resolveHello(hello);
+		this.unref();
+	}
+
+	#fail(message: string, cause?: unknown): void {
+		this.#failWith(new PidfdError('ESIDECAR', 0, 'pidfd', message, { cause }));
+	}
+
+	/** Everything outstanding settles: pending calls reject, handles learn they are lost. */
+	#failWith(error: PidfdError): void {
+		if (this.#failure) return;
+		this.#failure = error;
+		this.#rejectHello(error);
+		const pending = [...this.#pending.values()];
+		const watchers = [...this.#watchers.values()];
+		this.#pending.clear();
+		this.#watchers.clear();
+		for (const p of pending) p.reject(error);
+		for (const w of watchers) w.onLost(error);
+		this.#refs = 0;
+		this.#setRef(false);
+	}
+}
+
+function isOpen(fd: number): boolean {
+	try {
+		fstatSync(fd);
+		return true;
+	} catch {
+		return false;
+	}
+}

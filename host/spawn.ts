@@ -1,0 +1,145 @@
+import { constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SpawnArgs, SpawnOptions, type StdioEntry } from '../schemas/spawn.js';
+import { Child, type PipeEnd } from './child.js';
+import { InvalidArgumentError, PidfdError } from './errors.js';
+import type { FrameWriter } from './framing.js';
+import { MessageType, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from './protocol.js';
+import { Sidecar } from './sidecar.js';
+import { signalNumber } from './signals.js';
+
+export type { SpawnOptions };
+
+/**
+ * Starts `file` with `args` and resolves once it has exec'd: an exec failure (ENOENT,
+ * EACCES, a bad cwd) rejects here, never as a later event.
+ */
+export async function spawn(file: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<Child> {
+	const request = toWire(file, args, options);
+	const termination = {
+		timeout: options.timeout,
+		signal: options.signal,
+		killSignal: signalNumber(options.killSignal ?? 'SIGTERM')!,
+		forceKillAfter: options.forceKillAfter ?? 5000,
+	};
+	if (options.signal?.aborted) throw abortError(options.signal);
+	const sidecar = Sidecar.get();
+	await sidecar.ready;
+	return sidecar.call(
+		MessageType.SPAWN,
+		(w) => encodeSpawn(w, request),
+		(reply) => {
+			const body = reply.body;
+			const handle = body.readUInt32LE(0);
+			const pid = body.readInt32LE(4);
+			const count = body.readUInt32LE(8);
+			const pipes: PipeEnd[] = [];
+			for (let i = 0; i < count; i++) pipes.push({ childFd: body.readUInt32LE(12 + i * 8), sidecarFd: body.readInt32LE(16 + i * 8) });
+			const child = new Child(sidecar, handle, pid, pipes, request.stdio.length);
+			child.armTermination(termination);
+			if (count > 0) {
+				// Our ends are open now: the sidecar can drop its copies, so EOF and EPIPE work.
+				sidecar.call(MessageType.RELEASE, (w) => w.u32(handle), () => undefined).catch(() => {});
+			}
+			return child;
+		},
+	);
+}
+
+/** Validates with the zod schema and lowers the options to a SPAWN request. */
+export function toWire(file: string, args: readonly string[], options: SpawnOptions): WireSpawn {
+	const parsedArgs = SpawnArgs.safeParse([file, args]);
+	if (!parsedArgs.success) throw invalid('spawn()', parsedArgs.error, ['file', 'args']);
+	const parsed = SpawnOptions.safeParse(options);
+	if (!parsed.success) throw invalid('spawn() options', parsed.error);
+	const o = parsed.data;
+	let flags = 0;
+	if (o.detached) flags |= SpawnFlag.DETACHED;
+	if (o.setsid) flags |= SpawnFlag.SETSID;
+	if (o.processGroup) flags |= SpawnFlag.SETPGID;
+	if (o.groups) flags |= SpawnFlag.SETGROUPS;
+	const pdeathsig = o.pdeathsig === false ? 0 : o.pdeathsig === undefined ? (o.detached ? 0 : 9) : signalNumber(o.pdeathsig)!;
+	return {
+		flags,
+		pdeathsig,
+		uid: o.uid ?? -1,
+		gid: o.gid ?? -1,
+		umask: o.umask ?? 0xffffffff,
+		groups: o.groups ?? [],
+		file,
+		argv: [o.argv0 ?? file, ...args],
+		env: envList(o.env ?? process.env),
+		cwd: o.cwd === undefined ? process.cwd() : resolve(pathOf(o.cwd)),
+		stdio: stdioList(o.stdio ?? 'inherit'),
+	};
+}
+
+export function encodeSpawn(w: FrameWriter, s: WireSpawn): void {
+	w.u32(s.flags).i32(s.pdeathsig).i32(s.uid).i32(s.gid).u32(s.umask).u32(s.groups.length);
+	for (const g of s.groups) w.u32(g);
+	w.str(s.file).u32(s.argv.length);
+	for (const a of s.argv) w.str(a);
+	w.u32(s.env.length);
+	for (const e of s.env) w.str(e);
+	w.str(s.cwd).u32(s.stdio.length);
+	for (const e of s.stdio) w.u32(e.kind).i32(e.arg).str(e.path);
+}
+
+function envList(env: Record<string, string | undefined>): string[] {
+	const list: string[] = [];
+	for (const name in env) {
+		const value = env[name];
+		if (value === undefined) continue;
+		if (name === '' || name.includes('=') || name.includes('\0')) {
+			throw new InvalidArgumentError(`spawn() options.env: invalid variable name ${JSON.stringify(name)}`);
+		}
+		if (value.includes('\0')) throw new InvalidArgumentError(`spawn() options.env.${name}: must not contain NUL bytes`);
+		list.push(`${name}=${value}`);
+	}
+	return list;
+}
+
+const FILE_FLAGS = {
+	r: constants.O_RDONLY,
+	w: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+	a: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
+} as const;
+
+function stdioList(stdio: 'inherit' | 'ignore' | 'pipe' | readonly StdioEntry[]): WireStdio[] {
+	const entries: readonly StdioEntry[] = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio;
+	const count = Math.max(3, entries.length);
+	const list: WireStdio[] = [];
+	for (let fd = 0; fd < count; fd++) list.push(stdioEntry(fd, entries[fd]));
+	// Trailing closed fds carry nothing: fds past the list are closed anyway.
+	while (list.length > 3 && list[list.length - 1]!.kind === StdioKind.CLOSED) list.pop();
+	return list;
+}
+
+function stdioEntry(fd: number, entry: StdioEntry): WireStdio {
+	if (entry === null || entry === undefined) entry = fd < 3 ? 'inherit' : undefined;
+	if (entry === undefined) return { kind: StdioKind.CLOSED, arg: 0, path: '' };
+	if (entry === 'ignore') return { kind: StdioKind.NULL, arg: 0, path: '' };
+	if (entry === 'pipe') return { kind: fd === 0 ? StdioKind.PIPE_TO_CHILD : StdioKind.PIPE_FROM_CHILD, arg: 0, path: '' };
+	if (entry === 'inherit') entry = fd;
+	if (typeof entry === 'number') {
+		// The host's 0-2 are already in the sidecar (its fds 3-5); others are taken with pidfd_getfd.
+		return entry <= 2 ? { kind: StdioKind.INHERIT, arg: entry, path: '' } : { kind: StdioKind.HOST_FD, arg: entry, path: '' };
+	}
+	const flags = entry.flags ?? (fd === 0 ? 'r' : 'w');
+	return { kind: StdioKind.FILE, arg: FILE_FLAGS[flags], path: resolve(pathOf(entry.file)) };
+}
+
+function abortError(signal: AbortSignal): Error {
+	return new PidfdError('ABORT_ERR', 0, 'spawn', 'spawn() aborted before the child started', { cause: signal.reason });
+}
+
+function pathOf(path: string | URL): string {
+	return typeof path === 'string' ? path : fileURLToPath(path);
+}
+
+function invalid(what: string, error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, names?: string[]): InvalidArgumentError {
+	const issue = error.issues[0]!;
+	const path = issue.path.map((p, i) => (i === 0 && names && typeof p === 'number' ? names[p] : String(p))).join('.');
+	return new InvalidArgumentError(`${what}: ${path ? `${path} ` : ''}${issue.message}`, { cause: error });
+}

@@ -1,0 +1,38 @@
+// Bundles the host into dist/: the library (pidfd.mjs) and the CLI (cli.mjs), ESM with
+// source maps, wasm embedded; then emits .d.ts files with tsc.
+import { execFileSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const common = {
+	bundle: true,
+	format: 'esm',
+	platform: 'node',
+	// es2022: esbuild 0.28 otherwise emits Uint8Array.fromBase64, which Node 20 lacks.
+	target: 'es2022',
+	sourcemap: true,
+	logLevel: 'warning',
+	legalComments: 'none',
+};
+
+// The CLI shares the library's module (and so its one sidecar) instead of a second copy.
+const libraryAsExternal = {
+	name: 'library-as-external',
+	setup(b) {
+		b.onResolve({ filter: /^\.\/index\.js$/ }, () => ({ path: './pidfd.mjs', external: true }));
+	},
+};
+
+await Promise.all([
+	build({ ...common, entryPoints: { pidfd: 'host/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } }),
+	build({
+		...common,
+		entryPoints: { cli: 'host/cli.ts' },
+		outdir: 'dist',
+		outExtension: { '.js': '.mjs' },
+		banner: { js: '#!/usr/bin/env node' },
+		plugins: [libraryAsExternal],
+	}),
+]);
+chmodSync('dist/cli.mjs', 0o755);
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

@@ -1,0 +1,1245 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pidfd-sidecar: makes the pidfd syscalls on behalf of a JavaScript host.
+ *
+ * One process per host, one thread, one epoll loop. Requests arrive on
+ * stdin, replies and events leave on stdout, framed as PROTOCOL.md says.
+ * Every child is held by a pidfd from clone3(CLONE_PIDFD), so neither a
+ * signal nor a wait can ever reach a recycled pid.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/close_range.h>
+
+#include "wire.h"
+
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+#ifndef __NR_pidfd_getfd
+#define __NR_pidfd_getfd 438
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#define PIDFD_SIGNAL_PROCESS_GROUP (1U << 2)
+#endif
+#ifndef PIDFS_IOCTL_MAGIC
+#define PIDFS_IOCTL_MAGIC 0xFF
+#endif
+#ifndef PIDFD_GET_INFO
+#define PIDFD_GET_INFO _IOWR(PIDFS_IOCTL_MAGIC, 11, struct wire_pidfd_info)
+#endif
+
+/* Kernel struct clone_args; libc headers disagree on whether they have it. */
+struct clone3_args {
+	uint64_t flags;
+	uint64_t pidfd;
+	uint64_t child_tid;
+	uint64_t parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack;
+	uint64_t stack_size;
+	uint64_t tls;
+};
+_Static_assert(sizeof(struct clone3_args) == 64, "CLONE_ARGS_SIZE_VER0");
+
+static inline long sys_clone3(struct clone3_args *args, size_t size) { return syscall(__NR_clone3, args, size); }
+static inline int sys_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(__NR_pidfd_open, pid, flags); }
+static inline int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags) { return (int)syscall(__NR_pidfd_send_signal, pidfd, sig, info, flags); }
+static inline int sys_pidfd_getfd(int pidfd, int fd, unsigned int flags) { return (int)syscall(__NR_pidfd_getfd, pidfd, fd, flags); }
+static inline int sys_waitid(int which, int id, void *info, int options, struct kernel_rusage *ru) { return (int)syscall(__NR_waitid, which, id, info, options, ru); }
+static inline int sys_close_range(unsigned int first, unsigned int last, unsigned int flags) { return (int)syscall(__NR_close_range, first, last, flags); }
+
+#define MAX_HANDLES	16384		/* power of two: slot = handle & (N - 1) */
+#define MAX_STAGED	8192		/* pipes spawned but not yet RELEASEd */
+#define OBUF_SIZE	(64u << 10)
+#define DETAIL_MAX	1024		/* ERROR detail is truncated to this */
+#define MAX_EVENTS	256
+#define DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+/* epoll data.u64 is (handle << 32) | slot; handle 0 marks these sentinels. */
+#define EV_STDIN	0
+#define EV_SIGNAL	1
+#define EV_HOST		2
+
+enum {
+	SLOT_CHILD	= 1 << 0,	/* spawned by us: we reap it */
+	SLOT_OPENED	= 1 << 1,	/* from OPEN: someone else reaps it */
+	SLOT_DETACHED	= 1 << 2,	/* survives the host */
+	SLOT_CLOSED	= 1 << 3,	/* host sent CLOSE: no events, handle dead */
+	SLOT_EXITED	= 1 << 4,	/* reaped; kept only for unreleased pipes */
+};
+
+struct slot {
+	uint32_t handle;	/* 0: free */
+	int32_t pid;
+	int pidfd;		/* -1 once reaped */
+	uint32_t flags;
+	int staged;		/* first staged pipe, -1: none */
+};
+
+/* Both ends of a pipe, held until the host has opened its own copy. */
+struct staged_pipe {
+	int fd[2];
+	int next;
+};
+
+/*
+ * The receive buffer is page-aligned and page-sized so it can be kept out
+ * of every child (MADV_DONTFORK): children only ever touch the arena.
+ */
+#define RBUF_SIZE	(WIRE_MAX_FRAME + 4096)
+static uint8_t rbuf[RBUF_SIZE] __attribute__((aligned(4096)));
+static size_t rlen;
+static uint8_t obuf[OBUF_SIZE] __attribute__((aligned(4096)));
+static size_t olen;
+
+static char arena[WIRE_MAX_FRAME];
+static char *strvec[WIRE_MAX_STRINGS + 2];
+static uint32_t groups[WIRE_MAX_GROUPS];
+static struct spawn_stdio stdio_tab[WIRE_MAX_STDIO];
+static const struct spawn_mem spawn_mem = {
+	.arena = arena,
+	.arena_size = sizeof(arena),
+	.vec = strvec,
+	.groups = groups,
+	.stdio = stdio_tab,
+};
+static int spawn_src[WIRE_MAX_STDIO];	/* fd the child gets as fd i */
+static int spawn_keep[WIRE_MAX_STDIO];	/* the host's end of a pipe, or -1 */
+
+static struct slot slots[MAX_HANDLES];
+static uint32_t nslots;
+static uint32_t next_handle = 1;
+static struct staged_pipe staged[MAX_STAGED];
+static int staged_free;
+static int nstaged_free;
+
+static int epfd = -1;
+static int devnull = -1;
+static int host_pidfd = -1;
+static pid_t host_pid;
+static pid_t self_pid;
+static uint32_t features;
+static struct rlimit nofile_orig;
+static bool nofile_raised;
+
+/* Dispositions the sidecar changes; children get them back as SIG_DFL. */
+static const int ignored_sigs[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP };
+
+static _Noreturn void host_gone(int status);
+
+static _Noreturn __attribute__((format(printf, 1, 2))) void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("pidfd-sidecar: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+/* ---- output: one batch per wake-up ---- */
+
+/*
+ * Writes the whole batch. The host reads stdout as fast as it can; if it
+ * made the pipe non-blocking we wait for room rather than drop a reply.
+ */
+static void out_flush(void)
+{
+	size_t off = 0;
+	ssize_t w;
+
+	while (off < olen) {
+		w = write(STDOUT_FILENO, obuf + off, olen - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+
+				poll(&p, 1, -1);
+				continue;
+			}
+			olen = 0;
+			host_gone(0);	/* EPIPE: nobody is listening */
+		}
+		off += (size_t)w;
+	}
+	olen = 0;
+}
+
+/* Reserves a frame in the batch, flushing first if it would not fit. */
+static uint8_t *out_frame(uint16_t type, uint32_t id, size_t body_len)
+{
+	uint8_t *p;
+
+	if (OBUF_SIZE - olen < WIRE_HDR_SIZE + body_len)
+		out_flush();
+	p = wire_put_hdr(obuf + olen, type, id, body_len);
+	olen += WIRE_HDR_SIZE + body_len;
+	return p;
+}
+
+static int reply_error(uint32_t id, int err, uint32_t syscall_id, const char *detail)
+{
+	size_t n = detail ? strnlen(detail, DETAIL_MAX) : 0;
+	uint8_t *p = out_frame(MSG_ERROR, id, 12 + n);
+
+	p = wire_put_u32(p, (uint32_t)err);
+	p = wire_put_u32(p, syscall_id);
+	p = wire_put_u32(p, (uint32_t)n);
+	if (n)
+		memcpy(p, detail, n);
+	return 0;
+}
+
+static int reply_ok(uint32_t id)
+{
+	out_frame(MSG_OK, id, 0);
+	return 0;
+}
+
+/*
+ * Broken framing: we cannot find the next frame, so say why and end as if
+ * the host had gone, children included.
+ */
+static _Noreturn void fatal(int err, const char *detail)
+{
+	size_t n = strlen(detail);
+	uint8_t *p = out_frame(MSG_FATAL, 0, 8 + n);
+
+	p = wire_put_u32(p, (uint32_t)err);
+	p = wire_put_u32(p, (uint32_t)n);
+	memcpy(p, detail, n);
+	fprintf(stderr, "pidfd-sidecar: fatal: %s\n", detail);
+	host_gone(2);
+}
+
+/* ---- handle table ---- */
+
+static struct slot *slot_alloc(void)
+{
+	struct slot *s;
+	uint32_t h;
+
+	/* Callers check nslots < MAX_HANDLES, so a free slot is within reach. */
+	for (;;) {
+		h = next_handle++;
+		if (!h)
+			continue;
+		s = &slots[h & (MAX_HANDLES - 1)];
+		if (s->handle)
+			continue;
+		s->handle = h;
+		s->pid = 0;
+		s->pidfd = -1;
+		s->flags = 0;
+		s->staged = -1;
+		nslots++;
+		return s;
+	}
+}
+
+/*
+ * The slot of a handle the host may still name. After EXIT a handle is dead
+ * for KILL and INFO, but RELEASE and CLOSE may still need its pipes.
+ */
+static struct slot *slot_get(uint32_t h, bool exited_ok)
+{
+	struct slot *s = &slots[h & (MAX_HANDLES - 1)];
+
+	if (!h || s->handle != h || (s->flags & SLOT_CLOSED))
+		return NULL;
+	if ((s->flags & SLOT_EXITED) && !exited_ok)
+		return NULL;
+	return s;
+}
+
+static void staged_init(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_STAGED; i++)
+		staged[i].next = i + 1 < MAX_STAGED ? i + 1 : -1;
+	staged_free = 0;
+	nstaged_free = MAX_STAGED;
+}
+
+static void staged_push(struct slot *s, int host_end, int child_end)
+{
+	int i = staged_free;
+
+	staged_free = staged[i].next;
+	nstaged_free--;
+	staged[i].fd[0] = host_end;
+	staged[i].fd[1] = child_end;
+	staged[i].next = s->staged;
+	s->staged = i;
+}
+
+static void staged_close(struct slot *s)
+{
+	int i;
+
+	while ((i = s->staged) >= 0) {
+		close(staged[i].fd[0]);
+		close(staged[i].fd[1]);
+		s->staged = staged[i].next;
+		staged[i].next = staged_free;
+		staged_free = i;
+		nstaged_free++;
+	}
+}
+
+static void slot_free(struct slot *s)
+{
+	staged_close(s);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	s->pidfd = -1;
+	s->handle = 0;
+	nslots--;
+}
+
+static int slot_watch(struct slot *s)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN,
+		.data.u64 = (uint64_t)s->handle << 32 | (uint64_t)(s - slots),
+	};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, s->pidfd, &ev);
+}
+
+/* Reaps a child we own; it has exited or is about to. */
+static int reap(int pidfd, void *si, struct kernel_rusage *ru)
+{
+	int r;
+
+	do
+		r = sys_waitid(P_PIDFD, pidfd, si, WEXITED, ru);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* ---- the child side of SPAWN: async-signal-safe calls only ---- */
+
+static _Noreturn void child_fail(int errfd, int err, uint32_t syscall_id)
+{
+	struct wire_child_error ce = { .err = err, .syscall = syscall_id };
+
+	while (write(errfd, &ce, sizeof(ce)) < 0 && errno == EINTR)
+		;
+	_exit(127);
+}
+
+/*
+ * execvpe() is not async-signal-safe in every libc, and must search the
+ * child's PATH, not ours. Like execvp: EACCES is remembered and the search
+ * goes on; a missing directory or file just moves to the next entry.
+ */
+static int child_exec(const struct spawn_req *req)
+{
+	static char path[PATH_MAX];
+	const char *dir = req->path_env ? req->path_env : DEFAULT_PATH;
+	const char *end;
+	size_t dlen, flen = strlen(req->file);
+	bool eacces = false;
+	int err = ENOENT;
+
+	if (strchr(req->file, '/')) {
+		execve(req->file, req->argv, req->envp);
+		return errno;
+	}
+	for (;; dir = end + 1) {
+		end = strchrnul(dir, ':');
+		dlen = (size_t)(end - dir);
+		if (dlen + 1 + flen < sizeof(path)) {
+			/* An empty entry means the current directory. */
+			if (dlen) {
+				memcpy(path, dir, dlen);
+				path[dlen++] = '/';
+			}
+			memcpy(path + dlen, req->file, flen + 1);
+			execve(path, req->argv, req->envp);
+			err = errno;
+			if (err == EACCES)
+				eacces = true;
+			else if (err != ENOENT && err != ENOTDIR && err != ESTALE &&
+				 err != ENODEV && err != ETIMEDOUT)
+				return err;
+		}
+		if (!*end)
+			break;
+	}
+	return eacces ? EACCES : err;
+}
+
+static _Noreturn void child_run(const struct spawn_req *req, int errfd)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	int n = (int)req->nstdio;
+	sigset_t none;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < sizeof(ignored_sigs) / sizeof(ignored_sigs[0]); i++)
+		sigaction(ignored_sigs[i], &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if ((req->flags & SPAWN_SETSID) && setsid() < 0)
+		child_fail(errfd, errno, SC_SETSID);
+	if ((req->flags & SPAWN_SETPGID) && setpgid(0, 0) < 0)
+		child_fail(errfd, errno, SC_SETPGID);
+	if (req->pdeathsig) {
+		if (prctl(PR_SET_PDEATHSIG, req->pdeathsig) < 0)
+			child_fail(errfd, errno, SC_PRCTL);
+		/* The sidecar may have died before the prctl: nobody would signal us. */
+		if (getppid() != self_pid)
+			_exit(127);
+	}
+	/* Raw syscalls: libc set*id() may try to sync threads we don't have. */
+	if ((req->flags & SPAWN_SETGROUPS) &&
+	    syscall(SYS_setgroups, req->ngroups, req->groups) < 0)
+		child_fail(errfd, errno, SC_SETGROUPS);
+	if (req->gid != -1 && syscall(SYS_setgid, req->gid) < 0)
+		child_fail(errfd, errno, SC_SETGID);
+	if (req->uid != -1 && syscall(SYS_setuid, req->uid) < 0)
+		child_fail(errfd, errno, SC_SETUID);
+	if (req->umask != 0xffffffffu)
+		umask((mode_t)req->umask);
+
+	/*
+	 * Lift every source out of the target range first so no dup2() can
+	 * clobber a source another entry still needs (or the error pipe).
+	 */
+	if (errfd < n) {
+		fd = fcntl(errfd, F_DUPFD_CLOEXEC, n);
+		if (fd < 0)
+			child_fail(errfd, errno, SC_FCNTL);
+		errfd = fd;
+	}
+	for (i = 0; i < (size_t)n; i++) {
+		if (spawn_src[i] >= 0 && spawn_src[i] < n) {
+			fd = fcntl(spawn_src[i], F_DUPFD_CLOEXEC, n);
+			if (fd < 0)
+				child_fail(errfd, errno, SC_FCNTL);
+			spawn_src[i] = fd;
+		}
+	}
+	/* Everything we hold is CLOEXEC: only these copies survive execve. */
+	for (i = 0; i < (size_t)n; i++) {
+		if (spawn_src[i] < 0)
+			close((int)i);
+		else if (dup2(spawn_src[i], (int)i) < 0)
+			child_fail(errfd, errno, SC_DUP2);
+	}
+
+	if (req->cwd && chdir(req->cwd) < 0)
+		child_fail(errfd, errno, SC_CHDIR);
+	if (nofile_raised)
+		syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &nofile_orig, NULL);
+	child_fail(errfd, child_exec(req), SC_EXECVE);
+}
+
+/*
+ * A child with a pidfd. clone3 hands the pidfd over atomically; without it
+ * a plain fork plus pidfd_open is still race-free, since the pid cannot be
+ * recycled before we reap it.
+ */
+static pid_t clone_child(int *pidfd, uint32_t *syscall_id)
+{
+	struct clone3_args args = {
+		.flags = CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	siginfo_t si;
+	pid_t pid;
+	int err;
+
+	if (features & FEAT_CLONE3) {
+		*syscall_id = SC_CLONE3;
+		return (pid_t)sys_clone3(&args, sizeof(args));
+	}
+	*syscall_id = SC_FORK;
+	/* Raw: libc fork() runs atfork handlers we have no use for. */
+	pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (pid <= 0)
+		return pid;
+	*pidfd = sys_pidfd_open(pid, 0);
+	if (*pidfd < 0) {
+		err = errno;
+		kill(pid, SIGKILL);
+		while (waitid(P_PID, (id_t)pid, &si, WEXITED) < 0 && errno == EINTR)
+			;
+		errno = err;
+		*syscall_id = SC_PIDFD_OPEN;
+		return -1;
+	}
+	return pid;
+}
+
+/* ---- request handlers ---- */
+
+/* A copy of one of the host's fds; pidfd_getfd needs no /proc. */
+static int host_fd(int fd, uint32_t *syscall_id)
+{
+	char path[64];
+
+	if (host_pidfd >= 0 && (features & FEAT_GETFD)) {
+		*syscall_id = SC_PIDFD_GETFD;
+		return sys_pidfd_getfd(host_pidfd, fd, 0);
+	}
+	*syscall_id = SC_OPEN;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)host_pid, fd);
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+/* Closes what the parent opened for a child that will not run. */
+static void spawn_undo(const struct spawn_req *req, uint32_t nres)
+{
+	uint32_t i;
+
+	for (i = 0; i < nres; i++) {
+		switch (req->stdio[i].kind) {
+		case STDIO_PIPE_TO_CHILD:
+		case STDIO_PIPE_FROM_CHILD:
+			close(spawn_keep[i]);
+			close(spawn_src[i]);
+			break;
+		case STDIO_FILE:
+		case STDIO_HOST_FD:
+			close(spawn_src[i]);
+			break;
+		}
+	}
+}
+
+/* The detail an ERROR carries for a failure inside the child. */
+static const char *child_detail(const struct spawn_req *req, uint32_t syscall_id)
+{
+	if (syscall_id == SC_EXECVE)
+		return req->file;
+	if (syscall_id == SC_CHDIR)
+		return req->cwd;
+	return NULL;
+}
+
+static int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
+{
+	struct wire_child_error ce;
+	struct kernel_rusage ru;
+	struct spawn_req req;
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	uint32_t i, nres = 0, npipes = 0, syscall_id = SC_NONE;
+	const char *why, *detail = NULL;
+	int errp[2], pidfd = -1, err;
+	struct slot *s;
+	size_t got;
+	ssize_t r;
+	uint8_t *p;
+	pid_t pid;
+
+	err = wire_parse_spawn(body, n, &req, &spawn_mem, &why);
+	if (err)
+		return reply_error(id, err, SC_NONE, why);
+	for (i = 0; i < req.nstdio; i++) {
+		if (req.stdio[i].kind == STDIO_PIPE_TO_CHILD ||
+		    req.stdio[i].kind == STDIO_PIPE_FROM_CHILD)
+			npipes++;
+	}
+	if (nslots >= MAX_HANDLES)
+		return reply_error(id, EAGAIN, SC_NONE, "handle table full");
+	if (npipes > (uint32_t)nstaged_free)
+		return reply_error(id, EAGAIN, SC_NONE, "too many unreleased pipes");
+
+	for (i = 0; i < req.nstdio; i++) {
+		const struct spawn_stdio *e = &req.stdio[i];
+		int pfd[2];
+
+		spawn_keep[i] = -1;
+		switch (e->kind) {
+		case STDIO_INHERIT:
+			spawn_src[i] = 3 + e->arg;
+			break;
+		case STDIO_NULL:
+			spawn_src[i] = devnull;
+			break;
+		case STDIO_CLOSED:
+			spawn_src[i] = -1;
+			break;
+		case STDIO_PIPE_TO_CHILD:
+		case STDIO_PIPE_FROM_CHILD:
+			if (pipe2(pfd, O_CLOEXEC) < 0) {
+				err = errno;
+				syscall_id = SC_PIPE2;
+				goto fail;
+			}
+			if (e->kind == STDIO_PIPE_TO_CHILD) {
+				spawn_src[i] = pfd[0];
+				spawn_keep[i] = pfd[1];
+			} else {
+				spawn_src[i] = pfd[1];
+				spawn_keep[i] = pfd[0];
+			}
+			break;
+		case STDIO_FILE:
+			/* In the parent: relative paths follow the sidecar's cwd, like Node's. */
+			spawn_src[i] = open(e->path, e->arg | O_CLOEXEC, 0666);
+			if (spawn_src[i] < 0) {
+				err = errno;
+				syscall_id = SC_OPEN;
+				detail = e->path;
+				goto fail;
+			}
+			break;
+		case STDIO_HOST_FD:
+			spawn_src[i] = host_fd(e->arg, &syscall_id);
+			if (spawn_src[i] < 0) {
+				err = errno;
+				goto fail;
+			}
+			break;
+		}
+		nres = i + 1;
+	}
+
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		err = errno;
+		syscall_id = SC_PIPE2;
+		goto fail;
+	}
+	pid = clone_child(&pidfd, &syscall_id);
+	if (pid == 0)
+		child_run(&req, errp[1]);
+	err = errno;
+	close(errp[1]);
+	if (pid < 0) {
+		close(errp[0]);
+		goto fail;
+	}
+
+	/* EOF means execve succeeded and closed the CLOEXEC write end. */
+	got = 0;
+	while (got < sizeof(ce)) {
+		r = read(errp[0], (char *)&ce + got, sizeof(ce) - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(errp[0]);
+	if (got) {
+		if (got != sizeof(ce)) {
+			ce.err = EIO;
+			ce.syscall = SC_NONE;
+			sys_pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+		}
+		reap(pidfd, si, &ru);
+		close(pidfd);
+		spawn_undo(&req, nres);
+		return reply_error(id, ce.err, ce.syscall, child_detail(&req, ce.syscall));
+	}
+
+	s = slot_alloc();
+	s->pid = pid;
+	s->pidfd = pidfd;
+	s->flags = SLOT_CHILD | (req.flags & SPAWN_DETACHED ? SLOT_DETACHED : 0);
+	if (slot_watch(s) < 0) {
+		err = errno;
+		sys_pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+		reap(pidfd, si, &ru);
+		slot_free(s);
+		spawn_undo(&req, nres);
+		return reply_error(id, err, SC_EPOLL_CTL, NULL);
+	}
+
+	p = out_frame(MSG_SPAWNED, id, 12 + 8 * (size_t)npipes);
+	p = wire_put_u32(p, s->handle);
+	p = wire_put_u32(p, (uint32_t)pid);
+	p = wire_put_u32(p, npipes);
+	for (i = 0; i < req.nstdio; i++) {
+		switch (req.stdio[i].kind) {
+		case STDIO_PIPE_TO_CHILD:
+		case STDIO_PIPE_FROM_CHILD:
+			/*
+			 * Keep the child's end too until RELEASE: the host's
+			 * open of /proc/<pid>/fd/N then never blocks on a
+			 * pipe without a partner, even if the child is gone.
+			 */
+			staged_push(s, spawn_keep[i], spawn_src[i]);
+			p = wire_put_u32(p, i);
+			p = wire_put_u32(p, (uint32_t)spawn_keep[i]);
+			break;
+		case STDIO_FILE:
+		case STDIO_HOST_FD:
+			close(spawn_src[i]);
+			break;
+		}
+	}
+	return 0;
+
+fail:
+	spawn_undo(&req, nres);
+	return reply_error(id, err, syscall_id, detail);
+}
+
+static int handle_kill(uint32_t id, const uint8_t *b, size_t n)
+{
+	uint32_t h, flags, kflags = 0;
+	struct slot *s;
+	int32_t sig;
+
+	if (n != 12)
+		return reply_error(id, EINVAL, SC_NONE, "body size");
+	h = wire_get_u32(b);
+	sig = (int32_t)wire_get_u32(b + 4);
+	flags = wire_get_u32(b + 8);
+	if (sig < 1 || sig > 64)
+		return reply_error(id, EINVAL, SC_NONE, "signal");
+	if (flags & ~KILL_GROUP)
+		return reply_error(id, EINVAL, SC_NONE, "flags");
+	s = slot_get(h, false);
+	if (!s)
+		return reply_error(id, ESRCH, SC_NONE, "handle");
+	if (flags & KILL_GROUP) {
+		if (!(features & FEAT_SIGNAL_GROUP))
+			return reply_error(id, EOPNOTSUPP, SC_PIDFD_SEND_SIGNAL,
+					   "PIDFD_SIGNAL_PROCESS_GROUP");
+		kflags = PIDFD_SIGNAL_PROCESS_GROUP;
+	}
+	if (sys_pidfd_send_signal(s->pidfd, sig, NULL, kflags) < 0)
+		return reply_error(id, errno, SC_PIDFD_SEND_SIGNAL, NULL);
+	return reply_ok(id);
+}
+
+static int handle_open(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct slot *s;
+	int32_t pid;
+	int fd, err;
+	uint8_t *p;
+
+	if (n != 8)
+		return reply_error(id, EINVAL, SC_NONE, "body size");
+	pid = (int32_t)wire_get_u32(b);
+	if (wire_get_u32(b + 4))
+		return reply_error(id, EINVAL, SC_NONE, "flags");
+	if (pid <= 0)
+		return reply_error(id, EINVAL, SC_NONE, "pid");
+	if (nslots >= MAX_HANDLES)
+		return reply_error(id, EAGAIN, SC_NONE, "handle table full");
+	fd = sys_pidfd_open(pid, 0);
+	if (fd < 0)
+		return reply_error(id, errno, SC_PIDFD_OPEN, NULL);
+	s = slot_alloc();
+	s->pid = pid;
+	s->pidfd = fd;
+	s->flags = SLOT_OPENED;
+	if (slot_watch(s) < 0) {
+		err = errno;
+		slot_free(s);
+		return reply_error(id, err, SC_EPOLL_CTL, NULL);
+	}
+	p = out_frame(MSG_OPENED, id, 8);
+	p = wire_put_u32(p, s->handle);
+	wire_put_u32(p, (uint32_t)pid);
+	return 0;
+}
+
+static int handle_close(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct slot *s;
+
+	if (n != 4)
+		return reply_error(id, EINVAL, SC_NONE, "body size");
+	s = slot_get(wire_get_u32(b), true);
+	if (!s)
+		return reply_error(id, ESRCH, SC_NONE, "handle");
+	staged_close(s);
+	/* A running child stays ours to reap (and to kill if the host goes). */
+	if ((s->flags & SLOT_CHILD) && s->pidfd >= 0)
+		s->flags |= SLOT_CLOSED;
+	else
+		slot_free(s);
+	return reply_ok(id);
+}
+
+static int handle_info(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct wire_info_reply rep = { 0 };
+	struct slot *s;
+
+	if (n != 8)
+		return reply_error(id, EINVAL, SC_NONE, "body size");
+	s = slot_get(wire_get_u32(b), false);
+	if (!s)
+		return reply_error(id, ESRCH, SC_NONE, "handle");
+	rep.handle = s->handle;
+	rep.size = sizeof(rep.info);
+	rep.info.mask = wire_get_u32(b + 4);
+	if (ioctl(s->pidfd, PIDFD_GET_INFO, &rep.info) < 0)
+		return reply_error(id, errno, SC_IOCTL, NULL);
+	memcpy(out_frame(MSG_INFO_REPLY, id, sizeof(rep)), &rep, sizeof(rep));
+	return 0;
+}
+
+static int handle_release(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct slot *s;
+
+	if (n != 4)
+		return reply_error(id, EINVAL, SC_NONE, "body size");
+	s = slot_get(wire_get_u32(b), true);
+	if (!s)
+		return reply_error(id, ESRCH, SC_NONE, "handle");
+	staged_close(s);
+	if (s->flags & SLOT_EXITED)
+		slot_free(s);
+	return reply_ok(id);
+}
+
+static void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n)
+{
+	int (*fn)(uint32_t, const uint8_t *, size_t);
+	uint8_t *p;
+
+	switch (h->type) {
+	case MSG_SPAWN:		fn = handle_spawn; break;
+	case MSG_KILL:		fn = handle_kill; break;
+	case MSG_OPEN:		fn = handle_open; break;
+	case MSG_CLOSE:		fn = handle_close; break;
+	case MSG_INFO:		fn = handle_info; break;
+	case MSG_RELEASE:	fn = handle_release; break;
+	default:
+		p = out_frame(MSG_UNIMPLEMENTED, h->id, 4);
+		p = wire_put_u16(p, h->type);
+		wire_put_u16(p, 0);
+		return;
+	}
+	if (h->flags)
+		reply_error(h->id, EINVAL, SC_NONE, "header flags");
+	else
+		fn(h->id, body, n);
+}
+
+/* ---- events ---- */
+
+/* Parses every complete frame in the buffer; keeps a partial one. */
+static void on_stdin(void)
+{
+	struct wire_hdr h;
+	size_t off = 0;
+	ssize_t r;
+	long fl;
+
+	r = read(STDIN_FILENO, rbuf + rlen, sizeof(rbuf) - rlen);
+	if (r == 0)
+		host_gone(0);
+	if (r < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		host_gone(0);
+	}
+	rlen += (size_t)r;
+	while ((fl = wire_frame(rbuf + off, rlen - off, &h)) > 0) {
+		dispatch(&h, rbuf + off + WIRE_HDR_SIZE, h.len - (WIRE_HDR_SIZE - 4));
+		off += (size_t)fl;
+	}
+	if (fl < 0)
+		fatal(wire_get_u32(rbuf + off) > WIRE_MAX_FRAME ? EMSGSIZE : EPROTO,
+		      "frame length out of bounds");
+	if (off) {
+		memmove(rbuf, rbuf + off, rlen - off);
+		rlen -= off;
+	}
+}
+
+/* A spawned child ended: reap it, report it unless CLOSEd. */
+static void on_child_exit(struct slot *s)
+{
+	struct wire_exit ex = { 0 };
+
+	/* On error the zeroed siginfo tells the host nothing was reaped. */
+	reap(s->pidfd, ex.siginfo, &ex.rusage);
+	close(s->pidfd);
+	s->pidfd = -1;
+	if (s->flags & SLOT_CLOSED) {
+		slot_free(s);
+		return;
+	}
+	ex.handle = s->handle;
+	memcpy(out_frame(MSG_EXIT, 0, sizeof(ex)), &ex, sizeof(ex));
+	if (s->staged >= 0)
+		s->flags |= SLOT_EXITED;
+	else
+		slot_free(s);
+}
+
+/*
+ * An OPENed process ended. Its parent reaps it, not us; the exit status is
+ * only known if the kernel kept it (PIDFD_INFO_EXIT, once reaped).
+ */
+static void on_opened_exit(struct slot *s)
+{
+	struct wire_exited ev = { 0 };
+
+	ev.handle = s->handle;
+	ev.info.mask = PIDFD_INFO_PID | PIDFD_INFO_CREDS | PIDFD_INFO_CGROUPID |
+		       PIDFD_INFO_EXIT;
+	if (!(features & FEAT_GET_INFO) ||
+	    ioctl(s->pidfd, PIDFD_GET_INFO, &ev.info) < 0)
+		memset(&ev.info, 0, sizeof(ev.info));
+	ev.has_exit = !!(ev.info.mask & PIDFD_INFO_EXIT);
+	memcpy(out_frame(MSG_EXITED, 0, sizeof(ev)), &ev, sizeof(ev));
+	slot_free(s);
+}
+
+/*
+ * The host is gone (or asked us to go): kill every child that is not
+ * DETACHED, then reap them all so none is left a zombie. Killing first
+ * lets them die in parallel.
+ */
+static _Noreturn void host_gone(int status)
+{
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	struct slot *s;
+	uint32_t i;
+
+	if (olen) {
+		/* Last replies, best effort: never block on a host that stopped reading. */
+		fcntl(STDOUT_FILENO, F_SETFL, O_NONBLOCK);
+		(void)!write(STDOUT_FILENO, obuf, olen);
+		olen = 0;
+	}
+	for (i = 0; i < MAX_HANDLES; i++) {
+		s = &slots[i];
+		if (s->handle && (s->flags & SLOT_CHILD) && s->pidfd >= 0 &&
+		    !(s->flags & SLOT_DETACHED))
+			sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+	}
+	for (i = 0; i < MAX_HANDLES; i++) {
+		s = &slots[i];
+		if (s->handle && (s->flags & SLOT_CHILD) && s->pidfd >= 0 &&
+		    !(s->flags & SLOT_DETACHED))
+			reap(s->pidfd, si, NULL);
+	}
+	exit(status);
+}
+
+static void on_signal(int sfd)
+{
+	struct signalfd_siginfo ssi;
+
+	while (read(sfd, &ssi, sizeof(ssi)) == (ssize_t)sizeof(ssi)) {
+		if (ssi.ssi_signo == SIGTERM)
+			host_gone(0);
+	}
+}
+
+static void on_event(uint64_t data, int sfd)
+{
+	uint32_t h = (uint32_t)(data >> 32), idx = (uint32_t)data;
+	struct slot *s;
+
+	if (!h) {
+		if (idx == EV_STDIN)
+			on_stdin();
+		else if (idx == EV_SIGNAL)
+			on_signal(sfd);
+		else
+			host_gone(0);
+		return;
+	}
+	/* An earlier event in this batch may have freed or refilled the slot. */
+	s = &slots[idx];
+	if (s->handle != h || s->pidfd < 0)
+		return;
+	if (s->flags & SLOT_OPENED)
+		on_opened_exit(s);
+	else
+		on_child_exit(s);
+}
+
+/* ---- startup: may die ---- */
+
+/* Slow path for kernels before close_range(CLOSE_RANGE_CLOEXEC), 5.11. */
+static void cloexec_all_slow(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int fd;
+
+	if (!d) {
+		for (fd = 3; fd < 65536; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		return;
+	}
+	while ((de = readdir(d))) {
+		fd = atoi(de->d_name);
+		if (fd >= 3 && fd != dirfd(d))
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	closedir(d);
+}
+
+/*
+ * fds 3-5 are the host's stdio for INHERIT. Missing ones become /dev/null
+ * so those numbers can never be taken by an fd of ours and handed out.
+ */
+static void setup_fds(void)
+{
+	int fd, t;
+
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0 || fcntl(STDOUT_FILENO, F_GETFD) < 0)
+		die("stdin and stdout must be the protocol pipes");
+	for (fd = 2; fd <= 5; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		t = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (t < 0)
+			die("open /dev/null: %m");
+		if (t != fd) {
+			if (dup3(t, fd, O_CLOEXEC) < 0)
+				die("dup3: %m");
+			close(t);
+		}
+	}
+	if (sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		cloexec_all_slow();
+	for (fd = 0; fd <= 2; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		die("open /dev/null: %m");
+}
+
+/*
+ * Start from a known state whatever the host left us: SIGCHLD must not be
+ * ignored (children would vanish unreaped), Ctrl-C and hangups are the
+ * host's to act on, and SIGTERM arrives through a signalfd.
+ */
+static int setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigset_t set;
+	size_t i;
+	int sig, sfd;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	}
+	sa.sa_handler = SIG_IGN;
+	for (i = 0; i < sizeof(ignored_sigs) / sizeof(ignored_sigs[0]); i++)
+		sigaction(ignored_sigs[i], &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_SETMASK, &set, NULL) < 0)
+		die("sigprocmask: %m");
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die("signalfd: %m");
+	return sfd;
+}
+
+/* One pidfd per child: thousands of children need more than 1024 fds. */
+static void setup_rlimit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile_orig) < 0)
+		return;
+	if (nofile_orig.rlim_cur >= nofile_orig.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max = nofile_orig.rlim_max;
+	nofile_raised = setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+static bool kernel_at_least(const char *release, int major, int minor)
+{
+	int ma = 0, mi = 0;
+
+	if (sscanf(release, "%d.%d", &ma, &mi) < 1)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+/*
+ * PIDFD_INFO_EXIT can only be seen on a reaped process: make one. Needs
+ * waitid(P_PIDFD) and PIDFD_GET_INFO, probed before.
+ */
+static bool probe_info_exit(void)
+{
+	struct wire_pidfd_info info = { .mask = PIDFD_INFO_EXIT };
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	uint32_t syscall_id;
+	int pidfd = -1, r;
+	pid_t pid;
+
+	pid = clone_child(&pidfd, &syscall_id);
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0)
+		return false;
+	r = reap(pidfd, si, NULL);
+	if (r == 0)
+		r = ioctl(pidfd, PIDFD_GET_INFO, &info);
+	close(pidfd);
+	return r == 0 && (info.mask & PIDFD_INFO_EXIT);
+}
+
+/* ENOSYS (or a seccomp EPERM) means absent; anything else is an answer. */
+static uint32_t probe_features(const char *release)
+{
+	struct wire_pidfd_info info = { .mask = PIDFD_INFO_PID };
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	uint32_t f = 0;
+	int self, fd;
+
+	if (sys_clone3(NULL, 0) < 0 && (errno == EINVAL || errno == EFAULT || errno == E2BIG))
+		f |= FEAT_CLONE3;
+	self = sys_pidfd_open(self_pid, 0);
+	if (self >= 0) {
+		if (sys_waitid(P_PIDFD, self, si, WEXITED | WNOHANG, NULL) < 0 && errno == ECHILD)
+			f |= FEAT_WAITID_PIDFD;
+		if (ioctl(self, PIDFD_GET_INFO, &info) == 0)
+			f |= FEAT_GET_INFO;
+		fd = sys_pidfd_getfd(self, STDIN_FILENO, 0);
+		if (fd >= 0) {
+			f |= FEAT_GETFD;
+			close(fd);
+		}
+		if (sys_pidfd_send_signal(self, 0, NULL, PIDFD_SIGNAL_PROCESS_GROUP) == 0)
+			f |= FEAT_SIGNAL_GROUP;
+		close(self);
+	}
+	fd = sys_pidfd_open(self_pid, PIDFD_THREAD);
+	if (fd >= 0) {
+		f |= FEAT_THREAD;
+		close(fd);
+	}
+	if (kernel_at_least(release, 5, 7))
+		f |= FEAT_INTO_CGROUP;
+	features = f;
+	if ((f & FEAT_WAITID_PIDFD) && (f & FEAT_GET_INFO) && probe_info_exit())
+		f |= FEAT_INFO_EXIT;
+	return f;
+}
+
+static void send_hello(const char *release)
+{
+	size_t n = strlen(release);
+	uint8_t *p = out_frame(MSG_HELLO, 0, 24 + n);
+
+	p = wire_put_u32(p, PROTOCOL_VERSION);
+	p = wire_put_u32(p, features);
+	p = wire_put_u32(p, WIRE_MAX_FRAME);
+	p = wire_put_u32(p, (uint32_t)self_pid);
+	p = wire_put_u32(p, MAX_HANDLES);
+	p = wire_put_u32(p, (uint32_t)n);
+	memcpy(p, release, n);
+	out_flush();
+}
+
+static void watch_fd(int fd, uint32_t sentinel)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = sentinel };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll_ctl: %m");
+}
+
+int main(int argc, char **argv)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	struct utsname uts;
+	int sfd, n, i;
+
+	(void)argv;
+	if (argc > 1)
+		die("speaks the pidfd protocol on stdin/stdout; takes no arguments");
+	self_pid = getpid();
+	host_pid = getppid();
+	setup_fds();
+	sfd = setup_signals();
+	setup_rlimit();
+	staged_init();
+	/* Children never touch the I/O buffers: don't copy their page tables. */
+	madvise(rbuf, sizeof(rbuf), MADV_DONTFORK);
+	madvise(obuf, sizeof(obuf), MADV_DONTFORK);
+	if (uname(&uts) < 0)
+		die("uname: %m");
+	features = probe_features(uts.release);
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		die("epoll_create1: %m");
+	watch_fd(STDIN_FILENO, EV_STDIN);
+	watch_fd(sfd, EV_SIGNAL);
+	/* The host's exit ends us even if someone else holds our stdin open. */
+	if (host_pid > 1) {
+		host_pidfd = sys_pidfd_open(host_pid, 0);
+		if (host_pidfd >= 0)
+			watch_fd(host_pidfd, EV_HOST);
+	}
+	send_hello(uts.release);
+
+	/* From now on, we must not die but through host_gone(). */
+	for (;;) {
+		n = epoll_wait(epfd, evs, MAX_EVENTS, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			host_gone(1);
+		}
+		for (i = 0; i < n; i++)
+			on_event(evs[i].data.u64, sfd);
+		out_flush();
+	}
+}

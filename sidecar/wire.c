@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Frame and body parsing for the sidecar. Pure functions over byte buffers:
+ * no syscalls, no globals, so a fuzzer can call them directly.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "wire.h"
+
+long wire_frame(const uint8_t *p, size_t n, struct wire_hdr *h)
+{
+	uint32_t len;
+
+	if (n < 4)
+		return 0;
+	len = wire_get_u32(p);
+	if (len < WIRE_HDR_SIZE - 4 || len > WIRE_MAX_FRAME)
+		return -1;
+	if (n - 4 < len)
+		return 0;
+	h->len = len;
+	h->type = wire_get_u16(p + 4);
+	h->flags = wire_get_u16(p + 6);
+	h->id = wire_get_u32(p + 8);
+	return (long)len + 4;
+}
+
+uint8_t *wire_put_hdr(uint8_t *p, uint16_t type, uint32_t id, size_t body_len)
+{
+	p = wire_put_u32(p, (uint32_t)(body_len + WIRE_HDR_SIZE - 4));
+	p = wire_put_u16(p, type);
+	p = wire_put_u16(p, 0);
+	return wire_put_u32(p, id);
+}
+
+uint32_t wire_rd_u32(struct wire_rd *r)
+{
+	uint32_t v;
+
+	if (r->err || r->left < 4) {
+		r->err = EINVAL;
+		return 0;
+	}
+	v = wire_get_u32(r->p);
+	r->p += 4;
+	r->left -= 4;
+	return v;
+}
+
+char *wire_rd_str(struct wire_rd *r, char **arena, char *arena_end)
+{
+	uint32_t n = wire_rd_u32(r);
+	char *s;
+
+	if (r->err)
+		return NULL;
+	if (n > r->left || memchr(r->p, 0, n)) {
+		r->err = EINVAL;
+		return NULL;
+	}
+	/* Each str costs 4 wire bytes for its 1 NUL, so a body-sized arena fits. */
+	if ((size_t)(arena_end - *arena) < (size_t)n + 1) {
+		r->err = E2BIG;
+		return NULL;
+	}
+	s = *arena;
+	memcpy(s, r->p, n);
+	s[n] = '\0';
+	*arena += n + 1;
+	r->p += n;
+	r->left -= n;
+	return s;
+}
+
+/* Reads count strings into vec[0..count-1] and terminates the list. */
+static int rd_strv(struct wire_rd *r, char **vec, uint32_t count, char **arena,
+		   char *arena_end)
+{
+	uint32_t i;
+
+	for (i = 0; i < count; i++) {
+		vec[i] = wire_rd_str(r, arena, arena_end);
+		if (r->err)
+			return r->err;
+	}
+	vec[count] = NULL;
+	return 0;
+}
+
+int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
+		     const struct spawn_mem *mem, const char **why)
+{
+	struct wire_rd r = { .p = body, .left = n };
+	char *arena = mem->arena, *arena_end = mem->arena + mem->arena_size;
+	uint32_t i, argc, envc;
+
+	memset(req, 0, sizeof(*req));
+	req->flags = wire_rd_u32(&r);
+	req->pdeathsig = (int32_t)wire_rd_u32(&r);
+	req->uid = (int32_t)wire_rd_u32(&r);
+	req->gid = (int32_t)wire_rd_u32(&r);
+	req->umask = wire_rd_u32(&r);
+	req->ngroups = wire_rd_u32(&r);
+	*why = "body size";
+	if (r.err)
+		return r.err;
+	*why = "flags";
+	if (req->flags & ~SPAWN_ALL_FLAGS)
+		return EINVAL;
+	*why = "pdeathsig";
+	if (req->pdeathsig < 0 || req->pdeathsig > 64)
+		return EINVAL;
+	*why = "uid";
+	if (req->uid < -1)
+		return EINVAL;
+	*why = "gid";
+	if (req->gid < -1)
+		return EINVAL;
+	*why = "umask";
+	if (req->umask != 0xffffffffu && req->umask > 0777)
+		return EINVAL;
+	*why = "ngroups";
+	if (req->ngroups > WIRE_MAX_GROUPS || req->ngroups > r.left / 4)
+		return EINVAL;
+	req->groups = mem->groups;
+	for (i = 0; i < req->ngroups; i++)
+		req->groups[i] = wire_rd_u32(&r);
+
+	*why = "file";
+	req->file = wire_rd_str(&r, &arena, arena_end);
+	if (r.err)
+		return r.err;
+
+	*why = "argc";
+	argc = wire_rd_u32(&r);
+	if (r.err || argc < 1)
+		return EINVAL;
+	/* Every str takes at least 4 body bytes: reject counts the body can't hold. */
+	if (argc > r.left / 4)
+		return EINVAL;
+	if (argc > WIRE_MAX_STRINGS)
+		return E2BIG;
+	*why = "argv";
+	req->argv = mem->vec;
+	if (rd_strv(&r, req->argv, argc, &arena, arena_end))
+		return r.err;
+
+	*why = "envc";
+	envc = wire_rd_u32(&r);
+	if (r.err || envc > r.left / 4)
+		return EINVAL;
+	if (envc > WIRE_MAX_STRINGS - argc)
+		return E2BIG;
+	*why = "env";
+	req->envp = mem->vec + argc + 1;
+	if (rd_strv(&r, req->envp, envc, &arena, arena_end))
+		return r.err;
+	for (i = 0; i < envc; i++) {
+		if (!strncmp(req->envp[i], "PATH=", 5))
+			req->path_env = req->envp[i] + 5;
+	}
+
+	*why = "cwd";
+	req->cwd = wire_rd_str(&r, &arena, arena_end);
+	if (r.err)
+		return r.err;
+	if (!req->cwd[0])
+		req->cwd = NULL;
+
+	*why = "nstdio";
+	req->nstdio = wire_rd_u32(&r);
+	if (r.err || req->nstdio > WIRE_MAX_STDIO)
+		return EINVAL;
+	req->stdio = mem->stdio;
+	*why = "stdio";
+	for (i = 0; i < req->nstdio; i++) {
+		struct spawn_stdio *s = &req->stdio[i];
+
+		s->kind = wire_rd_u32(&r);
+		s->arg = (int32_t)wire_rd_u32(&r);
+		s->path = wire_rd_str(&r, &arena, arena_end);
+		if (r.err)
+			return r.err;
+		switch (s->kind) {
+		case STDIO_INHERIT:
+			if (s->arg < 0 || s->arg > 2)
+				return EINVAL;
+			break;
+		case STDIO_FILE:
+			if (!s->path[0])
+				return EINVAL;
+			break;
+		case STDIO_HOST_FD:
+			if (s->arg < 0)
+				return EINVAL;
+			break;
+		case STDIO_NULL:
+		case STDIO_PIPE_TO_CHILD:
+		case STDIO_PIPE_FROM_CHILD:
+		case STDIO_CLOSED:
+			break;
+		default:
+			return EINVAL;
+		}
+	}
+
+	*why = "body size";
+	if (r.left)
+		return EINVAL;
+	if (!req->file[0])
+		req->file = req->argv[0];
+	*why = "file";
+	if (!req->file[0])
+		return EINVAL;
+	*why = NULL;
+	return 0;
+}

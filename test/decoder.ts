@@ -1,0 +1,266 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodePidfdInfo, decodeRusage, decodeSiginfo } from '../host/decoder.js';
+import { PidfdInfo, Rusage, Siginfo } from '../schemas/kernel.js';
+
+// Vectors are raw kernel bytes captured by test/fixtures/capture.c; each NAME.hex
+// has a NAME.json with the same fields as the C program read them through C
+// structs, and values the parent knew independently (child pid, uid).
+
+const VECTORS = fileURLToPath(new URL('./vectors/', import.meta.url));
+const CAPTURE_C = fileURLToPath(new URL('./fixtures/capture.c', import.meta.url));
+const run = promisify(execFile);
+
+const CLD_EXITED = 1;
+const CLD_KILLED = 2;
+const CLD_DUMPED = 3;
+const SIGCHLD = 17;
+const PIDFD_INFO_PID = 1;
+const PIDFD_INFO_CREDS = 2;
+const PIDFD_INFO_EXIT = 8;
+
+interface ExitVector {
+	note: string;
+	got: string;
+	childPid: number;
+	uid: number;
+	siginfo: Record<string, number>;
+	rusage: Record<string, number>;
+}
+
+interface InfoVector {
+	childPid: number;
+	parentPid: number;
+	uid: number;
+	gid: number;
+	info: Record<string, number>;
+}
+
+async function readVector<T>(dir: string, name: string): Promise<{ bytes: Uint8Array; meta: T }> {
+	const hex = (await readFile(join(dir, `${name}.hex`), 'utf8')).replace(/\s+/g, '');
+	const meta = JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as T;
+	return { bytes: new Uint8Array(Buffer.from(hex, 'hex')), meta };
+}
+
+/** Same keys; equal values, CPU times to the microsecond the JSON prints. */
+function assertFields(actual: object, expected: Record<string, number>, what: string): void {
+	assert.equal(Object.keys(actual).sort(), Object.keys(expected).sort(), `${what}: keys`);
+	for (const [key, value] of Object.entries(actual) as [string, number][]) {
+		const want = expected[key]!;
+		if (key.endsWith('Ms')) assert.ok(Math.abs(value - want) < 1e-6, `${what}.${key}: ${value} vs ${want}`);
+		else assert.is(value, want, `${what}.${key}`);
+	}
+}
+
+/** Decodes NAME.hex (siginfo + rusage), checks it against NAME.json, and returns it. */
+async function checkExit(dir: string, name: string): Promise<{ si: Siginfo; ru: Rusage; meta: ExitVector }> {
+	const { bytes, meta } = await readVector<ExitVector>(dir, name);
+	assert.is(bytes.length, 128 + 144, `${name}: size`);
+	const si = Siginfo.parse(decodeSiginfo(bytes.subarray(0, 128)));
+	const ru = Rusage.parse(decodeRusage(bytes.subarray(128)));
+	assertFields(si, meta.siginfo, `${name} siginfo`);
+	assertFields(ru, meta.rusage, `${name} rusage`);
+	assert.is(si.signo, SIGCHLD);
+	assert.is(si.errno, 0);
+	assert.is(si.pid, meta.childPid);
+	assert.is(si.uid, meta.uid);
+	return { si, ru, meta };
+}
+
+async function checkInfo(dir: string, name: string): Promise<{ info: PidfdInfo; meta: InfoVector }> {
+	const { bytes, meta } = await readVector<InfoVector>(dir, name);
+	const info = PidfdInfo.parse(decodePidfdInfo(bytes));
+	assertFields(info, meta.info, name);
+	return { info, meta };
+}
+
+/** The checks every capture must pass, committed or fresh. */
+const exitChecks: Record<string, (si: Siginfo, ru: Rusage, meta: ExitVector) => void> = {
+	'exit-0': (si) => {
+		assert.is(si.code, CLD_EXITED);
+		assert.is(si.status, 0);
+	},
+	'exit-255': (si) => {
+		assert.is(si.code, CLD_EXITED);
+		assert.is(si.status, 255);
+	},
+	'killed-sigkill': (si) => {
+		assert.is(si.code, CLD_KILLED);
+		assert.is(si.status, 9);
+	},
+	dumped: (si, _ru, meta) => {
+		// CLD_DUMPED needs core_pattern to let the core be written; otherwise the
+		// kernel reports CLD_KILLED. capture.c records which one it got.
+		assert.is(si.code, meta.got === 'CLD_DUMPED' ? CLD_DUMPED : CLD_KILLED);
+		assert.is(si.status, 6); // SIGABRT
+	},
+	'burn-cpu': (si, ru) => {
+		assert.is(si.code, CLD_EXITED);
+		assert.is(si.status, 0);
+		assert.ok(ru.userCpuMs > 100, `userCpuMs ${ru.userCpuMs}`);
+		assert.ok(ru.maxRssKiB > 40_000, `maxRssKiB ${ru.maxRssKiB}`);
+		assert.ok(ru.minorFaults > 10_000, `minorFaults ${ru.minorFaults}`);
+	},
+};
+
+function checkInfoLive(info: PidfdInfo, meta: InfoVector): void {
+	assert.ok(info.mask & PIDFD_INFO_PID && info.mask & PIDFD_INFO_CREDS, `mask ${info.mask}`);
+	assert.is(info.pid, meta.childPid);
+	assert.is(info.tgid, meta.childPid);
+	assert.is(info.ppid, meta.parentPid);
+	for (const id of [info.ruid, info.euid, info.suid, info.fsuid]) assert.is(id, meta.uid);
+	for (const id of [info.rgid, info.egid, info.sgid, info.fsgid]) assert.is(id, meta.gid);
+	assert.is(info.exitCode, undefined);
+}
+
+function checkInfoExited(info: PidfdInfo): void {
+	assert.ok(info.mask & PIDFD_INFO_EXIT, `mask ${info.mask}`);
+	// A wait status: exit(3) is 3 << 8.
+	assert.is(info.exitCode, 3 << 8);
+	// Reaped: only exit information is left.
+	assert.is(info.pid, 0);
+}
+
+// ---
+
+const vectors = suite('decoder: committed kernel vectors');
+
+for (const [name, check] of Object.entries(exitChecks)) {
+	vectors(name, async () => {
+		const { si, ru, meta } = await checkExit(VECTORS, name);
+		check(si, ru, meta);
+	});
+}
+
+vectors('dumped was captured as CLD_DUMPED', async () => {
+	const { si } = await checkExit(VECTORS, 'dumped');
+	assert.is(si.code, CLD_DUMPED);
+});
+
+vectors('info-live', async () => {
+	const { info, meta } = await checkInfo(VECTORS, 'info-live');
+	checkInfoLive(info, meta);
+});
+
+vectors('info-exited', async () => {
+	const { info } = await checkInfo(VECTORS, 'info-exited');
+	checkInfoExited(info);
+});
+
+vectors.run();
+
+// ---
+
+const inputs = suite('decoder: input handling');
+
+inputs('wrong lengths throw RangeError', () => {
+	for (const n of [0, 127, 129, 272]) assert.throws(() => decodeSiginfo(new Uint8Array(n)), RangeError);
+	for (const n of [0, 143, 145, 128]) assert.throws(() => decodeRusage(new Uint8Array(n)), RangeError);
+	for (const n of [0, 63, 65, 72]) assert.throws(() => decodePidfdInfo(new Uint8Array(n)), RangeError);
+});
+
+inputs('reads a subarray at an odd offset of a larger buffer', async () => {
+	const { bytes, meta } = await readVector<ExitVector>(VECTORS, 'burn-cpu');
+	const big = new Uint8Array(3 + bytes.length + 5).fill(0xee);
+	big.set(bytes, 3);
+	assertFields(decodeSiginfo(big.subarray(3, 3 + 128)), meta.siginfo, 'siginfo');
+	assertFields(decodeRusage(big.subarray(3 + 128, 3 + 272)), meta.rusage, 'rusage');
+});
+
+// Offsets written out here from sidecar/PROTOCOL.md, not from assembly/layout.ts,
+// so a wrong constant there cannot hide behind the same wrong constant here.
+inputs('signedness, u32 ids, u64 fields and microseconds', () => {
+	const si = new DataView(new ArrayBuffer(128));
+	si.setInt32(8, CLD_KILLED, true);
+	si.setUint32(20, 0xffff_fffe, true);
+	si.setInt32(24, -1, true);
+	const s = decodeSiginfo(new Uint8Array(si.buffer));
+	assert.is(s.code, CLD_KILLED);
+	assert.is(s.uid, 4_294_967_294);
+	assert.is(s.status, -1);
+
+	const ru = new DataView(new ArrayBuffer(144));
+	ru.setBigInt64(0, 1n, true);
+	ru.setBigInt64(8, 999_999n, true);
+	ru.setBigInt64(16, 3n, true);
+	ru.setBigInt64(24, 1n, true);
+	ru.setBigInt64(32, 5_000_000_000n, true);
+	ru.setBigInt64(136, 7n, true);
+	const r = decodeRusage(new Uint8Array(ru.buffer));
+	assert.ok(Math.abs(r.userCpuMs - 1999.999) < 1e-9, `userCpuMs ${r.userCpuMs}`);
+	assert.ok(Math.abs(r.systemCpuMs - 3000.001) < 1e-9, `systemCpuMs ${r.systemCpuMs}`);
+	assert.is(r.maxRssKiB, 5_000_000_000);
+	assert.is(r.involuntaryCtxSwitches, 7);
+
+	const pi = new DataView(new ArrayBuffer(64));
+	pi.setBigUint64(0, (1n << 40n) | BigInt(PIDFD_INFO_EXIT), true);
+	pi.setBigUint64(8, 1n << 40n, true);
+	pi.setUint32(16, 4_000_000_000, true);
+	pi.setUint32(56, 0xffff_ffff, true);
+	pi.setInt32(60, 0x86, true); // SIGABRT (6) with core dumped (0x80)
+	const p = decodePidfdInfo(new Uint8Array(pi.buffer));
+	assert.is(p.mask, 2 ** 40 + PIDFD_INFO_EXIT);
+	assert.is(p.cgroupId, 2 ** 40);
+	assert.is(p.pid, 4_000_000_000);
+	assert.is(p.fsgid, 4_294_967_295);
+	assert.is(p.exitCode, 0x86);
+
+	pi.setBigUint64(0, BigInt(PIDFD_INFO_PID), true);
+	assert.not.ok('exitCode' in decodePidfdInfo(new Uint8Array(pi.buffer)), 'exitCode without PIDFD_INFO_EXIT');
+});
+
+inputs.run();
+
+// ---
+
+const live = suite('decoder: fresh capture from this kernel');
+
+live('capture.c bytes decode to what C read', async () => {
+	const dir = await mkdtemp(join(tmpdir(), 'pidfd-decoder-'));
+	try {
+		const exe = join(dir, 'capture');
+		try {
+			await run('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-o', exe, CAPTURE_C], {
+				signal: AbortSignal.timeout(60_000),
+			});
+		} catch (err) {
+			if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+			console.log('  skip: live capture: gcc not found');
+			return;
+		}
+		try {
+			await run(exe, [dir], { signal: AbortSignal.timeout(30_000) });
+		} catch (err) {
+			if ((err as { code?: unknown }).code !== 77) throw err;
+			console.log(`  skip: live capture: kernel lacks clone3 or waitid(P_PIDFD): ${String((err as { stderr?: unknown }).stderr).trim()}`);
+			return;
+		}
+
+		for (const [name, check] of Object.entries(exitChecks)) {
+			const { si, ru, meta } = await checkExit(dir, name);
+			check(si, ru, meta);
+			if (name === 'dumped' && si.code !== CLD_DUMPED) {
+				console.log(`  note: live capture: SIGABRT gave ${meta.got}, not CLD_DUMPED (core_pattern)`);
+			}
+		}
+
+		// capture.c writes no info vectors, and says why, on kernels before 6.13 / 6.15.
+		const files = await readdir(dir);
+		if (files.includes('info-live.hex')) {
+			const { info, meta } = await checkInfo(dir, 'info-live');
+			checkInfoLive(info, meta);
+		} else console.log('  skip: live capture: no PIDFD_GET_INFO on this kernel');
+		if (files.includes('info-exited.hex')) checkInfoExited((await checkInfo(dir, 'info-exited')).info);
+		else console.log('  skip: live capture: no PIDFD_INFO_EXIT on this kernel');
+	} finally {
+		await rm(dir, { recursive: true, force: true });
+	}
+});
+
+live.run();

@@ -1,0 +1,77 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BodyReader, type Frame, FrameDecoder, FrameWriter, ProtocolError } from '../host/framing.js';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+function collect(chunks: Buffer[]): { type: number; id: number; body: string }[] {
+	const out: { type: number; id: number; body: string }[] = [];
+	const decoder = new FrameDecoder();
+	for (const c of chunks) decoder.push(c, (f: Frame) => out.push({ type: f.type, id: f.id, body: f.body.toString('hex') }));
+	return out;
+}
+
+// Two frames: OK(200) to request 7 with an empty body; ERROR(201) to request 8: errno 3, syscall 5, "".
+const TWO = hex('08000000 c800 0000 07000000   14000000 c900 0000 08000000 03000000 05000000 00000000');
+
+const decoder = suite('FrameDecoder');
+
+decoder('whole frames in one chunk', () => {
+	assert.equal(collect([TWO]), [
+		{ type: 200, id: 7, body: '' },
+		{ type: 201, id: 8, body: '030000000500000000000000' },
+	]);
+});
+
+decoder('the same bytes split at every possible point', () => {
+	const whole = collect([TWO]);
+	for (let i = 1; i < TWO.length; i++) assert.equal(collect([TWO.subarray(0, i), TWO.subarray(i)]), whole, `split at ${i}`);
+});
+
+decoder('one byte at a time', () => {
+	assert.equal(collect([...TWO].map((b) => Buffer.from([b]))), collect([TWO]));
+});
+
+decoder('a length below the header or above the maximum is a ProtocolError', () => {
+	assert.throws(() => collect([hex('04000000 c800 0000')]), (e: unknown) => e instanceof ProtocolError);
+	assert.throws(() => collect([hex('ffffffff c800 0000 00000000')]), (e: unknown) => e instanceof ProtocolError);
+});
+
+decoder.run();
+
+// ---
+
+const writer = suite('FrameWriter / BodyReader');
+
+writer('round trip of u32, i32 and strings', () => {
+	const w = new FrameWriter();
+	const frame = w.u32(0xfffffffe).i32(-1).str('héllo').str('').finish(101, 42);
+	assert.is(frame.readUInt32LE(0), frame.length - 4);
+	const [f] = collect([frame]);
+	assert.is(f!.type, 101);
+	assert.is(f!.id, 42);
+	const r = new BodyReader(Buffer.from(f!.body, 'hex'));
+	assert.is(r.u32(), 0xfffffffe);
+	assert.is(r.i32(), -1);
+	assert.is(r.str(), 'héllo');
+	assert.is(r.str(), '');
+	r.end();
+});
+
+writer('a writer grows for large frames and resets after finish', () => {
+	const w = new FrameWriter();
+	const big = 'x'.repeat(100_000);
+	const frame = w.str(big).finish(100, 1);
+	assert.is(frame.length, 12 + 4 + 100_000);
+	assert.is(w.finish(200, 2).length, 12);
+});
+
+writer('reading past the body or leaving bytes behind throws', () => {
+	assert.throws(() => new BodyReader(Buffer.alloc(2)).u32(), (e: unknown) => e instanceof ProtocolError);
+	assert.throws(() => new BodyReader(hex('05000000 6162')).str(), (e: unknown) => e instanceof ProtocolError);
+	const r = new BodyReader(Buffer.alloc(8));
+	r.u32();
+	assert.throws(() => r.end(), (e: unknown) => e instanceof ProtocolError);
+});
+
+writer.run();

@@ -1,0 +1,43 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** True if a process with this pid exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+		return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+	} catch {
+		return false;
+	}
+}
+
+/** Start time (clock ticks since boot) from /proc/<pid>/stat: with the pid, names one process. */
+export function startTime(pid: number): number | undefined {
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+		return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+	} catch {
+		return undefined;
+	}
+}
+
+/** The pids of a process's children, from /proc/<pid>/task/* /children. */
+export function childrenOf(pid: number): number[] {
+	const result: number[] = [];
+	let tasks: string[];
+	try {
+		tasks = readdirSync(`/proc/${pid}/task`);
+	} catch {
+		return result;
+	}
+	for (const task of tasks) {
+		try {
+			for (const p of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) if (p) result.push(Number(p));
+		} catch {}
+	}
+	return result;
+}
+
+/** Number of open fds of a process. */
+export function fdCount(pid: number | 'self'): number {
+	return readdirSync(`/proc/${pid}/fd`).length;
+}

@@ -1,0 +1,505 @@
+// The sidecar binary, driven with raw frames over its pipes.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants as os, existsSync, openSync, closeSync, readFileSync, readdirSync, writeSync, createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+	type Frame,
+	FrameReader,
+	STDIO,
+	T,
+	Writer,
+	decodeError,
+	decodeExit,
+	decodeHello,
+	decodeInfo,
+	decodeSpawned,
+	frame,
+	spawnBody,
+	type Hello,
+	type SpawnRequest,
+} from './helpers/frames.ts';
+
+const BIN = process.env.PIDFD_SIDECAR ?? join(process.cwd(), 'dist', 'pidfd-sidecar');
+const SC = { none: 0, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, open: 9 };
+const FEAT = { clone3: 1, waitid: 2, getInfo: 4, infoExit: 8 };
+const CLD_EXITED = 1;
+const CLD_KILLED = 2;
+
+function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	const t = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
+	});
+	return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class Sidecar {
+	readonly proc: ChildProcess;
+	readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+	hello!: Hello;
+	private reader = new FrameReader();
+	private queue: Frame[] = [];
+	private waiters: Array<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
+	private nextId = 1;
+
+	constructor() {
+		this.proc = spawn(BIN, [], { stdio: ['pipe', 'pipe', 'inherit', 0, 1, 2] });
+		this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+		this.proc.stdout!.on('data', (chunk: Buffer) => {
+			for (const f of this.reader.push(chunk)) this.deliver(f);
+		});
+		// EPIPE on a dead sidecar surfaces through the exit promise instead.
+		this.proc.stdin!.on('error', () => {});
+	}
+
+	static async start(): Promise<Sidecar> {
+		const s = new Sidecar();
+		const f = await deadline(s.next((f) => f.type === T.HELLO), 2000, 'HELLO');
+		s.hello = decodeHello(f.body);
+		return s;
+	}
+
+	private deliver(f: Frame) {
+		const i = this.waiters.findIndex((w) => w.pred(f));
+		if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(f);
+		else this.queue.push(f);
+	}
+
+	/** The first frame (queued or future) matching pred. */
+	next(pred: (f: Frame) => boolean): Promise<Frame> {
+		const i = this.queue.findIndex(pred);
+		if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
+		return new Promise((resolve) => this.waiters.push({ pred, resolve }));
+	}
+
+	write(b: Buffer) {
+		this.proc.stdin!.write(b);
+	}
+
+	request(type: number, body: Buffer, ms = 3000): Promise<Frame> {
+		const id = this.nextId++;
+		this.write(frame(type, id, body));
+		return deadline(this.next((f) => f.id === id), ms, `reply to type ${type}`);
+	}
+
+	spawn(r: SpawnRequest, ms = 3000) {
+		return this.request(T.SPAWN, spawnBody(r), ms);
+	}
+
+	async spawnOk(r: SpawnRequest) {
+		const f = await this.spawn(r);
+		if (f.type === T.ERROR) throw new Error(`spawn failed: ${JSON.stringify(decodeError(f.body))}`);
+		assert.is(f.type, T.SPAWNED);
+		return decodeSpawned(f.body);
+	}
+
+	exit(handle: number, ms = 3000) {
+		return deadline(
+			this.next((f) => f.type === T.EXIT && f.body.readUInt32LE(0) === handle),
+			ms,
+			`EXIT of handle ${handle}`,
+		).then((f) => decodeExit(f.body));
+	}
+
+	kill(handle: number, sig: number, flags = 0) {
+		return this.request(T.KILL, new Writer().u32(handle).i32(sig).u32(flags).bytes());
+	}
+
+	/** Pids of the sidecar's children, zombies included. */
+	children(): number[] {
+		const pid = this.hello.pid;
+		const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+		return text ? text.split(/\s+/).map(Number) : [];
+	}
+
+	async stop() {
+		if (this.proc.exitCode === null && this.proc.signalCode === null) {
+			this.proc.stdin!.end();
+			await deadline(this.exited, 3000, 'sidecar exit');
+		}
+	}
+}
+
+function expectError(f: Frame, errno: number, syscall: number) {
+	assert.is(f.type, T.ERROR, `expected ERROR, got type ${f.type}`);
+	const e = decodeError(f.body);
+	assert.is(e.errno, errno, `errno (detail: ${e.detail})`);
+	assert.is(e.syscall, syscall, 'syscall id');
+	return e;
+}
+
+// ---
+
+const openFds = (pid: number) =>
+	readdirSync(`/proc/${pid}/fd`)
+		.map(Number)
+		.sort((a, b) => a - b);
+
+const basics = suite<{ sc: Sidecar; fds: number[] }>('sidecar basics', {
+	sc: undefined as unknown as Sidecar,
+	fds: [],
+});
+
+basics.before(async (ctx) => {
+	ctx.sc = await Sidecar.start();
+	ctx.fds = openFds(ctx.sc.hello.pid);
+});
+
+basics.after(async (ctx) => {
+	await ctx.sc.stop();
+	const { code } = await ctx.sc.exited;
+	assert.is(code, 0);
+});
+
+basics('HELLO announces version, pid, features and kernel', ({ sc }) => {
+	const h = sc.hello;
+	assert.is(h.version, 1);
+	assert.is(h.pid, sc.proc.pid);
+	assert.is(h.maxFrame, 16 << 20);
+	assert.ok(h.maxHandles > 0 && (h.maxHandles & (h.maxHandles - 1)) === 0, 'max_handles is a power of two');
+	assert.ok(h.features & FEAT.clone3, 'clone3');
+	assert.ok(h.features & FEAT.waitid, 'waitid P_PIDFD');
+	assert.ok(h.kernel.length > 0, 'kernel release');
+	assert.is(h.kernel, readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+});
+
+basics('/bin/true exits 0', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['/bin/true'] });
+	assert.ok(s.handle > 0 && s.pid > 0);
+	const e = await sc.exit(s.handle);
+	assert.is(e.signo, 17); // SIGCHLD
+	assert.is(e.code, CLD_EXITED);
+	assert.is(e.status, 0);
+	assert.is(e.pid, s.pid);
+	assert.ok(e.maxrss > 0, 'rusage maxrss');
+});
+
+basics('sh -c "exit 7" reports status 7, found through PATH', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['sh', '-c', 'exit 7'] });
+	const e = await sc.exit(s.handle);
+	assert.is(e.code, CLD_EXITED);
+	assert.is(e.status, 7);
+});
+
+basics('missing program: ENOENT from execve, no zombie left', async ({ sc }) => {
+	const f = await sc.spawn({ argv: ['pidfd-no-such-program-xyz'] });
+	const e = expectError(f, 2, SC.execve);
+	assert.is(e.detail, 'pidfd-no-such-program-xyz');
+	assert.equal(sc.children(), []);
+	const g = await sc.spawn({ argv: ['/nonexistent/prog'] });
+	expectError(g, 2, SC.execve);
+	assert.equal(sc.children(), []);
+});
+
+basics('missing cwd: ENOENT from chdir', async ({ sc }) => {
+	const f = await sc.spawn({ argv: ['/bin/true'], cwd: '/nonexistent-dir-xyz' });
+	const e = expectError(f, 2, SC.chdir);
+	assert.is(e.detail, '/nonexistent-dir-xyz');
+	assert.equal(sc.children(), []);
+});
+
+basics('KILL SIGKILL ends sleep 10 with CLD_KILLED', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['sleep', '10'] });
+	const ok = await sc.kill(s.handle, 9);
+	assert.is(ok.type, T.OK);
+	const e = await sc.exit(s.handle);
+	assert.is(e.code, CLD_KILLED);
+	assert.is(e.status, 9);
+	// The handle is gone after EXIT.
+	expectError(await sc.kill(s.handle, 9), 3, SC.none);
+});
+
+basics('KILL validates signal and handle', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['sleep', '10'] });
+	expectError(await sc.kill(s.handle, 0), 22, SC.none);
+	expectError(await sc.kill(s.handle, 65), 22, SC.none);
+	expectError(await sc.kill(s.handle, -1), 22, SC.none);
+	expectError(await sc.kill(s.handle, 9, 2), 22, SC.none);
+	expectError(await sc.kill(0x7fff_fff0, 9), 3, SC.none);
+	expectError(await sc.kill(0, 9), 3, SC.none);
+	assert.is((await sc.kill(s.handle, 15)).type, T.OK);
+	const e = await sc.exit(s.handle);
+	assert.is(e.code, CLD_KILLED);
+	assert.is(e.status, 15);
+});
+
+basics('OPEN a process node started; EXITED when it dies', async ({ sc }) => {
+	const child = spawn('sleep', ['10'], { stdio: 'ignore' });
+	const reaped = new Promise((r) => child.on('exit', r));
+	const f = await sc.request(T.OPEN, new Writer().i32(child.pid!).u32(0).bytes());
+	assert.is(f.type, T.OPENED);
+	const handle = f.body.readUInt32LE(0);
+	assert.is(f.body.readInt32LE(4), child.pid);
+
+	const info = await sc.request(T.INFO, new Writer().u32(handle).u32(1 | 2).bytes());
+	if (sc.hello.features & FEAT.getInfo) {
+		assert.is(info.type, T.INFO_REPLY);
+		assert.is(info.body.readUInt32LE(4), 64);
+		const i = decodeInfo(info.body, 8);
+		assert.is(i.pid, child.pid);
+		assert.is(i.ppid, process.pid);
+	}
+
+	child.kill('SIGKILL');
+	const ev = await deadline(
+		sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle),
+		3000,
+		'EXITED',
+	);
+	await reaped;
+	const hasExit = ev.body.readUInt32LE(4);
+	const i = decodeInfo(ev.body, 8);
+	// The pidfd turns readable when the process becomes a zombie; the kernel
+	// records PIDFD_INFO_EXIT only when its parent (node) reaps it. Which one
+	// comes first is a race between two processes, so both outcomes are legal;
+	// when the exit is known it must be the wait status of SIGKILL.
+	if (hasExit) {
+		assert.ok(sc.hello.features & FEAT.infoExit);
+		assert.is(i.mask & 8n, 8n);
+		assert.is(i.exitCode, 9);
+	} else {
+		assert.is(i.mask & 8n, 0n);
+	}
+	// Freed after EXITED.
+	expectError(await sc.kill(handle, 9), 3, SC.none);
+});
+
+basics('OPEN rejects pid 0 and -1 without a syscall, ESRCH for a dead pid', async ({ sc }) => {
+	expectError(await sc.request(T.OPEN, new Writer().i32(0).u32(0).bytes()), 22, SC.none);
+	expectError(await sc.request(T.OPEN, new Writer().i32(-1).u32(0).bytes()), 22, SC.none);
+	expectError(await sc.request(T.OPEN, new Writer().i32(process.pid).u32(1).bytes()), 22, SC.none);
+	const maxPid = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+	let dead = maxPid - 1;
+	while (existsSync(`/proc/${dead}`)) dead--;
+	expectError(await sc.request(T.OPEN, new Writer().i32(dead).u32(0).bytes()), 3, SC.pidfd_open);
+});
+
+basics('CLOSE stops events; the child is still reaped', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['sleep', '0.2'] });
+	assert.is((await sc.request(T.CLOSE, new Writer().u32(s.handle).bytes())).type, T.OK);
+	expectError(await sc.kill(s.handle, 9), 3, SC.none);
+	expectError(await sc.request(T.CLOSE, new Writer().u32(s.handle).bytes()), 3, SC.none);
+	await sleep(500);
+	assert.not.ok(sc.children().includes(s.pid), 'reaped silently');
+});
+
+basics('unknown type gets UNIMPLEMENTED; bad sizes and flags get EINVAL', async ({ sc }) => {
+	const f = await sc.request(999, Buffer.from([1, 2, 3]));
+	assert.is(f.type, T.UNIMPLEMENTED);
+	assert.is(f.body.length, 4);
+	assert.is(f.body.readUInt16LE(0), 999);
+	expectError(await sc.request(T.KILL, Buffer.alloc(8)), 22, SC.none);
+	expectError(await sc.request(T.SPAWN, Buffer.alloc(3)), 22, SC.none);
+	expectError(await sc.request(T.SPAWN, Buffer.concat([spawnBody({ argv: ['/bin/true'] }), Buffer.alloc(1)])), 22, SC.none);
+	expectError(await sc.spawn({ argv: [] }), 22, SC.none);
+	expectError(await sc.spawn({ argv: ['/bin/tr\0ue'] }), 22, SC.none);
+	const id = 4242;
+	sc.write(frame(T.KILL, id, new Writer().u32(1).i32(9).u32(0).bytes(), 1));
+	expectError(await deadline(sc.next((g) => g.id === id), 2000, 'flags reply'), 22, SC.none);
+	// Still answering.
+	const s = await sc.spawnOk({ argv: ['/bin/true'] });
+	await sc.exit(s.handle);
+});
+
+basics('children see only fds 0-2', async ({ sc }) => {
+	const s = await sc.spawnOk({
+		argv: ['ls', '-1', '/proc/self/fd'],
+		stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD }, { kind: STDIO.INHERIT, arg: 2 }],
+	});
+	assert.is(s.pipes.length, 1);
+	assert.is(s.pipes[0]!.childFd, 1);
+	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
+	await deadline(new Promise((r) => stream.once('open', r)), 2000, 'open pipe');
+	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
+	let out = '';
+	stream.on('data', (d) => (out += d));
+	await deadline(new Promise((r) => stream.once('close', r)), 3000, 'pipe EOF');
+	const e = await sc.exit(s.handle);
+	assert.is(e.status, 0);
+	// ls itself holds one more fd: the directory it is reading.
+	const fds = out.trim().split('\n').map(Number).sort((a, b) => a - b);
+	assert.equal(fds, [0, 1, 2, 3]);
+});
+
+basics('pipes both ways: cat echoes what it reads', async ({ sc }) => {
+	const s = await sc.spawnOk({
+		argv: ['cat'],
+		stdio: [{ kind: STDIO.PIPE_TO_CHILD }, { kind: STDIO.PIPE_FROM_CHILD }, { kind: STDIO.INHERIT, arg: 2 }],
+	});
+	assert.equal(s.pipes.map((p) => p.childFd).sort(), [0, 1]);
+	const inFd = s.pipes.find((p) => p.childFd === 0)!.sidecarFd;
+	const outFd = s.pipes.find((p) => p.childFd === 1)!.sidecarFd;
+	const w = openSync(`/proc/${sc.hello.pid}/fd/${inFd}`, os.O_WRONLY);
+	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${outFd}`);
+	await deadline(new Promise((r) => stream.once('open', r)), 2000, 'open pipe');
+	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
+	let out = '';
+	stream.on('data', (d) => (out += d));
+	writeSync(w, 'hello');
+	closeSync(w);
+	await deadline(new Promise((r) => stream.once('close', r)), 3000, 'pipe EOF');
+	assert.is(out, 'hello');
+	assert.is((await sc.exit(s.handle)).status, 0);
+});
+
+basics('pipes of a child that already exited stay openable until RELEASE', async ({ sc }) => {
+	const s = await sc.spawnOk({
+		argv: ['/bin/true'],
+		stdio: [{ kind: STDIO.PIPE_TO_CHILD }, { kind: STDIO.PIPE_FROM_CHILD }, { kind: STDIO.NULL }],
+	});
+	await sc.exit(s.handle);
+	expectError(await sc.kill(s.handle, 9), 3, SC.none);
+	// Opening a pipe end through /proc blocks without a partner: the sidecar
+	// still holds both ends, so neither open waits.
+	const fds = s.pipes.map((p) => openSync(`/proc/${sc.hello.pid}/fd/${p.sidecarFd}`, p.childFd === 0 ? os.O_WRONLY : os.O_RDONLY));
+	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
+	fds.forEach((fd) => closeSync(fd));
+	expectError(await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes()), 3, SC.none);
+});
+
+basics('stdio FILE: missing path fails in open; a real file receives output', async ({ sc }) => {
+	const f = await sc.spawn({
+		argv: ['/bin/true'],
+		stdio: [{ kind: STDIO.FILE, arg: os.O_RDONLY, path: '/nonexistent-dir-xyz/f' }],
+	});
+	const e = expectError(f, 2, SC.open);
+	assert.is(e.detail, '/nonexistent-dir-xyz/f');
+	const path = `/tmp/pidfd-sidecar-test-${process.pid}`;
+	const s = await sc.spawnOk({
+		argv: ['sh', '-c', 'echo out; echo err >&2'],
+		stdio: [
+			{ kind: STDIO.NULL },
+			{ kind: STDIO.FILE, arg: os.O_WRONLY | os.O_CREAT | os.O_TRUNC, path },
+			{ kind: STDIO.FILE, arg: os.O_WRONLY | os.O_APPEND, path },
+		],
+	});
+	assert.is((await sc.exit(s.handle)).status, 0);
+	assert.is(readFileSync(path, 'utf8'), 'out\nerr\n');
+});
+
+basics('stdio CLOSED and fewer than three entries', async ({ sc }) => {
+	const s = await sc.spawnOk({
+		argv: ['ls', '-1', '/proc/self/fd'],
+		stdio: [{ kind: STDIO.CLOSED }, { kind: STDIO.PIPE_FROM_CHILD }],
+	});
+	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
+	await deadline(new Promise((r) => stream.once('open', r)), 2000, 'open pipe');
+	await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes());
+	let out = '';
+	stream.on('data', (d) => (out += d));
+	await deadline(new Promise((r) => stream.once('close', r)), 3000, 'pipe EOF');
+	await sc.exit(s.handle);
+	// fd 1 is the pipe; the directory ls reads takes the lowest free fd, 0.
+	assert.equal(out.trim().split('\n').map(Number).sort(), [0, 1]);
+	const t = await sc.spawnOk({ argv: ['/bin/true'], stdio: [] });
+	assert.is((await sc.exit(t.handle)).status, 0);
+});
+
+basics('SPAWN with 100,000 arguments', async ({ sc }) => {
+	const argv = ['/bin/true', ...Array<string>(100_000).fill('x')];
+	const f = await sc.spawn({ argv }, 10_000);
+	if (f.type === T.SPAWNED) {
+		const e = await sc.exit(decodeSpawned(f.body).handle);
+		assert.is(e.status, 0);
+	} else {
+		expectError(f, 7, SC.execve); // E2BIG
+	}
+	const huge = await sc.spawn({ argv: ['/bin/true', ...Array<string>(140_000).fill('x')] }, 10_000);
+	expectError(huge, 7, SC.none);
+	const s = await sc.spawnOk({ argv: ['/bin/true'] });
+	await sc.exit(s.handle);
+	assert.equal(sc.children(), []);
+});
+
+basics('many spawns in one write are answered in order', async ({ sc }) => {
+	const n = 50;
+	const frames: Buffer[] = [];
+	for (let i = 0; i < n; i++) frames.push(frame(T.SPAWN, 10_000 + i, spawnBody({ argv: ['/bin/true'] })));
+	sc.write(Buffer.concat(frames));
+	const handles: number[] = [];
+	for (let i = 0; i < n; i++) {
+		const f = await deadline(sc.next((g) => g.id === 10_000 + i), 5000, `spawn ${i}`);
+		assert.is(f.type, T.SPAWNED);
+		handles.push(decodeSpawned(f.body).handle);
+	}
+	assert.is(new Set(handles).size, n);
+	for (const h of handles) assert.is((await sc.exit(h)).status, 0);
+	assert.equal(sc.children(), []);
+});
+
+basics('the sidecar holds no stray fds after all that', ({ sc, fds }) => {
+	// 0-5, /dev/null, signalfd, epoll, the host's pidfd (plus whatever it inherited).
+	assert.ok(fds.length >= 10);
+	assert.equal(openFds(sc.hello.pid), fds);
+});
+
+basics.run();
+
+// ---
+
+const lifecycle = suite('sidecar lifecycle');
+
+lifecycle('a frame with len 4 is FATAL; the sidecar exits 2', async () => {
+	const sc = await Sidecar.start();
+	const s = await sc.spawnOk({ argv: ['sleep', '100'] });
+	const bad = Buffer.alloc(12);
+	bad.writeUInt32LE(4, 0);
+	sc.write(bad);
+	const f = await deadline(sc.next((g) => g.type === T.FATAL), 2000, 'FATAL');
+	assert.is(f.id, 0);
+	assert.ok(f.body.readInt32LE(0) > 0);
+	const { code } = await deadline(sc.exited, 3000, 'exit');
+	assert.is(code, 2);
+	assert.not.ok(existsSync(`/proc/${s.pid}`), 'child killed and reaped');
+});
+
+lifecycle('a frame above max_frame is FATAL', async () => {
+	const sc = await Sidecar.start();
+	const bad = Buffer.alloc(12);
+	bad.writeUInt32LE((16 << 20) + 1, 0);
+	sc.write(bad);
+	const f = await deadline(sc.next((g) => g.type === T.FATAL), 2000, 'FATAL');
+	assert.is(f.body.readInt32LE(0), 90); // EMSGSIZE
+	assert.is((await deadline(sc.exited, 3000, 'exit')).code, 2);
+});
+
+lifecycle('closing stdin kills running children and exits 0', async () => {
+	const sc = await Sidecar.start();
+	const s = await sc.spawnOk({ argv: ['sleep', '100'] });
+	const d = await sc.spawnOk({ argv: ['sleep', '100'], flags: 1 /* DETACHED */ });
+	assert.ok(existsSync(`/proc/${s.pid}`));
+	sc.proc.stdin!.end();
+	const { code } = await deadline(sc.exited, 1000, 'exit');
+	assert.is(code, 0);
+	assert.not.ok(existsSync(`/proc/${s.pid}`), 'child gone within a second');
+	assert.ok(existsSync(`/proc/${d.pid}`), 'detached child survives');
+	process.kill(d.pid, 'SIGKILL');
+});
+
+lifecycle('SIGTERM to the sidecar ends it like the host going away', async () => {
+	const sc = await Sidecar.start();
+	const s = await sc.spawnOk({ argv: ['sleep', '100'] });
+	sc.proc.kill('SIGTERM');
+	const { code } = await deadline(sc.exited, 1000, 'exit');
+	assert.is(code, 0);
+	assert.not.ok(existsSync(`/proc/${s.pid}`));
+});
+
+lifecycle('SIGINT is left to the host', async () => {
+	const sc = await Sidecar.start();
+	sc.proc.kill('SIGINT');
+	await sleep(100);
+	const s = await sc.spawnOk({ argv: ['sh', '-c', 'kill -INT $$; exit 3'] });
+	const e = await sc.exit(s.handle);
+	// The child gets SIGINT's default action back.
+	assert.is(e.code, CLD_KILLED);
+	assert.is(e.status, 2);
+	await sc.stop();
+	assert.is((await sc.exited).code, 0);
+});
+
+lifecycle.run();
