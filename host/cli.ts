@@ -8,6 +8,7 @@ const USAGE = `Usage:
   pidfd wait [--json] PID...                         wait until every PID has exited
   pidfd kill PID [SIGNAL]                            signal PID through a pidfd (default SIGTERM)
   pidfd info [--json] PID                            pid, ppid, credentials and cgroup of PID
+  pidfd serve [--listen HOST:PORT] [--allow PATH]... the WebSocket bridge (pidfd serve --help)
 
 run reports on stderr (or FILE) and exits as the command did: its code, or 128+N for signal N.`;
 
@@ -24,6 +25,9 @@ async function main(argv: string[]): Promise<number> {
 			return kill(rest);
 		case 'info':
 			return info(rest);
+		case 'serve':
+			// Loaded on demand: only serve needs ws and the bridge.
+			return (await import('./bridge/serve.js')).serve(rest);
 		case '-h':
 		case '--help':
 		case 'help':

@@ -14,10 +14,9 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -27,6 +26,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,11 +95,13 @@ static inline int sys_close_range(unsigned int first, unsigned int last, unsigne
 #define DETAIL_MAX	1024		/* ERROR detail is truncated to this */
 #define MAX_EVENTS	256
 #define DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+#define REAP_GRACE_NS	100000000ll	/* how long an OPENed zombie may wait for its parent */
 
 /* epoll data.u64 is (handle << 32) | slot; handle 0 marks these sentinels. */
 #define EV_STDIN	0
 #define EV_SIGNAL	1
 #define EV_HOST		2
+#define EV_TIMER	3
 
 enum {
 	SLOT_CHILD	= 1 << 0,	/* spawned by us: we reap it */
@@ -107,6 +109,7 @@ enum {
 	SLOT_DETACHED	= 1 << 2,	/* survives the host */
 	SLOT_CLOSED	= 1 << 3,	/* host sent CLOSE: no events, handle dead */
 	SLOT_EXITED	= 1 << 4,	/* reaped; kept only for unreleased pipes */
+	SLOT_PARKED	= 1 << 5,	/* OPENed zombie waiting for its parent to reap it */
 };
 
 struct slot {
@@ -154,7 +157,16 @@ static struct staged_pipe staged[MAX_STAGED];
 static int staged_free;
 static int nstaged_free;
 
+/* OPENed zombies in the order they were parked; deadlines only grow. */
+struct parked {
+	uint32_t handle;
+	int64_t deadline;
+};
+static struct parked parked[MAX_HANDLES];
+static uint32_t parked_head, parked_len;
+
 static int epfd = -1;
+static int tfd = -1;
 static int devnull = -1;
 static int host_pidfd = -1;
 static pid_t host_pid;
@@ -168,16 +180,39 @@ static const int ignored_sigs[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP };
 
 static _Noreturn void host_gone(int status);
 
-static _Noreturn __attribute__((format(printf, 1, 2))) void die(const char *fmt, ...)
+/* A last word on stderr. No stdio: it would double the binary's size. */
+static void say(const char *what, int err)
 {
-	va_list ap;
+	const char *e = err ? strerror(err) : "";
 
-	va_start(ap, fmt);
-	fputs("pidfd-sidecar: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
+	(void)!write(STDERR_FILENO, "pidfd-sidecar: ", 15);
+	(void)!write(STDERR_FILENO, what, strlen(what));
+	if (err) {
+		(void)!write(STDERR_FILENO, ": ", 2);
+		(void)!write(STDERR_FILENO, e, strlen(e));
+	}
+	(void)!write(STDERR_FILENO, "\n", 1);
+}
+
+/* Only before the loop starts. */
+static _Noreturn void die(const char *what, int err)
+{
+	say(what, err);
 	exit(1);
+}
+
+/* Decimal digits of v at p; returns the end. */
+static char *put_uint(char *p, unsigned int v)
+{
+	char tmp[10];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = tmp[--n];
+	return p;
 }
 
 /* ---- output: one batch per wake-up ---- */
@@ -253,7 +288,7 @@ static _Noreturn void fatal(int err, const char *detail)
 	p = wire_put_u32(p, (uint32_t)err);
 	p = wire_put_u32(p, (uint32_t)n);
 	memcpy(p, detail, n);
-	fprintf(stderr, "pidfd-sidecar: fatal: %s\n", detail);
+	say(detail, 0);
 	host_gone(2);
 }
 
@@ -528,14 +563,15 @@ static pid_t clone_child(int *pidfd, uint32_t *syscall_id)
 /* A copy of one of the host's fds; pidfd_getfd needs no /proc. */
 static int host_fd(int fd, uint32_t *syscall_id)
 {
-	char path[64];
+	char path[64], *p;
 
 	if (host_pidfd >= 0 && (features & FEAT_GETFD)) {
 		*syscall_id = SC_PIDFD_GETFD;
 		return sys_pidfd_getfd(host_pidfd, fd, 0);
 	}
 	*syscall_id = SC_OPEN;
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)host_pid, fd);
+	p = put_uint(stpcpy(path, "/proc/"), (unsigned int)host_pid);
+	*put_uint(stpcpy(p, "/fd/"), (unsigned int)fd) = '\0';
 	return open(path, O_RDWR | O_CLOEXEC);
 }
 
@@ -921,13 +957,58 @@ static void on_child_exit(struct slot *s)
 		slot_free(s);
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void timer_arm(int64_t deadline)
+{
+	struct itimerspec its = {
+		.it_value.tv_sec = deadline / 1000000000,
+		.it_value.tv_nsec = deadline % 1000000000,
+	};
+
+	timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/*
+ * The pidfd of an OPENed process turns readable when it becomes a zombie,
+ * but the kernel records its exit (PIDFD_INFO_EXIT) only once its parent
+ * reaps it, which a live parent does within moments. So a zombie is parked:
+ * its pidfd stays in epoll with no events, and EPOLLHUP (reaped) or the
+ * grace timer brings it back here.
+ */
+static bool park(struct slot *s)
+{
+	struct epoll_event ev = {
+		.events = 0,
+		.data.u64 = (uint64_t)s->handle << 32 | (uint64_t)(s - slots),
+	};
+	struct parked *p;
+
+	if (parked_len == MAX_HANDLES || epoll_ctl(epfd, EPOLL_CTL_MOD, s->pidfd, &ev) < 0)
+		return false;
+	p = &parked[(parked_head + parked_len++) & (MAX_HANDLES - 1)];
+	p->handle = s->handle;
+	p->deadline = now_ns() + REAP_GRACE_NS;
+	if (parked_len == 1)
+		timer_arm(p->deadline);
+	s->flags |= SLOT_PARKED;
+	return true;
+}
+
 /*
  * An OPENed process ended. Its parent reaps it, not us; the exit status is
  * only known if the kernel kept it (PIDFD_INFO_EXIT, once reaped).
  */
-static void on_opened_exit(struct slot *s)
+static void on_opened_exit(struct slot *s, uint32_t events)
 {
 	struct wire_exited ev = { 0 };
+	bool zombie;
 
 	ev.handle = s->handle;
 	ev.info.mask = PIDFD_INFO_PID | PIDFD_INFO_CREDS | PIDFD_INFO_CGROUPID |
@@ -936,8 +1017,36 @@ static void on_opened_exit(struct slot *s)
 	    ioctl(s->pidfd, PIDFD_GET_INFO, &ev.info) < 0)
 		memset(&ev.info, 0, sizeof(ev.info));
 	ev.has_exit = !!(ev.info.mask & PIDFD_INFO_EXIT);
+	/* Still there, so not reaped yet: PIDFD_INFO_PID needs a live task. */
+	zombie = !ev.has_exit && (ev.info.mask & PIDFD_INFO_PID);
+	if (zombie && (features & FEAT_INFO_EXIT) && !(events & EPOLLHUP) &&
+	    !(s->flags & SLOT_PARKED) && park(s))
+		return;
 	memcpy(out_frame(MSG_EXITED, 0, sizeof(ev)), &ev, sizeof(ev));
 	slot_free(s);
+}
+
+/* Parked zombies whose parent took too long: report them as they are. */
+static void on_timer(void)
+{
+	struct parked *p;
+	struct slot *s;
+	uint64_t ticks;
+	int64_t now = now_ns();
+
+	(void)!read(tfd, &ticks, sizeof(ticks));
+	while (parked_len) {
+		p = &parked[parked_head & (MAX_HANDLES - 1)];
+		if (p->deadline > now) {
+			timer_arm(p->deadline);
+			break;
+		}
+		parked_head++;
+		parked_len--;
+		s = &slots[p->handle & (MAX_HANDLES - 1)];
+		if (s->handle == p->handle && (s->flags & SLOT_PARKED))
+			on_opened_exit(s, 0);
+	}
 }
 
 /*
@@ -982,7 +1091,7 @@ static void on_signal(int sfd)
 	}
 }
 
-static void on_event(uint64_t data, int sfd)
+static void on_event(uint64_t data, uint32_t events, int sfd)
 {
 	uint32_t h = (uint32_t)(data >> 32), idx = (uint32_t)data;
 	struct slot *s;
@@ -992,6 +1101,8 @@ static void on_event(uint64_t data, int sfd)
 			on_stdin();
 		else if (idx == EV_SIGNAL)
 			on_signal(sfd);
+		else if (idx == EV_TIMER)
+			on_timer();
 		else
 			host_gone(0);
 		return;
@@ -1001,7 +1112,7 @@ static void on_event(uint64_t data, int sfd)
 	if (s->handle != h || s->pidfd < 0)
 		return;
 	if (s->flags & SLOT_OPENED)
-		on_opened_exit(s);
+		on_opened_exit(s, events);
 	else
 		on_child_exit(s);
 }
@@ -1037,16 +1148,16 @@ static void setup_fds(void)
 	int fd, t;
 
 	if (fcntl(STDIN_FILENO, F_GETFD) < 0 || fcntl(STDOUT_FILENO, F_GETFD) < 0)
-		die("stdin and stdout must be the protocol pipes");
+		die("stdin and stdout must be the protocol pipes", 0);
 	for (fd = 2; fd <= 5; fd++) {
 		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
 			continue;
 		t = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (t < 0)
-			die("open /dev/null: %m");
+			die("open /dev/null", errno);
 		if (t != fd) {
 			if (dup3(t, fd, O_CLOEXEC) < 0)
-				die("dup3: %m");
+				die("dup3", errno);
 			close(t);
 		}
 	}
@@ -1056,7 +1167,7 @@ static void setup_fds(void)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
-		die("open /dev/null: %m");
+		die("open /dev/null", errno);
 }
 
 /*
@@ -1081,10 +1192,10 @@ static int setup_signals(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	if (sigprocmask(SIG_SETMASK, &set, NULL) < 0)
-		die("sigprocmask: %m");
+		die("sigprocmask", errno);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
-		die("signalfd: %m");
+		die("signalfd", errno);
 	return sfd;
 }
 
@@ -1103,10 +1214,13 @@ static void setup_rlimit(void)
 
 static bool kernel_at_least(const char *release, int major, int minor)
 {
-	int ma = 0, mi = 0;
+	char *end;
+	long ma = strtol(release, &end, 10), mi = 0;
 
-	if (sscanf(release, "%d.%d", &ma, &mi) < 1)
+	if (end == release)
 		return false;
+	if (*end == '.')
+		mi = strtol(end + 1, NULL, 10);
 	return ma > major || (ma == major && mi >= minor);
 }
 
@@ -1155,7 +1269,12 @@ static uint32_t probe_features(const char *release)
 			f |= FEAT_GETFD;
 			close(fd);
 		}
-		if (sys_pidfd_send_signal(self, 0, NULL, PIDFD_SIGNAL_PROCESS_GROUP) == 0)
+		/*
+		 * The flag names the group led by the pidfd's process; we lead
+		 * none, so ESRCH is the "supported" answer. Old kernels: EINVAL.
+		 */
+		if (sys_pidfd_send_signal(self, 0, NULL, PIDFD_SIGNAL_PROCESS_GROUP) == 0 ||
+		    errno == ESRCH)
 			f |= FEAT_SIGNAL_GROUP;
 		close(self);
 	}
@@ -1192,7 +1311,7 @@ static void watch_fd(int fd, uint32_t sentinel)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = sentinel };
 
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		die("epoll_ctl: %m");
+		die("epoll_ctl", errno);
 }
 
 int main(int argc, char **argv)
@@ -1203,7 +1322,7 @@ int main(int argc, char **argv)
 
 	(void)argv;
 	if (argc > 1)
-		die("speaks the pidfd protocol on stdin/stdout; takes no arguments");
+		die("speaks the pidfd protocol on stdin/stdout; takes no arguments", 0);
 	self_pid = getpid();
 	host_pid = getppid();
 	setup_fds();
@@ -1214,14 +1333,18 @@ int main(int argc, char **argv)
 	madvise(rbuf, sizeof(rbuf), MADV_DONTFORK);
 	madvise(obuf, sizeof(obuf), MADV_DONTFORK);
 	if (uname(&uts) < 0)
-		die("uname: %m");
+		die("uname", errno);
 	features = probe_features(uts.release);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
-		die("epoll_create1: %m");
+		die("epoll_create1", errno);
 	watch_fd(STDIN_FILENO, EV_STDIN);
 	watch_fd(sfd, EV_SIGNAL);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0)
+		die("timerfd_create", errno);
+	watch_fd(tfd, EV_TIMER);
 	/* The host's exit ends us even if someone else holds our stdin open. */
 	if (host_pid > 1) {
 		host_pidfd = sys_pidfd_open(host_pid, 0);
@@ -1239,7 +1362,7 @@ int main(int argc, char **argv)
 			host_gone(1);
 		}
 		for (i = 0; i < n; i++)
-			on_event(evs[i].data.u64, sfd);
+			on_event(evs[i].data.u64, evs[i].events, sfd);
 		out_flush();
 	}
 }

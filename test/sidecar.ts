@@ -1,6 +1,8 @@
 // The sidecar binary, driven with raw frames over its pipes.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants as os, existsSync, openSync, closeSync, readFileSync, readdirSync, writeSync, createReadStream } from 'node:fs';
+import { constants as os, existsSync, openSync, closeSync, readFileSync, readdirSync, unlinkSync, writeSync, createReadStream } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,11 +21,11 @@ import {
 	spawnBody,
 	type Hello,
 	type SpawnRequest,
-} from './helpers/frames.ts';
+} from './helpers/frames.js';
 
 const BIN = process.env.PIDFD_SIDECAR ?? join(process.cwd(), 'dist', 'pidfd-sidecar');
 const SC = { none: 0, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, open: 9 };
-const FEAT = { clone3: 1, waitid: 2, getInfo: 4, infoExit: 8 };
+const FEAT = { clone3: 1, waitid: 2, getInfo: 4, infoExit: 8, signalGroup: 128 };
 const CLD_EXITED = 1;
 const CLD_KILLED = 2;
 
@@ -163,6 +165,8 @@ basics('HELLO announces version, pid, features and kernel', ({ sc }) => {
 	assert.ok(h.maxHandles > 0 && (h.maxHandles & (h.maxHandles - 1)) === 0, 'max_handles is a power of two');
 	assert.ok(h.features & FEAT.clone3, 'clone3');
 	assert.ok(h.features & FEAT.waitid, 'waitid P_PIDFD');
+	const [major = 0, minor = 0] = h.kernel.split('.').map(Number);
+	if (major > 6 || (major === 6 && minor >= 15)) assert.is(h.features, 255, 'every feature on 6.15+');
 	assert.ok(h.kernel.length > 0, 'kernel release');
 	assert.is(h.kernel, readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
 });
@@ -253,19 +257,77 @@ basics('OPEN a process node started; EXITED when it dies', async ({ sc }) => {
 	await reaped;
 	const hasExit = ev.body.readUInt32LE(4);
 	const i = decodeInfo(ev.body, 8);
-	// The pidfd turns readable when the process becomes a zombie; the kernel
-	// records PIDFD_INFO_EXIT only when its parent (node) reaps it. Which one
-	// comes first is a race between two processes, so both outcomes are legal;
-	// when the exit is known it must be the wait status of SIGKILL.
-	if (hasExit) {
-		assert.ok(sc.hello.features & FEAT.infoExit);
+	// The pidfd turns readable when the process becomes a zombie, but the
+	// kernel records PIDFD_INFO_EXIT only when its parent (node) reaps it.
+	// The sidecar waits for that reap (up to 100 ms), so on a kernel with
+	// PIDFD_INFO_EXIT the exit status is known: the wait status of SIGKILL.
+	if (sc.hello.features & FEAT.infoExit) {
+		assert.is(hasExit, 1);
 		assert.is(i.mask & 8n, 8n);
 		assert.is(i.exitCode, 9);
 	} else {
+		assert.is(hasExit, 0);
 		assert.is(i.mask & 8n, 0n);
 	}
 	// Freed after EXITED.
 	expectError(await sc.kill(handle, 9), 3, SC.none);
+});
+
+basics('OPEN of a zombie nobody reaps: EXITED after the grace period, no exit info', async ({ sc }) => {
+	// The shell's `sleep 0.2` becomes a zombie: its parent has exec'd into a
+	// `sleep 3` that never waits for it.
+	const sh = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+	try {
+		const line = await deadline(new Promise<string>((r) => sh.stdout!.once('data', (d) => r(String(d)))), 2000, 'pid');
+		const pid = Number(line.trim());
+		const f = await sc.request(T.OPEN, new Writer().i32(pid).u32(0).bytes());
+		assert.is(f.type, T.OPENED);
+		const handle = f.body.readUInt32LE(0);
+		const ev = await deadline(
+			sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle),
+			2000,
+			'EXITED',
+		);
+		assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /);
+		assert.is(ev.body.readUInt32LE(4), 0);
+		const i = decodeInfo(ev.body, 8);
+		if (sc.hello.features & FEAT.getInfo) {
+			assert.is(i.mask & 1n, 1n);
+			assert.is(i.pid, pid);
+			assert.is(i.ppid, sh.pid);
+		}
+	} finally {
+		sh.kill('SIGKILL');
+	}
+});
+
+basics('KILL GROUP signals the process group a SETPGID child leads', async ({ sc }) => {
+	const plain = await sc.spawnOk({ argv: ['sleep', '10'] });
+	if (!(sc.hello.features & FEAT.signalGroup)) {
+		expectError(await sc.kill(plain.handle, 9, 1), 95, SC.pidfd_send_signal);
+	} else {
+		// Not a group leader: there is no group with its pid as id.
+		expectError(await sc.kill(plain.handle, 9, 1), 3, SC.pidfd_send_signal);
+		const s = await sc.spawnOk({
+			argv: ['sh', '-c', 'sleep 100 & echo $!; wait'],
+			flags: 4 /* SETPGID */,
+			stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD }],
+		});
+		const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
+		await deadline(once(stream, 'open'), 2000, 'open pipe');
+		await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes());
+		const line = await deadline(new Promise<string>((r) => stream.once('data', (d) => r(String(d)))), 2000, 'pid');
+		const grandchild = Number(line.trim());
+		assert.is((await sc.kill(s.handle, 9, 1)).type, T.OK);
+		const e = await sc.exit(s.handle);
+		assert.is(e.code, CLD_KILLED);
+		const dead = () => !existsSync(`/proc/${grandchild}`) || /\) Z /.test(readFileSync(`/proc/${grandchild}/stat`, 'utf8'));
+		for (let i = 0; i < 50 && !dead(); i++) await sleep(20);
+		assert.ok(dead(), 'the whole group got the signal');
+		stream.destroy();
+	}
+	await sc.kill(plain.handle, 9);
+	await sc.exit(plain.handle);
 });
 
 basics('OPEN rejects pid 0 and -1 without a syscall, ESRCH for a dead pid', async ({ sc }) => {
@@ -313,11 +375,11 @@ basics('children see only fds 0-2', async ({ sc }) => {
 	assert.is(s.pipes.length, 1);
 	assert.is(s.pipes[0]!.childFd, 1);
 	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
-	await deadline(new Promise((r) => stream.once('open', r)), 2000, 'open pipe');
+	await deadline(once(stream, 'open'), 2000, 'open pipe');
 	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
 	let out = '';
 	stream.on('data', (d) => (out += d));
-	await deadline(new Promise((r) => stream.once('close', r)), 3000, 'pipe EOF');
+	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
 	const e = await sc.exit(s.handle);
 	assert.is(e.status, 0);
 	// ls itself holds one more fd: the directory it is reading.
@@ -335,13 +397,13 @@ basics('pipes both ways: cat echoes what it reads', async ({ sc }) => {
 	const outFd = s.pipes.find((p) => p.childFd === 1)!.sidecarFd;
 	const w = openSync(`/proc/${sc.hello.pid}/fd/${inFd}`, os.O_WRONLY);
 	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${outFd}`);
-	await deadline(new Promise((r) => stream.once('open', r)), 2000, 'open pipe');
+	await deadline(once(stream, 'open'), 2000, 'open pipe');
 	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
 	let out = '';
 	stream.on('data', (d) => (out += d));
 	writeSync(w, 'hello');
 	closeSync(w);
-	await deadline(new Promise((r) => stream.once('close', r)), 3000, 'pipe EOF');
+	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
 	assert.is(out, 'hello');
 	assert.is((await sc.exit(s.handle)).status, 0);
 });
@@ -368,7 +430,7 @@ basics('stdio FILE: missing path fails in open; a real file receives output', as
 	});
 	const e = expectError(f, 2, SC.open);
 	assert.is(e.detail, '/nonexistent-dir-xyz/f');
-	const path = `/tmp/pidfd-sidecar-test-${process.pid}`;
+	const path = join(tmpdir(), `pidfd-sidecar-test-${process.pid}`);
 	const s = await sc.spawnOk({
 		argv: ['sh', '-c', 'echo out; echo err >&2'],
 		stdio: [
@@ -379,6 +441,7 @@ basics('stdio FILE: missing path fails in open; a real file receives output', as
 	});
 	assert.is((await sc.exit(s.handle)).status, 0);
 	assert.is(readFileSync(path, 'utf8'), 'out\nerr\n');
+	unlinkSync(path);
 });
 
 basics('stdio CLOSED and fewer than three entries', async ({ sc }) => {
@@ -387,11 +450,11 @@ basics('stdio CLOSED and fewer than three entries', async ({ sc }) => {
 		stdio: [{ kind: STDIO.CLOSED }, { kind: STDIO.PIPE_FROM_CHILD }],
 	});
 	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
-	await deadline(new Promise((r) => stream.once('open', r)), 2000, 'open pipe');
+	await deadline(once(stream, 'open'), 2000, 'open pipe');
 	await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes());
 	let out = '';
 	stream.on('data', (d) => (out += d));
-	await deadline(new Promise((r) => stream.once('close', r)), 3000, 'pipe EOF');
+	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
 	await sc.exit(s.handle);
 	// fd 1 is the pipe; the directory ls reads takes the lowest free fd, 0.
 	assert.equal(out.trim().split('\n').map(Number).sort(), [0, 1]);

@@ -83,7 +83,7 @@ export function frame(type: number, id: number, body: Buffer = Buffer.alloc(0), 
 
 /** Splits a byte stream into frames; `push` returns the frames completed. */
 export class FrameReader {
-	private buf = Buffer.alloc(0);
+	private buf: Buffer = Buffer.alloc(0);
 
 	push(chunk: Buffer): Frame[] {
 		this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;

@@ -1,0 +1,30 @@
+/**
+ * pidfd itself. The module comes from argv[4]: the TypeScript source on Node (through tsx),
+ * the dist/pidfd.mjs bundle on Bun and Deno, so each runtime runs what its users would.
+ */
+import { pathToFileURL } from 'node:url';
+import process from 'node:process';
+import { type Adapter, main } from './harness.js';
+
+type Pidfd = typeof import('../../host/index.js');
+
+const modulePath = process.argv[4];
+if (!modulePath) throw new Error('usage: pidfd.ts WORKLOAD PARAMS MODULE');
+const pidfd = (await import(pathToFileURL(modulePath).href)) as Pidfd;
+
+const adapter: Adapter = {
+	async start(file, args) {
+		const child = await pidfd.spawn(file, args, { stdio: 'ignore' });
+		const exited = child.wait();
+		return { exited, kill: () => child.kill('SIGKILL') };
+	},
+	async capture(file, args, maxBytes) {
+		const { stdout } = await pidfd.run(file, args, { maxBuffer: maxBytes, stderr: 'ignore' });
+		return stdout.length;
+	},
+	async helperPid() {
+		return (await pidfd.sidecarInfo()).pid;
+	},
+};
+
+await main(adapter);

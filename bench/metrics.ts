@@ -1,0 +1,102 @@
+/**
+ * What each workload reports, which way is better, and the issue's targets: shared by the
+ * markdown report and the chart so both read the numbers the same way.
+ */
+import type { Workload } from './peers.js';
+
+export interface Metric {
+	workload: Workload;
+	key: string;
+	label: string;
+	unit: string;
+	better: 'higher' | 'lower';
+	/** Shown in the pidfd/peer ratio table and chart. */
+	headline?: boolean;
+}
+
+export const METRICS: Metric[] = [
+	{ workload: 'seq', key: 'opsPerSec', label: 'sequential spawn+wait', unit: 'ops/s', better: 'higher', headline: true },
+	{ workload: 'seq', key: 'p50Us', label: 'sequential p50', unit: 'µs', better: 'lower' },
+	{ workload: 'seq', key: 'p99Us', label: 'sequential p99', unit: 'µs', better: 'lower' },
+	{ workload: 'flight', key: 'opsPerSec', label: '64 in flight', unit: 'ops/s', better: 'higher', headline: true },
+	{ workload: 'kill', key: 'p50Us', label: 'kill → exit p50', unit: 'µs', better: 'lower', headline: true },
+	{ workload: 'kill', key: 'p99Us', label: 'kill → exit p99', unit: 'µs', better: 'lower' },
+	{ workload: 'capture', key: 'mibPerSec', label: 'capture 256 MiB', unit: 'MiB/s', better: 'higher', headline: true },
+	{ workload: 'seq', key: 'hostCpuUsPerSpawn', label: 'host CPU per spawn', unit: 'µs', better: 'lower', headline: true },
+	{ workload: 'seq', key: 'helperCpuUsPerSpawn', label: 'sidecar CPU per spawn', unit: 'µs', better: 'lower' },
+	{ workload: 'seq', key: 'blockP50Us', label: 'event loop blocked per spawn p50', unit: 'µs', better: 'lower', headline: true },
+	{ workload: 'seq', key: 'blockP99Us', label: 'event loop blocked per spawn p99', unit: 'µs', better: 'lower' },
+	{ workload: 'seq', key: 'callP50Us', label: 'spawn() call returns p50', unit: 'µs', better: 'lower' },
+	{ workload: 'many', key: 'startMs', label: '1,000 sleeps: start all', unit: 'ms', better: 'lower', headline: true },
+	{ workload: 'many', key: 'killMs', label: '1,000 sleeps: kill+reap all', unit: 'ms', better: 'lower', headline: true },
+	{ workload: 'many', key: 'hostRssGrowthMiB', label: '1,000 sleeps: host RSS growth', unit: 'MiB', better: 'lower' },
+	{ workload: 'many', key: 'helperRssMiB', label: '1,000 sleeps: sidecar RSS', unit: 'MiB', better: 'lower' },
+	{ workload: 'many', key: 'idleP50Us', label: 'spawn p50, idle', unit: 'µs', better: 'lower' },
+	{ workload: 'many', key: 'loadedP50Us', label: 'spawn p50, 1,000 alive', unit: 'µs', better: 'lower' },
+	{ workload: 'many', key: 'loadedRatio', label: 'spawn p50 1,000 alive / idle', unit: '×', better: 'lower', headline: true },
+];
+
+/** Medians: peer id → workload → key → value. */
+export type Medians = Record<string, Partial<Record<Workload, Record<string, number>>>>;
+
+export function value(m: Medians, peer: string, workload: Workload, key: string): number {
+	return m[peer]?.[workload]?.[key] ?? Number.NaN;
+}
+
+/** pidfd/peer, as the issue asks for; NaN when either side is missing. */
+export function ratio(m: Medians, subject: string, peer: string, metric: Metric): number {
+	return value(m, subject, metric.workload, metric.key) / value(m, peer, metric.workload, metric.key);
+}
+
+/** How many times better the subject is (> 1: better), whatever the metric's direction. */
+export function advantage(m: Medians, subject: string, peer: string, metric: Metric): number {
+	const r = ratio(m, subject, peer, metric);
+	return metric.better === 'higher' ? r : 1 / r;
+}
+
+export interface Target {
+	text: string;
+	measured: string;
+	pass: boolean | null;
+}
+
+/** The issue's targets, checked against pidfd on Node. `null`: a side of it did not run. */
+export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
+	const v = (peer: string, w: Workload, key: string) => value(m, peer, w, key);
+	const me = (w: Workload, key: string) => v(subject, w, key);
+	const atLeast = (text: string, x: number, min: number, show: string): Target => ({ text, measured: show, pass: Number.isFinite(x) ? x >= min : null });
+	const atMost = (text: string, x: number, max: number, show: string): Target => ({ text, measured: show, pass: Number.isFinite(x) ? x <= max : null });
+	const times = (x: number) => `${fmt(x, 2)}×`;
+	const seqFloor = me('seq', 'opsPerSec') / v('floor', 'seq', 'opsPerSec');
+	const seqNode = me('seq', 'opsPerSec') / v('child_process', 'seq', 'opsPerSec');
+	const flight = me('flight', 'opsPerSec') / v('floor', 'flight', 'opsPerSec');
+	const kill = me('kill', 'p50Us');
+	const peersKill = ['child_process', 'execa', 'bun', 'deno'].map((p) => v(p, 'kill', 'p50Us')).filter(Number.isFinite);
+	const capBun = me('capture', 'mibPerSec') / v('bun', 'capture', 'mibPerSec');
+	const capNode = me('capture', 'mibPerSec') / v('child_process', 'capture', 'mibPerSec');
+	return [
+		atLeast('seq spawn+wait ≥ 0.9× raw C floor', seqFloor, 0.9, times(seqFloor)),
+		atLeast('seq spawn+wait ≥ 1.6× Node child_process', seqNode, 1.6, times(seqNode)),
+		atLeast('64 in flight ≥ 0.95× raw C floor', flight, 0.95, times(flight)),
+		atMost('kill → exit p50 ≤ 150 µs', kill, 150, `${fmt(kill, 0)} µs`),
+		atMost('kill → exit p50 ahead of every JS peer', kill, Math.min(...peersKill), `${fmt(kill, 0)} µs vs best peer ${fmt(Math.min(...peersKill), 0)} µs`),
+		atMost('spawn() blocks the event loop ≤ 50 µs (p50)', me('seq', 'blockP50Us'), 50, `${fmt(me('seq', 'blockP50Us'), 0)} µs`),
+		atMost('spawn p50 with 1,000 children alive ≤ 1.1× idle', me('many', 'loadedRatio'), 1.1, times(me('many', 'loadedRatio'))),
+		atLeast('capture ≥ 1.0× Bun', capBun, 1.0, times(capBun)),
+		atLeast('capture ≥ 2× Node child_process', capNode, 2.0, times(capNode)),
+		atMost('1,000 children: host RSS growth ≤ 5 MB', me('many', 'hostRssGrowthMiB') * 1.048576, 5, `${fmt(me('many', 'hostRssGrowthMiB') * 1.048576, 1)} MB`),
+		atMost('1,000 children: sidecar RSS ≤ 2 MB', me('many', 'helperRssMiB') * 1.048576, 2, `${fmt(me('many', 'helperRssMiB') * 1.048576, 2)} MB`),
+	];
+}
+
+/** A number for tables: `digits` decimals, thousands separated, '—' when missing. */
+export function fmt(x: number, digits = 0): string {
+	if (!Number.isFinite(x)) return '—';
+	return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Decimals that suit a value's size. */
+export function auto(x: number): string {
+	const a = Math.abs(x);
+	return fmt(x, a >= 100 ? 0 : a >= 10 ? 1 : 2);
+}

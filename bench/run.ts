@@ -1,0 +1,204 @@
+/**
+ * `npm run bench`: every peer on every workload, in one sitting. Rounds are interleaved
+ * (round 1: A B C…, round 2: B C… A) so drift of the machine hits every peer alike; the
+ * report gives medians over rounds and pidfd/peer ratios.
+ *
+ *   npm run bench                      # 3 rounds, the issue's sizes (~6 min on 2 cores)
+ *   npm run bench -- --quick           # 1 small round (~1 min), results under bench/results/quick.tmp/
+ *   npm run bench -- --rounds 5 --only floor,pidfd-node,bun --workloads seq,kill
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chart } from './chart.js';
+import type { Medians } from './metrics.js';
+import { type Params, type Peer, peers as allPeers, ROOT, versions, type Workload } from './peers.js';
+import { markdown } from './report.js';
+import { median } from './stats.js';
+
+const WORKLOADS: Workload[] = ['seq', 'flight', 'kill', 'capture', 'many'];
+
+/** Sizes per mode. Full: the issue's; quick: enough to see every path work. */
+const SIZES: Record<'full' | 'quick', Record<Workload, Params>> = {
+	full: {
+		seq: { n: 500, warmup: 50, block: 200 },
+		flight: { n: 5000, inflight: 64, warmup: 50 },
+		kill: { n: 200, warmup: 20 },
+		capture: { bytes: 256 * 1024 * 1024 },
+		many: { n: 1000, probe: 200, inflight: 64 },
+	},
+	quick: {
+		seq: { n: 100, warmup: 10, block: 30 },
+		flight: { n: 500, inflight: 64, warmup: 10 },
+		kill: { n: 30, warmup: 5 },
+		capture: { bytes: 16 * 1024 * 1024 },
+		many: { n: 100, probe: 30, inflight: 64 },
+	},
+};
+
+/** A task that takes longer than this is stuck: its peer is reported failed, the rest go on. */
+const TASK_TIMEOUT_MS = 120_000;
+
+const { values: opts } = parseArgs({
+	options: {
+		quick: { type: 'boolean', default: false },
+		rounds: { type: 'string' },
+		only: { type: 'string' },
+		workloads: { type: 'string' },
+		out: { type: 'string' },
+	},
+});
+const mode = opts.quick ? 'quick' : 'full';
+const rounds = Number(opts.rounds ?? (opts.quick ? 1 : 3));
+const workloads = opts.workloads ? (opts.workloads.split(',') as Workload[]) : WORKLOADS;
+const outDir = opts.out ?? join(ROOT, 'bench', 'results', opts.quick ? 'quick.tmp' : '');
+for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; one of ${WORKLOADS.join(', ')}`);
+
+const started = performance.now();
+if (!existsSync(join(ROOT, 'dist', 'pidfd-sidecar'))) {
+	console.error('dist/pidfd-sidecar is missing: run `npm run build:sidecar` (or `npm install`, which builds everything)');
+	process.exit(1);
+}
+const only = opts.only?.split(',');
+const peers = allPeers().filter((p) => !only || only.includes(p.id));
+const unavailable = new Map<string, string>();
+for (const p of peers) if (!('call' in p.command)) unavailable.set(p.id, p.command.unavailable);
+
+console.log(`pidfd bench (${mode}): ${rounds} round(s) × ${workloads.join(', ')}`);
+await preflight();
+
+/** results[workload][peer] = one result object per round */
+const results: Record<string, Record<string, Record<string, number | null>[]>> = {};
+for (let round = 0; round < rounds; round++) {
+	for (const w of workloads) {
+		const order = rotate(peers.filter((p) => !unavailable.has(p.id)), round);
+		for (const peer of order) {
+			const params = SIZES[mode][w];
+			try {
+				const result = await runTask(peer, w, params);
+				((results[w] ??= {})[peer.id] ??= []).push(result);
+				console.log(`round ${round + 1}/${rounds}  ${w.padEnd(7)} ${peer.id.padEnd(13)} ${summary(result)}`);
+			} catch (error) {
+				unavailable.set(peer.id, `failed in ${w}: ${(error as Error).message}`);
+				console.log(`round ${round + 1}/${rounds}  ${w.padEnd(7)} ${peer.id.padEnd(13)} FAILED: ${(error as Error).message}`);
+			}
+		}
+	}
+}
+
+const medians: Medians = {};
+for (const [w, byPeer] of Object.entries(results)) {
+	for (const [peer, list] of Object.entries(byPeer)) {
+		const keys = new Set(list.flatMap((r) => Object.keys(r)));
+		const m: Record<string, number> = {};
+		for (const k of keys) m[k] = median(list.map((r) => r[k]));
+		(medians[peer] ??= {})[w as Workload] = m;
+	}
+}
+
+const elapsedSec = (performance.now() - started) / 1000;
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const report = {
+	date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+	command,
+	mode,
+	rounds,
+	elapsedSec,
+	machine: machine(),
+	versions: versions(),
+	params: Object.fromEntries(workloads.map((w) => [w, SIZES[mode][w]])),
+	peers: peers.map((p) => ({ id: p.id, label: p.label, ...(p.subject ? { subject: true } : {}), ...(unavailable.has(p.id) ? { unavailable: unavailable.get(p.id)! } : {}) })),
+	medians,
+	results,
+};
+const md = markdown(report);
+const svg = chart(
+	medians,
+	'pidfd-node',
+	peers.filter((p) => !p.subject && !unavailable.has(p.id)),
+	'pidfd on Node vs. each peer (× better; medians)',
+);
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(report, null, '\t')}\n`);
+writeFileSync(join(outDir, 'latest.md'), md);
+writeFileSync(join(outDir, 'latest.svg'), svg);
+console.log(`\n${md}`);
+console.log(`wrote ${['latest.json', 'latest.md', 'latest.svg'].map((f) => relative(process.cwd(), join(outDir, f))).join(', ')} in ${elapsedSec.toFixed(0)} s`);
+
+/** One tiny task per peer first: a peer that cannot run at all is reported, not retried. */
+async function preflight(): Promise<void> {
+	await Promise.all(
+		peers
+			.filter((p) => !unavailable.has(p.id))
+			.map(async (p) => {
+				try {
+					await runTask(p, 'seq', { n: 3, warmup: 1, block: 1 });
+				} catch (error) {
+					unavailable.set(p.id, (error as Error).message);
+				}
+			}),
+	);
+	for (const p of peers) if (unavailable.has(p.id)) console.log(`skipping ${p.label}: ${unavailable.get(p.id)}`);
+}
+
+/** Runs one driver process and parses the JSON line it prints last. */
+function runTask(peer: Peer, workload: Workload, params: Params): Promise<Record<string, number | null>> {
+	if (!('call' in peer.command)) return Promise.reject(new Error(peer.command.unavailable));
+	const [file, ...args] = peer.command(workload, params);
+	return new Promise((resolve, reject) => {
+		const child = spawn(file!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+		let stdout = '';
+		let stderr = '';
+		child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+		child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+		const timer = setTimeout(() => child.kill('SIGKILL'), TASK_TIMEOUT_MS);
+		child.once('error', reject);
+		child.once('close', (code, signal) => {
+			clearTimeout(timer);
+			const last = stdout.trim().split('\n').pop() ?? '';
+			if (code === 0 && last.startsWith('{')) return resolve(JSON.parse(last));
+			reject(new Error(`${signal ?? `exit ${code}`}: ${firstError(stderr) || last || 'no output'}`));
+		});
+	});
+}
+
+/** The line of a runtime's error output that says what went wrong, without colours. */
+function firstError(stderr: string): string {
+	const lines = stderr.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim());
+	return lines.find((l) => /error/i.test(l)) ?? lines.find(Boolean) ?? '';
+}
+
+function rotate<T>(list: T[], by: number): T[] {
+	const k = list.length ? by % list.length : 0;
+	return [...list.slice(k), ...list.slice(0, k)];
+}
+
+function summary(r: Record<string, number | null>): string {
+	const show = (k: string, unit: string, d = 0) => (typeof r[k] === 'number' ? `${r[k]!.toFixed(d)} ${unit}` : undefined);
+	return [
+		show('opsPerSec', 'ops/s'),
+		show('p50Us', 'µs p50'),
+		show('p99Us', 'µs p99'),
+		show('blockP50Us', 'µs blocked'),
+		show('mibPerSec', 'MiB/s'),
+		show('startMs', 'ms start'),
+		show('killMs', 'ms kill'),
+		show('hostRssGrowthMiB', 'MiB host', 1),
+		show('loadedRatio', '× loaded', 2),
+	]
+		.filter(Boolean)
+		.join(', ');
+}
+
+function machine(): Record<string, string | number> {
+	const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+	let os = 'Linux';
+	try {
+		os = /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os;
+	} catch {
+		// no os-release: keep "Linux"
+	}
+	return { cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`, kernel: release, os };
+}

@@ -1,0 +1,135 @@
+import type { ExitEvent } from '../schemas/bridge.js';
+import type { ExitInfo } from '../schemas/exit.js';
+import { PidfdError } from './errors.js';
+import { type InputFeed, type Link, type OutputFeed, inputStream, outputStream } from './streams.js';
+import { FRAME_EOF } from './wire.js';
+
+export interface RemoteKillOptions {
+	/** Signal the child's process group (it must have been spawned with `processGroup` or `setsid`). */
+	group?: boolean;
+}
+
+/** What a child needs from its connection beyond stream traffic. */
+export interface ChildLink extends Link {
+	request(message: { type: string; [key: string]: unknown }): Promise<unknown>;
+}
+
+/**
+ * A process the host spawned for this connection: the same shape as the local library's
+ * Child, with Web streams instead of Node streams.
+ */
+export class RemoteChild {
+	/** The pid on the host, for display and logs. */
+	readonly pid: number;
+	/** The child's stdin when it is 'pipe' (strings are sent as UTF-8), else null. */
+	readonly stdin: WritableStream<Uint8Array | string> | null;
+	/** The child's stdout when it is 'pipe', else null. */
+	readonly stdout: ReadableStream<Uint8Array> | null;
+	/** The child's stderr when it is 'pipe', else null. */
+	readonly stderr: ReadableStream<Uint8Array> | null;
+
+	readonly #link: ChildLink;
+	readonly #id: number;
+	readonly #input: InputFeed | undefined;
+	readonly #outputs = new Map<number, OutputFeed>();
+	#exit: ExitInfo | undefined;
+	#terminatedBy: 'timeout' | 'abort' | undefined;
+	#lost: PidfdError | undefined;
+	readonly #waiting: Promise<ExitInfo>;
+	#settle!: (exit: ExitInfo) => void;
+	#fail!: (error: PidfdError) => void;
+
+	/** @internal Made by `spawn()` from the server's reply. */
+	constructor(link: ChildLink, id: number, pid: number, stdio: readonly ('pipe' | 'ignore')[], stdinWindow: number, window: number) {
+		this.#link = link;
+		this.#id = id;
+		this.pid = pid;
+		this.#waiting = new Promise<ExitInfo>((resolve, reject) => {
+			this.#settle = resolve;
+			this.#fail = reject;
+		});
+		// Nobody may ever call wait(): an unobserved rejection must not be reported as a crash.
+		this.#waiting.catch(() => {});
+		this.#input = stdio[0] === 'pipe' ? inputStream(link, id, stdinWindow) : undefined;
+		for (const fd of [1, 2] as const) if (stdio[fd] === 'pipe') this.#outputs.set(fd, outputStream(link, id, fd, window));
+		this.stdin = this.#input?.stream ?? null;
+		this.stdout = this.#outputs.get(1)?.stream ?? null;
+		this.stderr = this.#outputs.get(2)?.stream ?? null;
+	}
+
+	/** Sends a signal (default SIGTERM) through the host's pidfd. Rejects ESRCH once the child has ended. */
+	kill(signal: string | number = 'SIGTERM', options: RemoteKillOptions = {}): Promise<void> {
+		if (this.#lost) return Promise.reject(this.#lost);
+		if (this.#exit) return Promise.reject(new PidfdError('ESRCH', `kill ESRCH: process ${this.pid} has exited`, { errno: 3, syscall: 'pidfd_send_signal' }));
+		const message: { type: string; [key: string]: unknown } = { type: 'kill', child: this.#id, signal };
+		if (options.group) message.group = true;
+		return this.#link.request(message).then(() => undefined);
+	}
+
+	/** Resolves with how the child ended; every call gives the same ExitInfo. */
+	wait(): Promise<ExitInfo> {
+		return this.#waiting;
+	}
+
+	/** How the child ended, or undefined while it runs. Never blocks. */
+	tryWait(): ExitInfo | undefined {
+		if (this.#lost && !this.#exit) throw this.#lost;
+		return this.#exit;
+	}
+
+	/** True once the child has ended. */
+	get exited(): boolean {
+		return this.#exit !== undefined;
+	}
+
+	/** Why the host ended the child, if it did: its `timeout` passed (or the policy's maxRuntime), or `signal` aborted. */
+	get terminatedBy(): 'timeout' | 'abort' | undefined {
+		return this.#terminatedBy;
+	}
+
+	/** @internal */
+	onExit(event: ExitEvent): void {
+		if (this.#exit) return;
+		this.#exit = event.exit;
+		if (event.terminatedBy) this.#terminatedBy ??= event.terminatedBy;
+		this.#settle(event.exit);
+	}
+
+	/** @internal Marks an abort from the client side, so terminatedBy says 'abort'. */
+	markAborted(): void {
+		this.#terminatedBy ??= 'abort';
+	}
+
+	/** @internal */
+	onFrame(fd: number, flags: number, data: Uint8Array): void {
+		const feed = this.#outputs.get(fd);
+		if (!feed) return;
+		if (data.byteLength > 0) feed.push(data);
+		if (flags & FRAME_EOF) feed.end();
+	}
+
+	/** @internal stdin credit from the server. */
+	onCredit(bytes: number): void {
+		this.#input?.credit(bytes);
+	}
+
+	/** @internal A stream of this child failed on the host (stdin EPIPE, a read error). */
+	onStreamError(fd: number | undefined, error: PidfdError): void {
+		if (fd === 0) this.#input?.fail(error);
+		else if (fd !== undefined) this.#outputs.get(fd)?.fail(error);
+		else if (!this.#exit) {
+			// No fd: the host lost the process itself (its sidecar died), so wait() cannot succeed.
+			this.#lost = error;
+			this.#fail(error);
+		}
+	}
+
+	/** @internal The connection is gone: whatever was pending fails. */
+	onLost(error: PidfdError): void {
+		this.#input?.fail(error);
+		for (const feed of this.#outputs.values()) feed.fail(error);
+		if (this.#exit) return;
+		this.#lost = error;
+		this.#fail(error);
+	}
+}

@@ -1,0 +1,194 @@
+import { realpathSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import { basename, isAbsolute, resolve, sep } from 'node:path';
+import type { PolicyFile, SpawnRequest } from '../../schemas/bridge.js';
+import type { SpawnOptions } from '../spawn.js';
+
+/** Defaults: small enough that a forgotten flag does not hand out the machine. */
+export const POLICY_DEFAULTS = {
+	maxProcsPerConnection: 16,
+	maxProcs: 64,
+	maxPayload: 1024 * 1024,
+	maxBuffered: 1024 * 1024,
+} as const;
+
+/** One allowed executable: the path as configured, and what it resolved to at load. */
+export interface AllowedExecutable {
+	path: string;
+	real: string;
+}
+
+/** A policy with its paths resolved, ready to check requests against. */
+export interface Policy {
+	readonly allowed: readonly AllowedExecutable[];
+	readonly cwdRoot: string;
+	readonly env: Readonly<Record<string, string>>;
+	readonly envAllow: readonly string[];
+	readonly origins: readonly string[];
+	readonly maxProcsPerConnection: number;
+	readonly maxProcs: number;
+	readonly maxRuntimeMs: number | undefined;
+	readonly maxPayload: number;
+	readonly maxBuffered: number;
+	readonly allowDetach: boolean;
+}
+
+/** Options of a spawn that passed the policy, ready for `spawn()`. */
+export interface CheckedSpawn {
+	file: string;
+	args: string[];
+	options: SpawnOptions & { timeout?: number };
+	detached: boolean;
+	/** The executable as configured: what `list` shows. */
+	display: string;
+}
+
+/** A request the policy refuses; becomes an EPERM reply (or ENOENT, for a missing cwd). */
+export class PolicyError extends Error {
+	constructor(
+		message: string,
+		readonly code: 'EPERM' | 'ENOENT' = 'EPERM',
+	) {
+		super(message);
+		this.name = 'PolicyError';
+	}
+}
+
+/**
+ * Variables that make the dynamic loader, libc or a shell run code of the caller's choosing.
+ * A wildcard in envAllow never matches them: each must be allowed by its exact name.
+ */
+const LOADER_PREFIXES = ['LD_'];
+const LOADER_NAMES = new Set(['GCONV_PATH', 'GLIBC_TUNABLES', 'HOSTALIASES', 'LOCPATH', 'MALLOC_TRACE', 'NLSPATH', 'RESOLV_HOST_CONF', 'BASH_ENV', 'ENV', 'NODE_OPTIONS', 'PERL5OPT', 'PYTHONSTARTUP']);
+
+export function isDangerousEnv(name: string): boolean {
+	return LOADER_NAMES.has(name) || LOADER_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** True if a client may set this variable. */
+export function envAllowed(name: string, allow: readonly string[]): boolean {
+	if (allow.includes(name)) return true;
+	if (isDangerousEnv(name)) return false;
+	return allow.some((pattern) => pattern.endsWith('*') && name.startsWith(pattern.slice(0, -1)));
+}
+
+/**
+ * Resolves a policy at startup. Allowed executables are resolved with realpath now, so a
+ * missing one is a configuration error the operator sees at once, not a refusal later.
+ */
+export function resolvePolicy(file: PolicyFile = {}): Policy {
+	const allowed = (file.allow ?? []).map((path) => {
+		if (!isAbsolute(path)) throw new Error(`policy: allowed executable ${path} must be an absolute path`);
+		let real: string;
+		try {
+			real = realpathSync(path);
+		} catch (error) {
+			throw new Error(`policy: allowed executable ${path}: ${(error as Error).message}`);
+		}
+		return { path, real };
+	});
+	let cwdRoot: string;
+	try {
+		cwdRoot = realpathSync(file.cwdRoot ?? process.cwd());
+	} catch (error) {
+		throw new Error(`policy: cwdRoot: ${(error as Error).message}`);
+	}
+	return {
+		allowed,
+		cwdRoot,
+		env: file.env ?? { PATH: '/usr/local/bin:/usr/bin:/bin' },
+		envAllow: file.envAllow ?? [],
+		origins: file.origins ?? [],
+		maxProcsPerConnection: file.maxProcsPerConnection ?? POLICY_DEFAULTS.maxProcsPerConnection,
+		maxProcs: file.maxProcs ?? POLICY_DEFAULTS.maxProcs,
+		maxRuntimeMs: file.maxRuntimeMs,
+		maxPayload: file.maxPayload ?? POLICY_DEFAULTS.maxPayload,
+		maxBuffered: file.maxBuffered ?? POLICY_DEFAULTS.maxBuffered,
+		allowDetach: file.allowDetach ?? false,
+	};
+}
+
+/**
+ * Which allowed executable a request names: a bare name matches an allowed path's basename;
+ * a path must resolve (symlinks, `..`) to the same file as an allowed one. Anything else —
+ * including a path that does not exist — is EPERM, so the bridge is no oracle for the
+ * server's filesystem.
+ */
+export async function resolveExecutable(policy: Policy, file: string): Promise<AllowedExecutable> {
+	const refused = () => new PolicyError(`${file} is not an allowed executable`);
+	if (!file.includes('/')) {
+		const entry = policy.allowed.find((e) => basename(e.path) === file);
+		if (!entry) throw refused();
+		return entry;
+	}
+	if (!isAbsolute(file)) throw new PolicyError(`${file}: give an absolute path or a bare name`);
+	const exact = policy.allowed.find((e) => e.path === file);
+	if (exact) return exact;
+	let real: string;
+	try {
+		real = await realpath(file);
+	} catch {
+		throw refused();
+	}
+	const entry = policy.allowed.find((e) => e.real === real);
+	if (!entry) throw refused();
+	return entry;
+}
+
+/** True if `path` is `root` or below it; both already resolved. */
+export function isWithin(root: string, path: string): boolean {
+	if (root === sep) return true;
+	return path === root || path.startsWith(root + sep);
+}
+
+/** The real cwd for a request: relative to the root, resolved, and still under the root. */
+export async function resolveCwd(policy: Policy, cwd: string | undefined): Promise<string> {
+	if (cwd === undefined) return policy.cwdRoot;
+	const lexical = resolve(policy.cwdRoot, cwd);
+	let real: string;
+	try {
+		real = await realpath(lexical);
+	} catch {
+		// Saying ENOENT is harmless inside the root; outside it, say only that it is not allowed.
+		if (isWithin(policy.cwdRoot, lexical)) throw new PolicyError(`cwd ${cwd} does not exist`, 'ENOENT');
+		throw new PolicyError(`cwd ${cwd} is outside the allowed root`);
+	}
+	if (!isWithin(policy.cwdRoot, real)) throw new PolicyError(`cwd ${cwd} is outside the allowed root`);
+	return real;
+}
+
+/** The child's environment: the policy's fixed variables plus the allowed ones asked for. */
+export function resolveEnv(policy: Policy, env: Readonly<Record<string, string>> | undefined): Record<string, string> {
+	const result: Record<string, string> = { ...policy.env };
+	for (const [name, value] of Object.entries(env ?? {})) {
+		if (!envAllowed(name, policy.envAllow)) throw new PolicyError(`env ${name} is not allowed`);
+		result[name] = value;
+	}
+	return result;
+}
+
+/**
+ * Checks a spawn request against the policy and turns it into spawn() arguments. Throws
+ * PolicyError on a refusal. The process counts are the caller's: they depend on the session.
+ */
+export async function checkSpawn(policy: Policy, request: SpawnRequest): Promise<CheckedSpawn> {
+	if (request.detached && !policy.allowDetach) throw new PolicyError('detached children are not allowed');
+	const env = resolveEnv(policy, request.env);
+	const executable = await resolveExecutable(policy, request.file);
+	const cwd = await resolveCwd(policy, request.cwd);
+	const timeout = policy.maxRuntimeMs === undefined ? request.timeout : Math.min(request.timeout ?? Infinity, policy.maxRuntimeMs);
+	const options: CheckedSpawn['options'] = {
+		cwd,
+		env,
+		stdio: request.stdio ?? ['pipe', 'pipe', 'pipe'],
+		// The exec'd file is the one resolved at load and argv[0] is the configured path, so a
+		// multi-call binary (busybox) runs the applet that was allowed, not one the client names.
+		argv0: executable.path,
+		detached: request.detached ?? false,
+	};
+	if (timeout !== undefined) options.timeout = timeout;
+	if (request.killSignal !== undefined) options.killSignal = request.killSignal;
+	if (request.processGroup !== undefined) options.processGroup = request.processGroup;
+	if (request.setsid !== undefined) options.setsid = request.setsid;
+	return { file: executable.real, args: request.args ?? [], options, detached: request.detached ?? false, display: executable.path };
+}

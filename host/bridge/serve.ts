@@ -1,0 +1,252 @@
+import { chmodSync, readFileSync, unlinkSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PolicyFile } from '../../schemas/bridge.js';
+import { generateToken } from './auth.js';
+import { type Bridge, createBridge } from './server.js';
+
+export const SERVE_USAGE = `Usage: pidfd serve [options]
+  --listen HOST:PORT         where to listen (default 127.0.0.1:0, a free port)
+  --socket PATH              listen on a unix socket instead (mode 0600)
+  --token-file FILE          the token clients must present (else $PIDFD_TOKEN, else a new
+                             one, printed on stderr as "token: <token>")
+  --origin ORIGIN            a browser origin allowed to connect (repeatable; '*' for any)
+  --allow PATH               an executable clients may start (repeatable)
+  --cwd-root DIR             children run in DIR or below (default: the current directory)
+  --env-allow NAME           a variable clients may set (repeatable; PREFIX* for a family)
+  --max-procs N              children running at once, all clients together (default 64)
+  --max-procs-per-connection N                                            (default 16)
+  --max-runtime DURATION     kill children after this long (30s, 5m, 1500ms; bare = seconds)
+  --max-payload BYTES        largest message accepted (default 1M)
+  --max-buffered BYTES       output queued per client before pausing its children (default 1M)
+  --allow-detach             let clients start children that outlive their connection
+  --policy FILE              a JSON policy file (see PolicyFile); flags add to it
+
+When ready, prints one line on stdout: "listening ws://HOST:PORT/" (or
+"listening ws+unix:PATH:/" for --socket). Stops on SIGINT or SIGTERM, killing every child.`;
+
+/** Where serve() writes: the process's own streams, or a test's. */
+export interface ServeIO {
+	stdout: { write(text: string): unknown };
+	stderr: { write(text: string): unknown };
+}
+
+/** A running `pidfd serve`. */
+export interface RunningServer {
+	/** The line printed on stdout, without "listening ": ws://127.0.0.1:PORT/ or ws+unix:PATH:/. */
+	url: string;
+	token: string;
+	bridge: Bridge;
+	server: Server;
+	/** Stops listening, ends every connection and kills every child. */
+	close(): Promise<void>;
+}
+
+/**
+ * `pidfd serve ARGS`: starts the bridge and resolves with the exit code once it has stopped
+ * (SIGINT/SIGTERM). Bad flags, a bad policy or a listen failure reject with a message.
+ */
+export async function serve(args: string[], io: ServeIO = process): Promise<number> {
+	if (args.includes('--help') || args.includes('-h')) {
+		io.stdout.write(`${SERVE_USAGE}\n`);
+		return 0;
+	}
+	const running = await startServer(args, io);
+	await new Promise<void>((done) => {
+		const stop = () => {
+			process.off('SIGINT', stop);
+			process.off('SIGTERM', stop);
+			running.close().then(done, done);
+		};
+		process.on('SIGINT', stop);
+		process.on('SIGTERM', stop);
+	});
+	return 0;
+}
+
+/** Parses the flags, starts listening and prints the `listening` line. */
+export async function startServer(args: string[], io: ServeIO = process): Promise<RunningServer> {
+	const { values } = parseArgs({
+		args,
+		allowPositionals: false,
+		options: {
+			listen: { type: 'string' },
+			socket: { type: 'string' },
+			'token-file': { type: 'string' },
+			origin: { type: 'string', multiple: true },
+			allow: { type: 'string', multiple: true },
+			'cwd-root': { type: 'string' },
+			'env-allow': { type: 'string', multiple: true },
+			'max-procs': { type: 'string' },
+			'max-procs-per-connection': { type: 'string' },
+			'max-runtime': { type: 'string' },
+			'max-payload': { type: 'string' },
+			'max-buffered': { type: 'string' },
+			'allow-detach': { type: 'boolean' },
+			policy: { type: 'string' },
+		},
+	});
+	if (values.listen !== undefined && values.socket !== undefined) throw new Error('serve: give --listen or --socket, not both');
+
+	const policy = readPolicy(values.policy);
+	if (values.allow) policy.allow = [...(policy.allow ?? []), ...values.allow.map((p) => resolve(p))];
+	if (values.origin) policy.origins = [...(policy.origins ?? []), ...values.origin];
+	if (values['env-allow']) policy.envAllow = [...(policy.envAllow ?? []), ...values['env-allow']];
+	if (values['cwd-root'] !== undefined) policy.cwdRoot = resolve(values['cwd-root']);
+	if (values['max-procs'] !== undefined) policy.maxProcs = count('--max-procs', values['max-procs']);
+	if (values['max-procs-per-connection'] !== undefined) policy.maxProcsPerConnection = count('--max-procs-per-connection', values['max-procs-per-connection']);
+	if (values['max-runtime'] !== undefined) policy.maxRuntimeMs = duration(values['max-runtime']);
+	if (values['max-payload'] !== undefined) policy.maxPayload = bytes('--max-payload', values['max-payload']);
+	if (values['max-buffered'] !== undefined) policy.maxBuffered = bytes('--max-buffered', values['max-buffered']);
+	if (values['allow-detach']) policy.allowDetach = true;
+	const checked = PolicyFile.safeParse(policy);
+	if (!checked.success) {
+		const issue = checked.error.issues[0]!;
+		throw new Error(`serve: policy ${issue.path.map(String).join('.')}: ${issue.message}`);
+	}
+
+	const token = readToken(values['token-file'], io);
+	const log = (line: string) => io.stderr.write(`pidfd serve: ${line}\n`);
+	const bridge = createBridge({ token, policy: checked.data, log });
+	if (bridge.policy.allowed.length === 0) log('no --allow given: clients can connect but start nothing');
+
+	const server = createServer(notWebSocket);
+	bridge.attach(server);
+	let url: string;
+	if (values.socket !== undefined) {
+		const path = resolve(values.socket);
+		// Created 0600 from the start (umask around the synchronous bind), not chmod'ed after
+		// it was briefly open to everyone; the chmod then only confirms it.
+		const umask = process.umask(0o177);
+		try {
+			await listen(server, () => server.listen(path));
+		} finally {
+			process.umask(umask);
+		}
+		chmodSync(path, 0o600);
+		url = `ws+unix:${path}:/`;
+		server.once('close', () => {
+			try {
+				unlinkSync(path);
+			} catch {}
+		});
+	} else {
+		const { host, port } = hostPort(values.listen ?? '127.0.0.1:0');
+		await listen(server, () => server.listen(port, host));
+		const address = server.address();
+		const actualPort = typeof address === 'object' && address ? address.port : port;
+		url = `ws://${isIP(host) === 6 ? `[${host}]` : host}:${actualPort}/`;
+		if (!isLoopback(host)) log(`warning: listening on ${host}, not loopback: the token and all stdio cross the network in clear text`);
+	}
+	io.stdout.write(`listening ${url}\n`);
+
+	let closing: Promise<void> | undefined;
+	return {
+		url,
+		token,
+		bridge,
+		server,
+		close() {
+			closing ??= (async () => {
+				const closed = new Promise<void>((done) => server.close(() => done()));
+				await bridge.close();
+				server.closeAllConnections();
+				await closed;
+			})();
+			return closing;
+		},
+	};
+}
+
+/** Plain HTTP requests get 426: this server speaks WebSocket only. */
+function notWebSocket(_req: IncomingMessage, res: ServerResponse): void {
+	res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
+	res.end('pidfd serve: connect with a WebSocket client\n');
+}
+
+function listen(server: Server, start: () => void): Promise<void> {
+	return new Promise((done, fail) => {
+		server.once('error', fail);
+		server.once('listening', () => {
+			server.off('error', fail);
+			done();
+		});
+		start();
+	});
+}
+
+function readPolicy(file: string | undefined): PolicyFile {
+	if (file === undefined) return {};
+	let value: unknown;
+	try {
+		value = JSON.parse(readFileSync(file, 'utf8'));
+	} catch (error) {
+		throw new Error(`serve: --policy ${file}: ${(error as Error).message}`);
+	}
+	const parsed = PolicyFile.safeParse(value);
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0]!;
+		throw new Error(`serve: --policy ${file}: ${issue.path.map(String).join('.') || '(top level)'}: ${issue.message}`);
+	}
+	// Relative paths in a policy file are relative to the file, not to wherever serve was started.
+	const base = resolve(file, '..');
+	const policy = { ...parsed.data };
+	if (policy.allow) policy.allow = policy.allow.map((p) => resolve(base, p));
+	if (policy.cwdRoot) policy.cwdRoot = resolve(base, policy.cwdRoot);
+	return policy;
+}
+
+function readToken(file: string | undefined, io: ServeIO): string {
+	let token: string | undefined;
+	let source: string;
+	if (file !== undefined) {
+		token = readFileSync(file, 'utf8').trim();
+		source = `--token-file ${file}`;
+	} else {
+		token = process.env.PIDFD_TOKEN;
+		source = 'PIDFD_TOKEN';
+	}
+	if (token === undefined || token === '') {
+		token = generateToken();
+		io.stderr.write(`token: ${token}\n`);
+		return token;
+	}
+	if (token.length < 16) throw new Error(`serve: the token from ${source} is too short (at least 16 characters)`);
+	return token;
+}
+
+function hostPort(text: string): { host: string; port: number } {
+	const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+	const port = Number(match?.[3]);
+	if (!match || port > 65535) throw new Error(`serve: --listen ${text}: expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:0`);
+	return { host: (match[1] ?? match[2])!, port };
+}
+
+function isLoopback(host: string): boolean {
+	return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function count(flag: string, text: string): number {
+	if (!/^[1-9]\d*$/.test(text)) throw new Error(`serve: ${flag} ${text}: expected a positive integer`);
+	return Number(text);
+}
+
+/** '30s', '5m', '1h', '1500ms'; a bare number is seconds. */
+function duration(text: string): number {
+	const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+	if (!match) throw new Error(`serve: --max-runtime ${text}: expected a duration such as 30s, 5m or 1500ms`);
+	const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!;
+	const ms = Math.round(Number(match[1]) * unit);
+	if (ms < 1) throw new Error(`serve: --max-runtime ${text}: must be at least 1ms`);
+	return ms;
+}
+
+/** '65536', '64k', '1M' (binary units). */
+function bytes(flag: string, text: string): number {
+	const match = /^(\d+)([kKmMgG])?(?:i?B)?$/.exec(text);
+	if (!match) throw new Error(`serve: ${flag} ${text}: expected a size such as 65536, 64k or 1M`);
+	const unit = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? '').toLowerCase()] ?? 1;
+	return Number(match[1]) * unit;
+}

@@ -1,0 +1,334 @@
+import type { WebSocket } from 'ws';
+import type { ExitInfo } from '../../schemas/exit.js';
+import {
+	FRAME_EOF,
+	type KillRequest,
+	type ProcessSummary,
+	type ServerMessage,
+	type SpawnRequest,
+	type WaitRequest,
+} from '../../schemas/bridge.js';
+import { decodeFrame } from '../../client/wire.js';
+import { type Child, PidfdError, signalNumber, spawn } from '../index.js';
+import { OutputPump, StdinSink } from './flow.js';
+import { type Policy, PolicyError, checkSpawn } from './policy.js';
+import { parseClientMessage } from './messages.js';
+import { liveUsage } from './usage.js';
+
+/** Process slots shared by every session of one bridge. */
+export interface ProcessBudget {
+	running: number;
+	readonly max: number;
+}
+
+/** Output credit a stream starts with when the client names none. */
+const DEFAULT_WINDOW = 256 * 1024;
+/** Ended children kept for `list`, per connection. */
+const KEEP_EXITED = 64;
+/** Outstanding `wait` requests per child: a client cannot pile up closures without end. */
+const MAX_WAITERS = 64;
+
+interface Entry {
+	readonly id: number;
+	readonly child: Child;
+	readonly file: string;
+	readonly args: string[];
+	readonly startedAt: number;
+	readonly detached: boolean;
+	/** Leads its own process group, so a group kill stays inside what it started. */
+	readonly group: boolean;
+	readonly outputs: Map<number, OutputPump>;
+	stdin: StdinSink | undefined;
+	exit: ExitInfo | undefined;
+	waiters: number;
+}
+
+/**
+ * One client connection: its children, their stdio, and the requests it sends. When the
+ * connection ends, its children are killed (detached ones, if the policy allows them, stay).
+ */
+export class Session {
+	readonly #ws: WebSocket;
+	readonly #policy: Policy;
+	readonly #budget: ProcessBudget;
+	readonly #entries = new Map<number, Entry>();
+	#nextChild = 1;
+	/** Children running or being spawned for this connection. */
+	#running = 0;
+	/** Bytes handed to ws and not yet written to the socket. */
+	#queued = 0;
+	#blocked = false;
+	#closed = false;
+
+	constructor(ws: WebSocket, policy: Policy, budget: ProcessBudget) {
+		this.#ws = ws;
+		this.#policy = policy;
+		this.#budget = budget;
+		ws.on('message', (data: Buffer, isBinary: boolean) => {
+			try {
+				if (isBinary) this.#onFrame(data);
+				else this.#onText(data.toString('utf8'));
+			} catch (error) {
+				// A bug here must cost one reply, not the server.
+				this.#send({ type: 'error', id: null, code: 'EIO', message: `internal error: ${(error as Error).message}` });
+			}
+		});
+		this.#send({
+			type: 'hello',
+			protocol: 1,
+			limits: {
+				maxPayload: policy.maxPayload,
+				maxProcsPerConnection: policy.maxProcsPerConnection,
+				maxWindow: policy.maxBuffered,
+				maxRuntimeMs: policy.maxRuntimeMs ?? null,
+			},
+		});
+	}
+
+	/** Children of this connection that have not ended yet. */
+	get running(): number {
+		return this.#running;
+	}
+
+	/** The connection ended: kill what it started, close every pipe. */
+	close(): void {
+		if (this.#closed) return;
+		this.#closed = true;
+		for (const entry of this.#entries.values()) this.#release(entry);
+	}
+
+	/** Closes the pipes of a child whose client is gone and kills it unless it is detached. */
+	#release(entry: Entry): void {
+		for (const pump of entry.outputs.values()) pump.close();
+		entry.stdin?.destroy();
+		if (entry.exit || entry.detached) return;
+		// SIGKILL through the pidfd: it reaches this child or nobody. The group too, so a
+		// shell's pipeline does not outlive the connection that started it.
+		if (entry.group) entry.child.kill('SIGKILL', { group: true }).catch(() => {});
+		entry.child.kill('SIGKILL').catch(() => {});
+	}
+
+	#onText(text: string): void {
+		const parsed = parseClientMessage(text);
+		if (!parsed.ok) {
+			this.#send({ type: 'error', id: parsed.id, code: 'EINVAL', message: parsed.message });
+			return;
+		}
+		const message = parsed.message;
+		switch (message.type) {
+			case 'spawn':
+				this.#spawn(message).catch((error: unknown) => this.#replyError(message.id, error));
+				return;
+			case 'kill':
+				this.#kill(message);
+				return;
+			case 'wait':
+				this.#wait(message);
+				return;
+			case 'list':
+				this.#list(message.id).catch((error: unknown) => this.#replyError(message.id, error));
+				return;
+			case 'credit':
+				this.#entries.get(message.child)?.outputs.get(message.fd)?.grant(message.bytes);
+				return;
+			case 'close':
+				this.#entries.get(message.child)?.outputs.get(message.fd)?.close();
+				return;
+			default:
+				return unreachable(message);
+		}
+	}
+
+	#onFrame(data: Buffer): void {
+		const frame = decodeFrame(data);
+		if (!frame) {
+			this.#send({ type: 'error', id: null, code: 'EINVAL', message: 'binary frame: header too short or reserved bytes set' });
+			return;
+		}
+		const entry = this.#entries.get(frame.child);
+		if (frame.fd !== 0 || !entry?.stdin) {
+			this.#send({ type: 'error', id: null, code: 'EBADF', message: `binary frame: child ${frame.child} has no stdin pipe on fd ${frame.fd}`, child: frame.child, fd: frame.fd });
+			return;
+		}
+		if (frame.data.byteLength > 0 && !entry.stdin.write(frame.data)) {
+			this.#send({ type: 'error', id: null, code: 'EPROTO', message: `stdin of child ${frame.child}: more data than the granted window`, child: frame.child, fd: 0 });
+			return;
+		}
+		if (frame.flags & FRAME_EOF) entry.stdin.end();
+	}
+
+	async #spawn(request: SpawnRequest): Promise<void> {
+		const policy = this.#policy;
+		if (this.#running >= policy.maxProcsPerConnection) throw new PolicyError(`too many processes on this connection (max ${policy.maxProcsPerConnection})`);
+		if (this.#budget.running >= this.#budget.max) throw new PolicyError(`too many processes on this server (max ${this.#budget.max})`);
+		// Take the slots before the first await, so concurrent requests cannot all pass the check.
+		this.#running++;
+		this.#budget.running++;
+		let child: Child;
+		let checked;
+		try {
+			checked = await checkSpawn(policy, request);
+			if (this.#closed) throw new PolicyError('connection closed');
+			child = await spawn(checked.file, checked.args, checked.options);
+		} catch (error) {
+			this.#running--;
+			this.#budget.running--;
+			throw error;
+		}
+		const entry: Entry = {
+			id: this.#nextChild++,
+			child,
+			file: checked.display,
+			args: checked.args,
+			startedAt: Date.now(),
+			detached: checked.detached,
+			group: request.processGroup === true || request.setsid === true,
+			outputs: new Map(),
+			stdin: undefined,
+			exit: undefined,
+			waiters: 0,
+		};
+		this.#entries.set(entry.id, entry);
+		const stdinWindow = child.stdin ? Math.min(DEFAULT_WINDOW, policy.maxBuffered) : 0;
+		// The reply goes out before any frame or event of this child, so the client knows it first.
+		this.#send({ type: 'spawned', id: request.id, child: entry.id, pid: child.pid, stdinWindow });
+		this.#attachStdio(entry, request.window ?? DEFAULT_WINDOW, stdinWindow);
+		child.wait().then(
+			(exit) => this.#onExit(entry, exit),
+			(error: unknown) => {
+				this.#onExit(entry, undefined);
+				this.#send({ type: 'error', id: null, child: entry.id, ...describe(error) });
+			},
+		);
+	}
+
+	#attachStdio(entry: Entry, window: number, stdinWindow: number): void {
+		const { child } = entry;
+		const credit = Math.min(window, this.#policy.maxBuffered);
+		for (const [fd, stream] of [
+			[1, child.stdout],
+			[2, child.stderr],
+		] as const) {
+			if (!stream) continue;
+			const onError = (error: Error) => this.#send({ type: 'error', id: null, child: entry.id, fd, ...describe(error) });
+			const pump = new OutputPump(stream, entry.id, fd, credit, this.#policy.maxBuffered, (frame) => this.#sendFrame(frame), onError);
+			if (this.#blocked) pump.block(true);
+			entry.outputs.set(fd, pump);
+		}
+		if (child.stdin) {
+			entry.stdin = new StdinSink(
+				child.stdin,
+				stdinWindow,
+				(bytes) => this.#send({ type: 'credit', child: entry.id, fd: 0, bytes }),
+				(error) => this.#send({ type: 'error', id: null, child: entry.id, fd: 0, ...describe(error) }),
+			);
+		}
+		// The client left while we spawned: nobody will ever read or kill this one.
+		if (this.#closed) this.#release(entry);
+	}
+
+	#onExit(entry: Entry, exit: ExitInfo | undefined): void {
+		this.#running--;
+		this.#budget.running--;
+		if (!exit) return;
+		entry.exit = exit;
+		this.#send({ type: 'exit', child: entry.id, exit, terminatedBy: entry.child.terminatedBy ?? null });
+		this.#forgetOldExits();
+	}
+
+	#forgetOldExits(): void {
+		const exited = [...this.#entries.values()].filter((e) => e.exit);
+		for (const entry of exited.slice(0, Math.max(0, exited.length - KEEP_EXITED))) this.#entries.delete(entry.id);
+	}
+
+	#kill(request: KillRequest): void {
+		const entry = this.#entries.get(request.child);
+		if (!entry) return this.#send({ type: 'error', id: request.id, code: 'ESRCH', message: `no child ${request.child} on this connection` });
+		const signal = signalNumber(request.signal ?? 'SIGTERM');
+		if (signal === undefined) return this.#send({ type: 'error', id: request.id, code: 'EINVAL', message: `${String(request.signal)} is not a signal` });
+		if (request.group && !entry.group) {
+			return this.#send({ type: 'error', id: request.id, code: 'EPERM', message: 'group kill needs a child spawned with processGroup or setsid' });
+		}
+		entry.child.kill(signal, { group: request.group === true }).then(
+			() => this.#send({ type: 'ok', id: request.id }),
+			(error: unknown) => this.#replyError(request.id, error),
+		);
+	}
+
+	#wait(request: WaitRequest): void {
+		const entry = this.#entries.get(request.child);
+		if (!entry) return this.#send({ type: 'error', id: request.id, code: 'ESRCH', message: `no child ${request.child} on this connection` });
+		if (entry.waiters >= MAX_WAITERS) return this.#send({ type: 'error', id: request.id, code: 'EPERM', message: `too many waits on child ${request.child}` });
+		entry.waiters++;
+		entry.child.wait().then(
+			(exit) => {
+				entry.waiters--;
+				this.#send({ type: 'waited', id: request.id, child: entry.id, exit, terminatedBy: entry.child.terminatedBy ?? null });
+			},
+			(error: unknown) => {
+				entry.waiters--;
+				this.#replyError(request.id, error);
+			},
+		);
+	}
+
+	async #list(id: number): Promise<void> {
+		const processes: ProcessSummary[] = await Promise.all(
+			[...this.#entries.values()].map(async (e) => {
+				const exit = e.exit ?? null;
+				const usage = exit
+					? { cpuMs: exit.rusage ? exit.rusage.userCpuMs + exit.rusage.systemCpuMs : null, maxRssKiB: exit.rusage?.maxRssKiB ?? null }
+					: await liveUsage(e.child.pid);
+				return { child: e.id, pid: e.child.pid, file: e.file, args: e.args, state: exit ? 'exited' : 'running', startedAt: e.startedAt, ...usage, exit } as const;
+			}),
+		);
+		this.#send({ type: 'processes', id, processes });
+	}
+
+	#replyError(id: number, error: unknown): void {
+		this.#send({ type: 'error', id, ...describe(error) });
+	}
+
+	#send(message: ServerMessage): void {
+		this.#write(JSON.stringify(message));
+	}
+
+	#sendFrame(frame: Uint8Array): void {
+		this.#write(frame);
+	}
+
+	/**
+	 * Every byte to the client passes here. Past maxBuffered queued, the children's output is
+	 * paused until half of it has reached the socket: credits bound what the client holds,
+	 * this bounds what we hold when a client grants credit but does not read its socket.
+	 */
+	#write(data: string | Uint8Array): void {
+		const ws = this.#ws;
+		if (ws.readyState !== ws.OPEN) return;
+		const size = typeof data === 'string' ? data.length : data.byteLength;
+		this.#queued += size;
+		ws.send(data, { binary: typeof data !== 'string' }, () => {
+			this.#queued -= size;
+			if (this.#blocked && this.#queued <= this.#policy.maxBuffered / 2) this.#block(false);
+		});
+		if (!this.#blocked && this.#queued > this.#policy.maxBuffered) this.#block(true);
+	}
+
+	#block(blocked: boolean): void {
+		this.#blocked = blocked;
+		for (const entry of this.#entries.values()) for (const pump of entry.outputs.values()) pump.block(blocked);
+	}
+}
+
+/** The error fields of a reply, from whatever a request failed with. */
+function describe(error: unknown): { code: string; message: string; errno?: number; syscall?: string } {
+	if (error instanceof PolicyError) return { code: error.code, message: error.message };
+	if (error instanceof PidfdError) return { code: error.code, message: error.message, errno: error.errno, syscall: error.syscall };
+	const e = error as { code?: unknown; message?: unknown };
+	if (typeof e?.code === 'string') return { code: e.code === 'ERR_INVALID_ARG_VALUE' ? 'EINVAL' : e.code, message: String(e.message) };
+	return { code: 'EIO', message: error instanceof Error ? error.message : String(error) };
+}
+
+function unreachable(value: never): never {
+	throw new Error(`unhandled message ${JSON.stringify(value)}`);
+}
