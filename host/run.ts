@@ -94,9 +94,9 @@ function collect(stream: Readable | null, limit: number, onOverflow: () => void)
 			if (size + chunk.length > limit) {
 				chunks.push(chunk.subarray(0, limit - size));
 				size = limit;
+				// Kill first and keep draining: closing the pipe now would make the child die of
+				// SIGPIPE instead, and hide that pidfd was the one who stopped it.
 				onOverflow();
-				stream.destroy();
-				resolve(Buffer.concat(chunks, size));
 				return;
 			}
 			chunks.push(chunk);
