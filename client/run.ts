@@ -43,7 +43,7 @@ export async function runRemote(connection: BridgeConnection, file: string, args
 	return result;
 }
 
-/** Reads a stream to its end, keeping at most `limit` bytes; past it, cancels and calls onOverflow. */
+/** Reads a stream to its end, keeping at most `limit` bytes; past it, calls onOverflow once and drops the rest. */
 async function collect(stream: ReadableStream<Uint8Array>, limit: number, onOverflow: () => void): Promise<Uint8Array> {
 	const chunks: Uint8Array[] = [];
 	let size = 0;
@@ -53,11 +53,12 @@ async function collect(stream: ReadableStream<Uint8Array>, limit: number, onOver
 			const { done, value } = await reader.read();
 			if (done) break;
 			if (size + value.byteLength > limit) {
-				chunks.push(value.subarray(0, limit - size));
+				// Keep draining (and dropping) rather than cancel: cancelling closes the pipe, and
+				// the child would die of SIGPIPE before our SIGKILL arrives, as with local run().
+				if (size < limit) chunks.push(value.subarray(0, limit - size));
 				size = limit;
 				onOverflow();
-				await reader.cancel();
-				break;
+				continue;
 			}
 			chunks.push(value);
 			size += value.byteLength;

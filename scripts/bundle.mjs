@@ -2,6 +2,7 @@
 // source maps, wasm embedded; then emits .d.ts files with tsc.
 import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const common = {
@@ -15,11 +16,16 @@ const common = {
 	legalComments: 'none',
 };
 
-// The CLI shares the library's module (and so its one sidecar) instead of a second copy.
+// The CLI shares the library's module (and so its one sidecar) instead of a second copy:
+// every import that lands on host/index.ts, from any folder, becomes ./pidfd.mjs.
+const libraryEntry = resolve('host/index.ts');
 const libraryAsExternal = {
 	name: 'library-as-external',
 	setup(b) {
-		b.onResolve({ filter: /^\.\/index\.js$/ }, () => ({ path: './pidfd.mjs', external: true }));
+		b.onResolve({ filter: /(^|\/)index\.js$/ }, (args) => {
+			const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+			return target === libraryEntry ? { path: './pidfd.mjs', external: true } : undefined;
+		});
 	},
 };
 

@@ -83,6 +83,7 @@ export class StdinSink {
 	#pending = 0;
 	#ungranted = 0;
 	#closed = false;
+	readonly #grant: (bytes: number) => void;
 
 	constructor(
 		readonly stream: Writable,
@@ -97,8 +98,6 @@ export class StdinSink {
 			onError(error);
 		});
 	}
-
-	readonly #grant: (bytes: number) => void;
 
 	/** Writes data from the client; false if it broke the window (the data is dropped). */
 	write(data: Uint8Array): boolean {

@@ -11,7 +11,7 @@ import {
 import { decodeFrame } from '../../client/wire.js';
 import { type Child, PidfdError, signalNumber, spawn } from '../index.js';
 import { OutputPump, StdinSink } from './flow.js';
-import { type Policy, PolicyError, checkSpawn } from './policy.js';
+import { type CheckedSpawn, type Policy, PolicyError, checkSpawn } from './policy.js';
 import { parseClientMessage } from './messages.js';
 import { liveUsage } from './usage.js';
 
@@ -165,7 +165,7 @@ export class Session {
 		this.#running++;
 		this.#budget.running++;
 		let child: Child;
-		let checked;
+		let checked: CheckedSpawn;
 		try {
 			checked = await checkSpawn(policy, request);
 			if (this.#closed) throw new PolicyError('connection closed');
