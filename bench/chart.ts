@@ -15,13 +15,15 @@ export function chart(m: Medians, subject: string, peers: { id: string; label: s
 	const right = 70;
 	const bar = 11;
 	const gap = 10;
-	const top = 58;
+	const top = 72;
 	const group = peers.length * (bar + 2) + gap;
 	const height = top + metrics.length * group + 30;
 	const plot = width - left - right;
 	const x = (v: number) => left + plot / 2 + (Math.log(Math.min(LIMIT, Math.max(1 / LIMIT, v))) / Math.log(LIMIT)) * (plot / 2);
 	const out: string[] = [];
-	out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="11">`);
+	out.push(
+		`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="11">`,
+	);
 	out.push(`<rect width="100%" height="100%" fill="#fff"/>`);
 	out.push(`<text x="${width / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`);
 	// Legend, one swatch per peer.
@@ -29,10 +31,10 @@ export function chart(m: Medians, subject: string, peers: { id: string; label: s
 	peers.forEach((p, i) => {
 		out.push(`<rect x="${lx}" y="28" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/>`);
 		out.push(`<text x="${lx + 14}" y="37">${esc(p.label)}</text>`);
-		lx += 20 + p.label.length * 6.2;
+		lx += 24 + p.label.length * 6.8;
 	});
-	// Axis ticks: 1/16× .. 16×.
-	for (const t of [1 / 16, 1 / 4, 1 / 2, 1, 2, 4, 16]) {
+	// Axis ticks: 1/16× .. 16×, powers of two.
+	for (const t of [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16]) {
 		const tx = x(t);
 		out.push(`<line x1="${tx}" y1="${top - 6}" x2="${tx}" y2="${height - 26}" stroke="${t === 1 ? '#111' : '#e5e7eb'}"/>`);
 		out.push(`<text x="${tx}" y="${height - 12}" text-anchor="middle" fill="#555">${t < 1 ? `1/${1 / t}` : t}×</text>`);

@@ -220,6 +220,8 @@ static int run_capture(long bytes)
 {
 	char count[32];
 	char *argv[] = { "/usr/bin/head", "-c", count, "/dev/zero", NULL };
+	/* Untouched until read() fills it: a pre-faulted buffer would make the clone copy its page
+	 * tables and every later write fault on a write-protected page. */
 	char *buf = malloc(bytes + 1);
 	int p[2];
 	long got = 0;
@@ -229,7 +231,6 @@ static int run_capture(long bytes)
 	if (access(argv[0], X_OK) != 0)
 		argv[0] = "/bin/head";
 	snprintf(count, sizeof(count), "%ld", bytes);
-	memset(buf, 1, bytes + 1); /* fault the pages in first: JS peers reuse warm heaps too */
 	t0 = now_us();
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return perror("pipe2"), 1;

@@ -26,7 +26,8 @@ export interface Peer {
 	subject?: boolean;
 }
 
-const NODE = [process.execPath, '--import', 'tsx'];
+// --expose-gc: the RSS readings of the `many` workload are taken after a full GC.
+const NODE = [process.execPath, '--expose-gc', '--import', 'tsx'];
 const driver = (name: string) => join(ROOT, 'bench', 'drivers', `${name}.ts`);
 const task = (w: Workload, p: Params) => [w, JSON.stringify(p)];
 
@@ -39,14 +40,19 @@ export function peers(): Peer[] {
 	const haveBundle = existsSync(bundle) ? undefined : { unavailable: 'dist/pidfd.mjs missing: run `npm run build`' };
 	// Deno: `--sloppy-imports` lets the drivers import './harness.js' as Node and tsc want;
 	// no config or lockfile: the drivers use nothing but node: built-ins.
-	const denoRun = deno.path ? [deno.path, 'run', '-A', '--sloppy-imports', '--no-config', '--no-lock', '--quiet'] : [];
+	const denoRun = deno.path ? [deno.path, 'run', '-A', '--sloppy-imports', '--no-config', '--no-lock', '--quiet', '--v8-flags=--expose-gc'] : [];
 	const via = (runtime: { path?: string; unavailable?: string }, argv: (w: Workload, p: Params) => string[]) =>
 		runtime.path ? argv : { unavailable: runtime.unavailable ?? 'not found' };
 	return [
 		{ id: 'floor', label: 'raw C floor', command: floor.path ? (w, p) => [floor.path!, ...floorArgs(w, p)] : { unavailable: floor.unavailable! } },
 		{ id: 'pidfd-node', label: 'pidfd (Node)', subject: true, command: (w, p) => [...NODE, driver('pidfd'), ...task(w, p), join(ROOT, 'host', 'index.ts')] },
 		{ id: 'pidfd-bun', label: 'pidfd (Bun)', subject: true, command: haveBundle ?? via(bun, (w, p) => [bun.path!, driver('pidfd'), ...task(w, p), bundle]) },
-		{ id: 'pidfd-deno', label: 'pidfd (Deno)', subject: true, command: haveBundle ?? via(deno, (w, p) => [...denoRun, driver('pidfd'), ...task(w, p), bundle]) },
+		{
+			id: 'pidfd-deno',
+			label: 'pidfd (Deno)',
+			subject: true,
+			command: haveBundle ?? via(deno, (w, p) => [...denoRun, driver('pidfd'), ...task(w, p), bundle]),
+		},
 		{ id: 'child_process', label: 'Node child_process', command: (w, p) => [...NODE, driver('child-process'), ...task(w, p)] },
 		{ id: 'execa', label: 'execa (Node)', command: (w, p) => [...NODE, driver('execa'), ...task(w, p)] },
 		{ id: 'bun', label: 'Bun.spawn', command: via(bun, (w, p) => [bun.path!, driver('bun'), ...task(w, p)]) },
@@ -88,16 +94,16 @@ function buildFloor(): { path?: string; unavailable?: string } {
 function bunBinary(): { path?: string; unavailable?: string } {
 	return firstBinary('bun', [
 		['bun', 'bin/bun.exe'],
-		...['x64', 'x64-baseline', 'x64-musl', 'x64-musl-baseline', 'aarch64', 'aarch64-musl'].map((arch): [string, string] => [`@oven/bun-linux-${arch}`, 'bin/bun']),
+		...['x64', 'x64-baseline', 'x64-musl', 'x64-musl-baseline', 'aarch64', 'aarch64-musl'].map((arch): [string, string] => [
+			`@oven/bun-linux-${arch}`,
+			'bin/bun',
+		]),
 	]);
 }
 
 /** Same for `deno`: without its postinstall, `.bin/deno` is a Node wrapper script (slow to start). */
 function denoBinary(): { path?: string; unavailable?: string } {
-	return firstBinary('deno', [
-		['deno', 'deno'],
-		...['x64-glibc', 'arm64-glibc'].map((arch): [string, string] => [`@deno/linux-${arch}`, 'deno']),
-	]);
+	return firstBinary('deno', [['deno', 'deno'], ...['x64-glibc', 'arm64-glibc'].map((arch): [string, string] => [`@deno/linux-${arch}`, 'deno'])]);
 }
 
 function firstBinary(name: string, candidates: [pkg: string, file: string][]): { path?: string; unavailable?: string } {
@@ -117,11 +123,17 @@ function firstBinary(name: string, candidates: [pkg: string, file: string][]): {
 /** Versions of the runtimes that ran, for the results' header. */
 export function versions(): Record<string, string> {
 	const out: Record<string, string> = { node: process.version };
-	for (const [name, find] of [['bun', bunBinary], ['deno', denoBinary]] as const) {
+	for (const [name, find] of [
+		['bun', bunBinary],
+		['deno', denoBinary],
+	] as const) {
 		const { path } = find();
 		if (!path) continue;
 		try {
-			out[name] = execFileSync(path, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.replace(/^deno /, '').trim();
+			out[name] = execFileSync(path, ['--version'], { encoding: 'utf8' })
+				.replace(/^deno /, '')
+				.split(' ')[0]!
+				.trim();
 		} catch {
 			// left out: the peer will report itself unavailable
 		}

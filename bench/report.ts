@@ -10,6 +10,8 @@ export interface ReportInput {
 	versions: Record<string, string>;
 	params: Record<string, Record<string, number>>;
 	peers: { id: string; label: string; subject?: boolean; unavailable?: string }[];
+	/** "peer workload" → why that task failed. */
+	failures: Record<string, string>;
 	medians: Medians;
 	elapsedSec: number;
 }
@@ -20,9 +22,23 @@ export function markdown(r: ReportInput): string {
 	const lines: string[] = [];
 	lines.push(`# pidfd benchmarks (${r.mode})`, '');
 	lines.push(`${r.date}, \`${r.command}\`, ${r.rounds} round${r.rounds === 1 ? '' : 's'} interleaved across peers, ${fmt(r.elapsedSec, 0)} s in all.`, '');
-	lines.push(`Machine: ${Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join(' · ')}  `);
-	lines.push(`Runtimes: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(' · ')}`, '');
-	lines.push(`Workloads: ${Object.entries(r.params).map(([w, p]) => `${w} ${JSON.stringify(p)}`).join(' · ')}`, '');
+	lines.push(
+		`Machine: ${Object.entries(r.machine)
+			.map(([k, v]) => `${k} ${v}`)
+			.join(' · ')}  `,
+	);
+	lines.push(
+		`Runtimes: ${Object.entries(r.versions)
+			.map(([k, v]) => `${k} ${v}`)
+			.join(' · ')}`,
+		'',
+	);
+	lines.push(
+		`Workloads: ${Object.entries(r.params)
+			.map(([w, p]) => `${w} ${JSON.stringify(p)}`)
+			.join(' · ')}`,
+		'',
+	);
 
 	lines.push('## Medians', '');
 	lines.push(`| metric | ${ran.map((p) => p.label).join(' | ')} |`);
@@ -57,13 +73,25 @@ export function markdown(r: ReportInput): string {
 	lines.push('');
 
 	const missing = r.peers.filter((p) => p.unavailable);
-	if (missing.length) {
-		lines.push('## Not run', '');
+	const failed = Object.entries(r.failures);
+	if (missing.length || failed.length) {
+		lines.push('## Not run or failed', '');
 		for (const p of missing) lines.push(`- ${p.label}: ${p.unavailable}`);
+		for (const [what, why] of failed) {
+			const [id, workload] = what.split(' ');
+			lines.push(`- ${r.peers.find((p) => p.id === id)?.label ?? id}, ${workload}: ${why}`);
+		}
 		lines.push('');
 	}
 	lines.push('## Reproduce', '');
-	lines.push('```sh', 'npm install        # builds dist/ and installs the peers (bun, deno, execa)', 'npm run bench      # ~6 minutes on 2 cores; --quick: one small round', '```', '');
+	lines.push(
+		'```sh',
+		'npm install        # builds dist/ and installs the peers (bun, deno, execa)',
+		'npm run bench      # about 4 minutes on 2 cores',
+		'npm run bench -- --quick   # one small round, ~30 s',
+		'```',
+		'',
+	);
 	lines.push(
 		'Each task is one fresh process per peer and workload (Node with tsx, Bun, Deno, or the C floor compiled with `cc -O2`), run one after another, the peer order rotating each round. Latencies are from the call to the moment the exit is observed by the host; "event loop blocked" is from the spawn call until a `setImmediate` queued right after it runs.',
 		'',

@@ -3,13 +3,13 @@
  * (round 1: A B C…, round 2: B C… A) so drift of the machine hits every peer alike; the
  * report gives medians over rounds and pidfd/peer ratios.
  *
- *   npm run bench                      # 3 rounds, the issue's sizes (~6 min on 2 cores)
+ *   npm run bench                      # 3 rounds, the issue's sizes (~4 min on 2 cores)
  *   npm run bench -- --quick           # 1 small round (~1 min), results under bench/results/quick.tmp/
  *   npm run bench -- --rounds 5 --only floor,pidfd-node,bun --workloads seq,kill
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chart } from './chart.js';
@@ -38,8 +38,11 @@ const SIZES: Record<'full' | 'quick', Record<Workload, Params>> = {
 	},
 };
 
-/** A task that takes longer than this is stuck: its peer is reported failed, the rest go on. */
-const TASK_TIMEOUT_MS = 120_000;
+/**
+ * A task that takes longer than this is stuck (the slowest healthy one, 5,000 spawns by
+ * execa, takes ~12 s): that peer is reported failed for that workload, the rest go on.
+ */
+const TASK_TIMEOUT_MS = { full: 30_000, quick: 15_000 };
 
 const { values: opts } = parseArgs({
 	options: {
@@ -57,6 +60,8 @@ const outDir = opts.out ?? join(ROOT, 'bench', 'results', opts.quick ? 'quick.tm
 for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; one of ${WORKLOADS.join(', ')}`);
 
 const started = performance.now();
+// Other work on the machine skews everything: the report states the load we started under.
+const loadAtStart = loadavg()[0]!.toFixed(2);
 if (!existsSync(join(ROOT, 'dist', 'pidfd-sidecar'))) {
 	console.error('dist/pidfd-sidecar is missing: run `npm run build:sidecar` (or `npm install`, which builds everything)');
 	process.exit(1);
@@ -64,25 +69,31 @@ if (!existsSync(join(ROOT, 'dist', 'pidfd-sidecar'))) {
 const only = opts.only?.split(',');
 const peers = allPeers().filter((p) => !only || only.includes(p.id));
 const unavailable = new Map<string, string>();
-for (const p of peers) if (!('call' in p.command)) unavailable.set(p.id, p.command.unavailable);
+for (const p of peers) if (typeof p.command !== 'function') unavailable.set(p.id, p.command.unavailable);
 
 console.log(`pidfd bench (${mode}): ${rounds} round(s) × ${workloads.join(', ')}`);
 await preflight();
 
 /** results[workload][peer] = one result object per round */
 const results: Record<string, Record<string, Record<string, number | null>[]>> = {};
+/** "peer workload" → why it failed; a failed pair is not retried in later rounds. */
+const failures = new Map<string, string>();
 for (let round = 0; round < rounds; round++) {
 	for (const w of workloads) {
-		const order = rotate(peers.filter((p) => !unavailable.has(p.id)), round);
+		const order = rotate(
+			peers.filter((p) => !unavailable.has(p.id)),
+			round,
+		);
 		for (const peer of order) {
-			const params = SIZES[mode][w];
+			const tag = `round ${round + 1}/${rounds}  ${w.padEnd(7)} ${peer.id.padEnd(13)}`;
+			if (failures.has(`${peer.id} ${w}`)) continue;
 			try {
-				const result = await runTask(peer, w, params);
+				const result = await runTask(peer, w, SIZES[mode][w]);
 				((results[w] ??= {})[peer.id] ??= []).push(result);
-				console.log(`round ${round + 1}/${rounds}  ${w.padEnd(7)} ${peer.id.padEnd(13)} ${summary(result)}`);
+				console.log(`${tag} ${summary(result)}`);
 			} catch (error) {
-				unavailable.set(peer.id, `failed in ${w}: ${(error as Error).message}`);
-				console.log(`round ${round + 1}/${rounds}  ${w.padEnd(7)} ${peer.id.padEnd(13)} FAILED: ${(error as Error).message}`);
+				failures.set(`${peer.id} ${w}`, (error as Error).message);
+				console.log(`${tag} FAILED: ${(error as Error).message}`);
 			}
 		}
 	}
@@ -101,7 +112,7 @@ for (const [w, byPeer] of Object.entries(results)) {
 const elapsedSec = (performance.now() - started) / 1000;
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const report = {
-	date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+	date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
 	command,
 	mode,
 	rounds,
@@ -109,7 +120,13 @@ const report = {
 	machine: machine(),
 	versions: versions(),
 	params: Object.fromEntries(workloads.map((w) => [w, SIZES[mode][w]])),
-	peers: peers.map((p) => ({ id: p.id, label: p.label, ...(p.subject ? { subject: true } : {}), ...(unavailable.has(p.id) ? { unavailable: unavailable.get(p.id)! } : {}) })),
+	peers: peers.map((p) => ({
+		id: p.id,
+		label: p.label,
+		...(p.subject ? { subject: true } : {}),
+		...(unavailable.has(p.id) ? { unavailable: unavailable.get(p.id)! } : {}),
+	})),
+	failures: Object.fromEntries(failures),
 	medians,
 	results,
 };
@@ -125,7 +142,9 @@ writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(report, null, '\t')
 writeFileSync(join(outDir, 'latest.md'), md);
 writeFileSync(join(outDir, 'latest.svg'), svg);
 console.log(`\n${md}`);
-console.log(`wrote ${['latest.json', 'latest.md', 'latest.svg'].map((f) => relative(process.cwd(), join(outDir, f))).join(', ')} in ${elapsedSec.toFixed(0)} s`);
+console.log(
+	`wrote ${['latest.json', 'latest.md', 'latest.svg'].map((f) => relative(process.cwd(), join(outDir, f))).join(', ')} in ${elapsedSec.toFixed(0)} s`,
+);
 
 /** One tiny task per peer first: a peer that cannot run at all is reported, not retried. */
 async function preflight(): Promise<void> {
@@ -145,7 +164,7 @@ async function preflight(): Promise<void> {
 
 /** Runs one driver process and parses the JSON line it prints last. */
 function runTask(peer: Peer, workload: Workload, params: Params): Promise<Record<string, number | null>> {
-	if (!('call' in peer.command)) return Promise.reject(new Error(peer.command.unavailable));
+	if (typeof peer.command !== 'function') return Promise.reject(new Error(peer.command.unavailable));
 	const [file, ...args] = peer.command(workload, params);
 	return new Promise((resolve, reject) => {
 		const child = spawn(file!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -153,7 +172,10 @@ function runTask(peer: Peer, workload: Workload, params: Params): Promise<Record
 		let stderr = '';
 		child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
 		child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-		const timer = setTimeout(() => child.kill('SIGKILL'), TASK_TIMEOUT_MS);
+		const timer = setTimeout(() => {
+			stderr += `\nerror: no result after ${TASK_TIMEOUT_MS[mode] / 1000} s, killed`;
+			child.kill('SIGKILL');
+		}, TASK_TIMEOUT_MS[mode]);
 		child.once('error', reject);
 		child.once('close', (code, signal) => {
 			clearTimeout(timer);
@@ -166,8 +188,11 @@ function runTask(peer: Peer, workload: Workload, params: Params): Promise<Record
 
 /** The line of a runtime's error output that says what went wrong, without colours. */
 function firstError(stderr: string): string {
-	const lines = stderr.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim());
-	return lines.find((l) => /error/i.test(l)) ?? lines.find(Boolean) ?? '';
+	const lines = stderr
+		.replace(/\x1b\[[0-9;]*m/g, '')
+		.split('\n')
+		.map((l) => l.trim());
+	return lines.find((l) => /error/i.test(l))?.replace(/^error: /, '') ?? lines.find(Boolean) ?? '';
 }
 
 function rotate<T>(list: T[], by: number): T[] {
@@ -200,5 +225,12 @@ function machine(): Record<string, string | number> {
 	} catch {
 		// no os-release: keep "Linux"
 	}
-	return { cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, memory: `${Math.round(totalmem() / 2 ** 30)} GiB`, kernel: release, os };
+	return {
+		cpu: cpus()[0]?.model.trim() ?? 'unknown',
+		cores: cpus().length,
+		memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
+		kernel: release,
+		os,
+		'load average (1 min) at start/end': `${loadAtStart}/${loadavg()[0]!.toFixed(2)}`,
+	};
 }

@@ -49,6 +49,8 @@ interface Pending {
 export class BridgeConnection {
 	/** What the host allows, from its hello. */
 	readonly limits: HelloMessage['limits'];
+	/** The executables the host allows (absolute paths; spawn takes the path or its basename), from its hello. */
+	readonly allow: readonly string[];
 	/** Resolves when the connection has ended, for whatever reason. */
 	readonly closed: Promise<void>;
 
@@ -65,6 +67,7 @@ export class BridgeConnection {
 	constructor(ws: WebSocket, hello: HelloMessage, closed: Promise<void>) {
 		this.#ws = ws;
 		this.limits = hello.limits;
+		this.allow = hello.allow ?? [];
 		this.closed = closed;
 		const maxChunk = Math.max(1, Math.min(64 * 1024, hello.limits.maxPayload - FRAME_HEADER_SIZE));
 		this.#link = {

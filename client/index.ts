@@ -32,6 +32,8 @@ export interface RemoteHost {
 	list: BridgeConnection['list'];
 	/** What the host allows (maxPayload, maxProcsPerConnection, maxWindow, maxRuntimeMs). */
 	readonly limits: BridgeConnection['limits'];
+	/** The executables the host allows, as absolute paths; spawn takes the path or its basename. */
+	readonly allow: readonly string[];
 	/** Resolves when the connection ends, for whatever reason. */
 	readonly closed: Promise<void>;
 	/** Ends the connection; the host kills the children it started (except detached ones). */
@@ -46,6 +48,7 @@ export async function connect(url: string | URL, options: ConnectOptions): Promi
 		run: ((file: string, args: readonly string[] = [], runOptions: RemoteRunOptions = {}) => runRemote(connection, file, args, runOptions)) as RemoteHost['run'],
 		list: () => connection.list(),
 		limits: connection.limits,
+		allow: connection.allow,
 		closed: connection.closed,
 		close: () => connection.close(),
 	};

@@ -1,5 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo } from '../schemas/exit.js';
+import type { Scope, TreeKillOptions } from './cgroup/scope.js';
+import { PidfdError } from './errors.js';
 import { exitFromEvent } from './exit.js';
 import { ProcessHandle } from './handle.js';
 import { openPipeEnd } from './pipes.js';
@@ -31,8 +33,16 @@ export class Child extends ProcessHandle {
 		sidecar.ref();
 		for (let fd = 0; fd < stdioCount; fd++) this.stdio.push(null);
 		const sidecarPid = sidecar.hello!.pid;
-		for (const { childFd, sidecarFd } of pipes) {
-			this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0);
+		try {
+			for (const { childFd, sidecarFd } of pipes) {
+				this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0);
+			}
+		} catch (error) {
+			// EMFILE, say: the caller gets no Child, so this one must not hold the loop.
+			for (const stream of this.stdio) stream?.destroy();
+			sidecar.unwatch(handle);
+			sidecar.unref();
+			throw error;
 		}
 		this.stdin = (this.stdio[0] as Writable | null) ?? null;
 		this.stdout = (this.stdio[1] as Readable | null) ?? null;
@@ -46,6 +56,58 @@ export class Child extends ProcessHandle {
 
 	#terminatedBy: 'timeout' | 'abort' | undefined;
 	#disarm: (() => void) | undefined;
+	#detached = false;
+	#refed = true;
+
+	/** Spawned `detached`: it outlives the host, and `shutdown()` leaves it running. */
+	get detached(): boolean {
+		return this.#detached;
+	}
+
+	/** @internal */
+	markDetached(): void {
+		this.#detached = true;
+	}
+
+	/**
+	 * Lets the host's event loop end while this child runs, like Node's `ChildProcess#unref()`.
+	 * A child that is not `detached` is still killed when the host exits.
+	 */
+	unref(): this {
+		if (this.#refed && !this.settled) this.sidecar.unref();
+		this.#refed = false;
+		return this;
+	}
+
+	/** Undoes `unref()`: the running child keeps the event loop alive again. */
+	ref(): this {
+		if (!this.#refed && !this.settled) this.sidecar.ref();
+		this.#refed = true;
+		return this;
+	}
+	#scope: Scope | undefined;
+
+	/** The scope (cgroup) holding the child and its whole tree: spawned with `contain`, or by `scope.spawn()`. */
+	get scope(): Scope | undefined {
+		return this.#scope;
+	}
+
+	/** @internal */
+	attachScope(scope: Scope): void {
+		this.#scope = scope;
+	}
+
+	/**
+	 * Ends the child's whole tree, whatever sessions, process groups or double forks it used,
+	 * and removes its cgroup: `scope.kill()`. In a shared scope that is every process of the
+	 * scope. Only for contained children: others reject ENOTSUP (see `contain`).
+	 */
+	killTree(options?: TreeKillOptions): Promise<void> {
+		if (!this.#scope) {
+			return Promise.reject(new PidfdError('ENOTSUP', 95, 'killTree', `killTree ENOTSUP: child ${this.pid} is not contained; spawn it with { contain: true } or through a Scope`, { pid: this.pid }));
+		}
+		return this.#scope.kill(options);
+	}
 
 	/**
 	 * @internal Arms `timeout` and `signal`: when one fires, `killSignal`, then SIGKILL after
@@ -78,11 +140,12 @@ export class Child extends ProcessHandle {
 	}
 
 	protected decodeExit(_type: number, body: Buffer): ExitInfo {
-		return exitFromEvent(body);
+		const exit = exitFromEvent(body);
+		return this.#scope ? this.#scope.annotateExit(exit, this) : exit;
 	}
 
 	protected override onSettled(): void {
 		this.#disarm?.();
-		this.sidecar.unref();
+		if (this.#refed) this.sidecar.unref();
 	}
 }

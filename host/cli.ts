@@ -1,12 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 // Only the public entry: the CLI bundle loads it from ./pidfd.mjs instead of carrying a copy.
-import { type ExitInfo, PidFd, PidfdError, signalNumber, spawn } from './index.js';
+import { type CgroupUsage, type ExitInfo, type Limits, killTree, PidFd, PidfdError, signalNumber, spawn, waitTree } from './index.js';
 
 const USAGE = `Usage:
   pidfd run [--json] [-o FILE] -- COMMAND [ARG...]   run COMMAND, then report how it ended and its resource usage
-  pidfd wait [--json] PID...                         wait until every PID has exited
-  pidfd kill PID [SIGNAL]                            signal PID through a pidfd (default SIGTERM)
+      [--contain [--memory-max SIZE] [--pids-max N] [--cpu-max CPUS]]
+                                                     ... in a cgroup of its own, with budgets; report the whole tree's usage
+  pidfd wait [--json] [--tree] PID...                wait until every PID (--tree: and all its descendants) has exited
+  pidfd kill [--tree] [--json] PID [SIGNAL]          signal PID (--tree: and all its descendants) through pidfds (default SIGTERM)
   pidfd info [--json] PID                            pid, ppid, credentials and cgroup of PID
   pidfd serve [--listen HOST:PORT] [--allow PATH]... the WebSocket bridge (pidfd serve --help)
 
@@ -42,14 +44,23 @@ async function run(args: string[]): Promise<number> {
 	const { values, positionals } = parseArgs({
 		args,
 		allowPositionals: true,
-		options: { json: { type: 'boolean' }, output: { type: 'string', short: 'o' } },
+		options: {
+			json: { type: 'boolean' },
+			output: { type: 'string', short: 'o' },
+			contain: { type: 'boolean' },
+			'memory-max': { type: 'string' },
+			'pids-max': { type: 'string' },
+			'cpu-max': { type: 'string' },
+		},
 	});
 	const [file, ...rest] = positionals;
 	if (!file) throw new UsageError('run: no command given');
+	const limits = limitsOf(values);
+	if (limits && !values.contain) throw new UsageError('run: --memory-max, --pids-max and --cpu-max need --contain');
 	const started = performance.now();
-	let child;
+	let child: Awaited<ReturnType<typeof spawn>>;
 	try {
-		child = await spawn(file, rest);
+		child = await spawn(file, rest, values.contain ? { contain: true, ...(limits ? { limits } : {}) } : {});
 	} catch (error) {
 		if (error instanceof PidfdError && error.syscall === 'execve') {
 			process.stderr.write(`pidfd: ${file}: ${error.message}\n`);
@@ -64,16 +75,23 @@ async function run(args: string[]): Promise<number> {
 	for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, forward(signal));
 	const exit = await child.wait();
 	const wallMs = performance.now() - started;
-	const report = values.json ? `${JSON.stringify({ ...exit, wallMs: round(wallMs) })}\n` : describeRun(file, exit, wallMs);
+	// The run is over: what the command left running in its tree goes too.
+	const leftover = child.scope?.pids().length ?? 0;
+	await child.scope?.kill();
+	const tree = child.scope && { ...child.scope.usage(), leftoverKilled: leftover };
+	const report = values.json ? `${JSON.stringify({ ...exit, wallMs: round(wallMs), ...(tree ? { tree } : {}) })}\n` : describeRun(file, exit, wallMs) + (tree ? describeTree(tree) : '');
 	if (values.output) writeFileSync(values.output, report);
 	else process.stderr.write(report);
 	return exitCodeOf(exit);
 }
 
 async function waitAll(args: string[]): Promise<number> {
-	const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+	const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, tree: { type: 'boolean' } } });
 	if (positionals.length === 0) throw new UsageError('wait: no PID given');
 	const handles = await Promise.all(positionals.map((p) => PidFd.open(parsePid(p))));
+	// The trees first, while their roots are alive to list descendants under; the roots' own
+	// exits are then already known.
+	if (values.tree) await Promise.all(handles.map((h) => waitTree(h)));
 	const exits = await Promise.all(handles.map((h) => h.wait()));
 	for (const exit of exits) {
 		process.stdout.write(values.json ? `${JSON.stringify(exit)}\n` : `${exit.pid}: ${describeEnd(exit)}\n`);
@@ -82,13 +100,22 @@ async function waitAll(args: string[]): Promise<number> {
 }
 
 async function kill(args: string[]): Promise<number> {
-	const [pid, signal = 'SIGTERM', ...extra] = args;
-	if (!pid || extra.length > 0) throw new UsageError('kill: expected PID [SIGNAL]');
+	const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tree: { type: 'boolean' }, json: { type: 'boolean' } } });
+	const [pid, signal = 'SIGTERM', ...extra] = positionals;
+	if (!pid || extra.length > 0) throw new UsageError('kill: expected [--tree] PID [SIGNAL]');
 	const number = signalNumber(/^\d+$/.test(signal) ? Number(signal) : signal);
 	if (number === undefined) throw new UsageError(`kill: unknown signal ${signal}`);
 	const handle = await PidFd.open(parsePid(pid));
-	await handle.kill(number);
+	let pids = [handle.pid];
+	if (values.tree) {
+		const tree = await killTree(handle, number);
+		pids = tree.pids;
+		await tree.close();
+	} else {
+		await handle.kill(number);
+	}
 	await handle.close();
+	if (values.json) process.stdout.write(`${JSON.stringify({ signal: number, pids })}\n`);
 	return 0;
 }
 
@@ -128,6 +155,23 @@ function describeRun(file: string, exit: ExitInfo, wallMs: number): string {
 		lines.push(`  block I/O ${r.blockInputs} in, ${r.blockOutputs} out  signals ${r.signalsReceived}`);
 	}
 	return `${lines.join('\n')}\n`;
+}
+
+function limitsOf(values: { 'memory-max'?: string | undefined; 'pids-max'?: string | undefined; 'cpu-max'?: string | undefined }): Limits | undefined {
+	const limits: Limits = {};
+	if (values['memory-max'] !== undefined) limits.memoryMax = /^\d+$/.test(values['memory-max']) ? Number(values['memory-max']) : values['memory-max'];
+	if (values['pids-max'] !== undefined) limits.pidsMax = Number(values['pids-max']);
+	if (values['cpu-max'] !== undefined) limits.cpuMax = Number(values['cpu-max']);
+	return Object.keys(limits).length ? limits : undefined;
+}
+
+function describeTree(tree: CgroupUsage & { leftoverKilled: number }): string {
+	const parts = [`  tree: cpu ${tree.cpu ? `${ms(tree.cpu.usageUsec / 1000)} (user ${ms(tree.cpu.userUsec / 1000)}, sys ${ms(tree.cpu.systemUsec / 1000)})` : 'n/a'}`];
+	const kib = (bytes: number) => `${Math.round(bytes / 1024).toLocaleString('en')} KiB`;
+	parts.push(tree.memory ? `memory peak ${tree.memory.peakBytes === null ? 'n/a' : kib(tree.memory.peakBytes)}` : 'memory n/a (no memory controller)');
+	parts.push(tree.pids ? `pids peak ${tree.pids.peak ?? 'n/a'}` : 'pids n/a (no pids controller)');
+	const left = tree.leftoverKilled ? `\n  ${tree.leftoverKilled} process(es) left in the tree were killed` : '';
+	return `${parts.join('  ')}${left}\n`;
 }
 
 function ms(value: number): string {

@@ -7,7 +7,7 @@ import { constants } from 'node:os';
 export const SYSCALLS = [
 	'', 'clone3', 'execve', 'chdir', 'pidfd_open', 'pidfd_send_signal', 'waitid', 'ioctl',
 	'pidfd_getfd', 'open', 'pipe2', 'dup2', 'setsid', 'setpgid', 'setuid', 'setgid',
-	'setgroups', 'prctl', 'fork', 'epoll_ctl', 'umask', 'fcntl',
+	'setgroups', 'prctl', 'fork', 'epoll_ctl', 'umask', 'fcntl', 'write',
 ] as const;
 
 const errnoNames = new Map<number, string>();

@@ -2,9 +2,16 @@ import type { ExitInfo } from '../schemas/exit.js';
 import type { PidfdInfo } from '../schemas/kernel.js';
 import { decodePidfdInfo } from './decoder.js';
 import { InvalidArgumentError, PidfdError } from './errors.js';
-import { KillFlag, MessageType, PIDFD_INFO_SIZE, PidfdInfoMask } from './protocol.js';
+import { infoFromProc, isNoGetInfo } from './info.js';
+import { Feature, KillFlag, MessageType, PIDFD_INFO_SIZE, PidfdInfoMask } from './protocol.js';
 import type { Sidecar, Watcher } from './sidecar.js';
 import { signalNumber } from './signals.js';
+
+/**
+ * Where a handle lives: its sidecar and its id there. Symbol.for, so a spawn() of another
+ * copy of this library (another bundle) recognises a handle as a stdio source too.
+ */
+export const kSidecarHandle = Symbol.for('pidfd.sidecarHandle');
 
 export interface KillOptions {
 	/** Signal the process group the child leads (children spawned with `setsid` or `processGroup`). */
@@ -42,6 +49,7 @@ export abstract class ProcessHandle implements Watcher {
 			MessageType.KILL,
 			(w) => w.u32(this.handle).i32(number).u32(options.group ? KillFlag.GROUP : 0),
 			() => undefined,
+			{ pid: this.pid },
 		);
 	}
 
@@ -72,14 +80,57 @@ export abstract class ProcessHandle implements Watcher {
 		return this.#exit !== undefined;
 	}
 
-	/** pid, ppid, credentials and cgroup of the process, from PIDFD_GET_INFO. */
-	info(): Promise<PidfdInfo> {
-		if (this.#exit || this.#lost) return Promise.reject(this.#gone('ioctl'));
-		return this.sidecar.call(
-			MessageType.INFO,
-			(w) => w.u32(this.handle).u32(PidfdInfoMask.PID | PidfdInfoMask.CREDS | PidfdInfoMask.CGROUPID),
-			(reply) => decodePidfdInfo(reply.body.subarray(8, 8 + PIDFD_INFO_SIZE)),
-		);
+	/** Ended, or lost with its sidecar: nothing more will be heard of it. */
+	protected get settled(): boolean {
+		return this.#exit !== undefined || this.#lost !== undefined;
+	}
+
+	/**
+	 * pid, ppid, credentials and cgroup of the process, from PIDFD_GET_INFO; on kernels
+	 * without it (before 6.13), from /proc, checked against the pidfd afterwards so the
+	 * answer cannot describe a later process with the same pid (`mask` then lacks EXIT).
+	 */
+	async info(): Promise<PidfdInfo> {
+		if (this.#exit || this.#lost) throw this.#gone('ioctl');
+		const hello = this.sidecar.hello;
+		if (hello && !(hello.features & Feature.pidfdGetInfo)) return infoFromProc(this.pid, () => this.alive());
+		try {
+			return await this.sidecar.call(
+				MessageType.INFO,
+				(w) => w.u32(this.handle).u32(PidfdInfoMask.PID | PidfdInfoMask.CREDS | PidfdInfoMask.CGROUPID),
+				(reply) => decodePidfdInfo(reply.body.subarray(8, 8 + PIDFD_INFO_SIZE)),
+				{ pid: this.pid },
+			);
+		} catch (error) {
+			if (isNoGetInfo(error)) return infoFromProc(this.pid, () => this.alive());
+			throw error;
+		}
+	}
+
+	/**
+	 * True while the process still holds its pid: running, stopped, or exited but not yet
+	 * reaped by its parent. Asked through the pidfd (signal 0), so never about a newcomer.
+	 */
+	async alive(): Promise<boolean> {
+		if (this.#exit) return false;
+		if (this.#lost) throw this.#lost;
+		try {
+			await this.sidecar.call(
+				MessageType.ALIVE,
+				(w) => w.u32(this.handle),
+				() => undefined,
+				{ pid: this.pid },
+			);
+			return true;
+		} catch (error) {
+			if (error instanceof PidfdError && error.code === 'ESRCH') return false;
+			throw error;
+		}
+	}
+
+	/** @internal For stdio entries that take an fd from this process (FROM_PIDFD). */
+	[kSidecarHandle](): { sidecar: Sidecar; handle: number } {
+		return { sidecar: this.sidecar, handle: this.handle };
 	}
 
 	/** @internal The sidecar reported the end of the process. */

@@ -1,12 +1,21 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ExitInfo } from '../schemas/exit.js';
 import { InvalidArgumentError, PidfdError } from './errors.js';
 import { exitFromInfoEvent } from './exit.js';
 import { ProcessHandle } from './handle.js';
-import { MessageType } from './protocol.js';
+import { MessageType, OpenFlag } from './protocol.js';
 import { Sidecar } from './sidecar.js';
 
 const Pid = z.number().int().min(1).max(0x3fffffff);
+
+export interface OpenOptions {
+	/**
+	 * `pid` is a thread id (one of /proc/<pid>/task): the handle refers to that thread alone
+	 * (PIDFD_THREAD, Linux 6.9). `wait()` resolves when the thread ends, while the process may
+	 * go on; `kill()` signals that thread. Without it, a tid that is not a process rejects ENOENT.
+	 */
+	thread?: boolean;
+}
 
 /**
  * A pidfd on any process, ours or not (pidfd_open). From the moment `open()` resolves, the
@@ -21,14 +30,16 @@ export class PidFd extends ProcessHandle {
 	#closed = false;
 
 	/** Opens a pidfd for `pid`. Rejects ESRCH if there is no such process, EINVAL for pid ≤ 0. */
-	static async open(pid: number): Promise<PidFd> {
+	static async open(pid: number, options: OpenOptions = {}): Promise<PidFd> {
 		if (!Pid.safeParse(pid).success) throw new InvalidArgumentError(`PidFd.open(): pid must be an integer ≥ 1, got ${String(pid)}`);
+		const flags = options.thread ? OpenFlag.THREAD : 0;
 		const sidecar = Sidecar.get();
 		await sidecar.ready;
 		return sidecar.call(
 			MessageType.OPEN,
-			(w) => w.i32(pid).u32(0),
+			(w) => w.i32(pid).u32(flags),
 			(reply) => new PidFd(sidecar, reply.body.readUInt32LE(0), reply.body.readInt32LE(4)),
+			{ pid },
 		);
 	}
 
@@ -38,7 +49,8 @@ export class PidFd extends ProcessHandle {
 
 	/** Stops watching the process and frees the pidfd. A pending `wait()` rejects ECANCELED. */
 	async close(): Promise<void> {
-		if (this.#closed || this.exited) return;
+		// Lost with its sidecar: the pidfd went with it, there is nothing left to close.
+		if (this.#closed || this.settled) return;
 		this.#closed = true;
 		this.sidecar.unwatch(this.handle);
 		this.onLost(new PidfdError('ECANCELED', 125, 'close', `close ECANCELED: the PidFd of process ${this.pid} was closed`, { pid: this.pid }));

@@ -1,6 +1,8 @@
-import { constants, openSync } from 'node:fs';
+import { constants, createReadStream, createWriteStream, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { Writable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
+import { explainDenied } from './permissions.js';
+import { runtime } from './runtime.js';
 
 /** Not in every runtime's fs.constants; the Linux value. */
 const O_CLOEXEC = 0o2000000;
@@ -11,17 +13,22 @@ const O_CLOEXEC = 0o2000000;
  * the kernel's pipe buffer as the only buffer and its blocking as the backpressure: the
  * sidecar never copies them.
  */
-export function openPipeEnd(sidecarPid: number, fd: number, hostWrites: boolean): Socket | Writable {
+export function openPipeEnd(sidecarPid: number, fd: number, hostWrites: boolean): Socket | Readable | Writable {
 	const path = `/proc/${sidecarPid}/fd/${fd}`;
+	// Node polls a non-blocking pipe in its event loop. Bun's net.Socket never reads such an
+	// fd and Deno's refuses it (EEXIST): there, fs streams read and write it, blocking, off
+	// the main thread.
+	const sockets = runtime === 'node';
 	let hostFd: number;
 	try {
-		hostFd = openSync(path, (hostWrites ? constants.O_WRONLY : constants.O_RDONLY) | constants.O_NONBLOCK | O_CLOEXEC);
+		hostFd = openSync(path, (hostWrites ? constants.O_WRONLY : constants.O_RDONLY) | (sockets ? constants.O_NONBLOCK : 0) | O_CLOEXEC);
 	} catch (error) {
 		// Opening the write end of a pipe whose reader is gone (the child already exited or
 		// closed its stdin) fails with ENXIO: the same as writing to it, EPIPE.
 		if (hostWrites && (error as NodeJS.ErrnoException).code === 'ENXIO') return closedWritable();
-		throw error;
+		throw explainDenied(error, `opening the pipe ${path}`);
 	}
+	if (!sockets) return hostWrites ? createWriteStream('', { fd: hostFd }) : createReadStream('', { fd: hostFd, highWaterMark: 64 * 1024 });
 	return new Socket({ fd: hostFd, readable: !hostWrites, writable: hostWrites });
 }
 

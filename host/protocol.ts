@@ -14,6 +14,7 @@ export const MessageType = {
 	CLOSE: 103,
 	INFO: 104,
 	RELEASE: 105,
+	ALIVE: 106,
 	OK: 200,
 	ERROR: 201,
 	SPAWNED: 202,
@@ -44,6 +45,7 @@ export const SpawnFlag = {
 	SETSID: 2,
 	SETPGID: 4,
 	SETGROUPS: 8,
+	CGROUP: 16,
 } as const;
 
 export const StdioKind = {
@@ -54,9 +56,12 @@ export const StdioKind = {
 	FILE: 4,
 	HOST_FD: 5,
 	CLOSED: 6,
+	FROM_PIDFD: 7,
 } as const;
 
 export const KillFlag = { GROUP: 1 } as const;
+
+export const OpenFlag = { THREAD: 1 } as const;
 
 /** PIDFD_GET_INFO request mask bits. */
 export const PidfdInfoMask = { PID: 1, CREDS: 2, CGROUPID: 4, EXIT: 8 } as const;
@@ -78,6 +83,8 @@ export interface WireStdio {
 	kind: number;
 	arg: number;
 	path: string;
+	/** FROM_PIDFD: the sidecar handle whose process gives the fd. */
+	handle?: number;
 }
 
 /** A SPAWN request after validation, in wire terms. */
@@ -93,4 +100,6 @@ export interface WireSpawn {
 	env: readonly string[];
 	cwd: string;
 	stdio: readonly WireStdio[];
+	/** Absolute cgroup v2 directory, with flag CGROUP. */
+	cgroup?: string;
 }

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
-import { fstatSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { PidfdError, SYSCALLS } from './errors.js';
 import { BodyReader, type Frame, FrameDecoder, FrameWriter, ProtocolError } from './framing.js';
 import { locateSidecar } from './locate.js';
+import { explainDenied, isDenied } from './permissions.js';
 import { type Hello, MessageType, PROTOCOL_VERSION } from './protocol.js';
+import { runtime } from './runtime.js';
 
 /** What a process handle hears from the sidecar about its process. */
 export interface Watcher {
@@ -17,16 +19,18 @@ interface Pending {
 	decode: (frame: Frame) => unknown;
 	resolve: (value: unknown) => void;
 	reject: (error: Error) => void;
+	/** What the request was about, for the error's context. */
+	pid: number | undefined;
 }
 
 /** Turns an ERROR reply body into a PidfdError. */
-export function errorFromReply(body: Buffer): PidfdError {
+export function errorFromReply(body: Buffer, context: { pid?: number | undefined } = {}): PidfdError {
 	const r = new BodyReader(body);
 	const errno = r.i32();
 	const syscallId = r.u32();
 	const detail = r.str();
 	const syscall = SYSCALLS[syscallId] ?? `syscall#${syscallId}`;
-	return PidfdError.fromErrno(errno, syscall || 'pidfd', detail ? { path: detail } : {});
+	return PidfdError.fromErrno(errno, syscall || 'pidfd', { path: detail || undefined, pid: context.pid });
 }
 
 /**
@@ -38,14 +42,14 @@ export class Sidecar {
 
 	/** The host's sidecar, started on first use; a new one after the last one died. */
 	static get(): Sidecar {
-		if (!Sidecar.#current || Sidecar.#current.#failure) Sidecar.#current = new Sidecar();
+		if (!Sidecar.#current || Sidecar.#current.#failure || Sidecar.#current.#stopping) Sidecar.#current = new Sidecar();
 		return Sidecar.#current;
 	}
 
 	/** The current sidecar if one is running, without starting one. */
 	static peek(): Sidecar | undefined {
 		const current = Sidecar.#current;
-		return current && !current.#failure ? current : undefined;
+		return current && !current.#failure && !current.#stopping ? current : undefined;
 	}
 
 	/** HELLO: version, features, pid. Resolves once the sidecar has introduced itself. */
@@ -61,6 +65,8 @@ export class Sidecar {
 	#refs = 0;
 	#corked = false;
 	#failure: PidfdError | undefined;
+	#stopping: Promise<void> | undefined;
+	readonly #closed: Promise<void>;
 	#resolveHello!: (hello: Hello) => void;
 	#rejectHello!: (error: Error) => void;
 
@@ -72,14 +78,28 @@ export class Sidecar {
 		this.ready.catch(() => {});
 		const path = locateSidecar();
 		// fds 3-5 carry the host's own stdio, so children can inherit it.
-		const hostFd = (fd: number) => (isOpen(fd) ? fd : 'ignore');
-		this.#proc = spawnProcess(path, [], {
-			stdio: ['pipe', 'pipe', 'inherit', hostFd(0), hostFd(1), hostFd(2)],
-		});
+		const hostFds = [0, 1, 2].map(hostStdioFd);
+		try {
+			this.#proc = spawnProcess(path, [], {
+				stdio: ['pipe', 'pipe', 'inherit', ...hostFds],
+			});
+		} catch (error) {
+			throw explainDenied(error, `starting the sidecar ${path}`);
+		} finally {
+			for (const [fd, entry] of hostFds.entries()) if (typeof entry === 'number' && entry !== fd) closeSync(entry);
+		}
 		const { stdin, stdout } = this.#proc;
 		if (!stdin || !stdout) throw new PidfdError('ESIDECAR', 0, 'spawn', 'pidfd: sidecar started without its pipes');
 		this.#proc.on('error', (cause) => this.#fail(`pidfd: could not start the sidecar ${path}: ${cause.message}`, cause));
-		this.#proc.on('close', (code, signal) => this.#fail(`pidfd: the sidecar exited (${signal ?? `status ${code}`})`));
+		this.#proc.on('close', (code, signal) => {
+			const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+			this.#fail(this.#stopping ? 'pidfd: the sidecar was stopped by shutdown()' : `pidfd: the sidecar (pid ${this.#proc.pid}) ${how}`);
+		});
+		// 'error' alone when it could not be started at all.
+		this.#closed = new Promise((resolve) => {
+			this.#proc.once('close', () => resolve());
+			this.#proc.once('error', () => resolve());
+		});
 		stdin.on('error', () => {}); // EPIPE after a crash: reported through 'close'
 		stdout.on('data', (chunk: Buffer) => {
 			try {
@@ -98,14 +118,15 @@ export class Sidecar {
 	}
 
 	/** Sends a request; `decode` turns the (non-ERROR) reply into the result, synchronously. */
-	call<T>(type: number, encode: (w: FrameWriter) => void, decode: (reply: Frame) => T): Promise<T> {
+	call<T>(type: number, encode: (w: FrameWriter) => void, decode: (reply: Frame) => T, context?: { pid?: number }): Promise<T> {
 		if (this.#failure) return Promise.reject(this.#failure);
+		if (this.#stopping) return Promise.reject(new PidfdError('ESIDECAR', 0, 'pidfd', 'pidfd: the sidecar is being stopped by shutdown()', context));
 		const id = this.#nextId;
 		this.#nextId = id === 0xffffffff ? 1 : id + 1;
 		encode(this.#writer);
 		const frame = this.#writer.finish(type, id);
 		return new Promise<T>((resolve, reject) => {
-			this.#pending.set(id, { decode, resolve: resolve as (v: unknown) => void, reject });
+			this.#pending.set(id, { decode, resolve: resolve as (v: unknown) => void, reject, pid: context?.pid });
 			this.ref();
 			this.#write(frame);
 		});
@@ -132,6 +153,26 @@ export class Sidecar {
 	/** Stops the sidecar: it kills the children it spawned (all but detached ones) and exits. */
 	close(): void {
 		this.#proc.stdin?.end();
+	}
+
+	/** The handles still waiting to hear how their process ended (for `shutdown()`). */
+	handles(): Watcher[] {
+		return [...this.#watchers.values()];
+	}
+
+	/**
+	 * `close()`, and resolves once the sidecar has exited. From the call on, new requests go
+	 * to a new sidecar; the loop stays alive until this one is gone, so an `await` of it at
+	 * the top of a module cannot be cut short by the host exiting first.
+	 */
+	stop(): Promise<void> {
+		if (this.#failure) return this.#closed;
+		if (!this.#stopping) {
+			this.ref();
+			this.#stopping = this.#closed;
+			this.close();
+		}
+		return this.#stopping;
 	}
 
 	#setRef(on: boolean): void {
@@ -162,7 +203,7 @@ export class Sidecar {
 			if (!pending) throw new ProtocolError(`reply ${frame.type} to unknown request ${frame.id}`);
 			this.#pending.delete(frame.id);
 			this.unref();
-			if (frame.type === MessageType.ERROR) pending.reject(errorFromReply(frame.body));
+			if (frame.type === MessageType.ERROR) pending.reject(errorFromReply(frame.body, { pid: pending.pid }));
 			else if (frame.type === MessageType.UNIMPLEMENTED) pending.reject(new PidfdError('ENOSYS', 38, 'pidfd', 'pidfd: the sidecar does not implement this request (a newer host than sidecar?)'));
 			else {
 				let value: unknown;
@@ -230,6 +271,23 @@ export class Sidecar {
 		for (const w of watchers) w.onLost(error);
 		this.#refs = 0;
 		this.#setRef(false);
+	}
+}
+
+/**
+ * Bun and Deno mishandle fds 0-2 given as extra stdio entries: Bun takes 0 for "none" (and
+ * leaks its own fd 3 into the child); Deno puts the child's pipes on 0-2 before copying
+ * them. There the host's stdio is reopened through /proc/self/fd at a higher number: the
+ * same tty, pipe or file (a file in append mode). Node passes the fds themselves.
+ */
+function hostStdioFd(fd: number): number | 'ignore' {
+	if (!isOpen(fd)) return 'ignore';
+	if (runtime === 'node' || (runtime === 'bun' && fd !== 0)) return fd;
+	try {
+		return openSync(`/proc/self/fd/${fd}`, fd === 0 ? constants.O_RDONLY : constants.O_WRONLY | constants.O_APPEND);
+	} catch (error) {
+		if (isDenied(error)) throw explainDenied(error, `passing the host's fd ${fd} to the sidecar`);
+		return 'ignore'; // a socket (ENXIO): not reopenable
 	}
 }
 

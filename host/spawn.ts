@@ -1,11 +1,14 @@
 import { constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SpawnArgs, SpawnOptions, type StdioEntry } from '../schemas/spawn.js';
+import { type ProcessRef, SpawnArgs, SpawnOptions, type StdioEntry } from '../schemas/spawn.js';
+import { Scope } from './cgroup/scope.js';
 import { Child, type PipeEnd } from './child.js';
 import { InvalidArgumentError, PidfdError } from './errors.js';
 import type { FrameWriter } from './framing.js';
+import { kSidecarHandle } from './handle.js';
 import { MessageType, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from './protocol.js';
+import { hostEnv } from './permissions.js';
 import { Sidecar } from './sidecar.js';
 import { signalNumber } from './signals.js';
 
@@ -16,6 +19,12 @@ export type { SpawnOptions };
  * EACCES, a bad cwd) rejects here, never as a later event.
  */
 export async function spawn(file: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<Child> {
+	if ((options.contain !== undefined && options.contain !== false) || options.limits !== undefined) return Scope.spawnContained(file, args, options);
+	return spawnChild(file, args, options);
+}
+
+/** @internal `spawn()` without containment; `setup` runs on the Child before any event can reach it. */
+export async function spawnChild(file: string, args: readonly string[], options: SpawnOptions, setup?: (child: Child) => void): Promise<Child> {
 	const request = toWire(file, args, options);
 	const termination = {
 		timeout: options.timeout,
@@ -25,6 +34,7 @@ export async function spawn(file: string, args: readonly string[] = [], options:
 	};
 	if (options.signal?.aborted) throw abortError(options.signal);
 	const sidecar = Sidecar.get();
+	checkSources(options.stdio, sidecar);
 	await sidecar.ready;
 	return sidecar.call(
 		MessageType.SPAWN,
@@ -36,7 +46,15 @@ export async function spawn(file: string, args: readonly string[] = [], options:
 			const count = body.readUInt32LE(8);
 			const pipes: PipeEnd[] = [];
 			for (let i = 0; i < count; i++) pipes.push({ childFd: body.readUInt32LE(12 + i * 8), sidecarFd: body.readInt32LE(16 + i * 8) });
-			const child = new Child(sidecar, handle, pid, pipes, request.stdio.length);
+			let child: Child | undefined;
+			try {
+				child = new Child(sidecar, handle, pid, pipes, request.stdio.length);
+				if (request.flags & SpawnFlag.DETACHED) child.markDetached();
+				setup?.(child);
+			} catch (error) {
+				abandon(sidecar, handle, child);
+				throw error;
+			}
 			child.armTermination(termination);
 			if (count > 0) {
 				// Our ends are open now: the sidecar can drop its copies, so EOF and EPIPE work.
@@ -45,6 +63,18 @@ export async function spawn(file: string, args: readonly string[] = [], options:
 			return child;
 		},
 	);
+}
+
+/**
+ * The sidecar spawned a child but this side could not take it (its pipes could not be
+ * opened, say): spawn() rejects, so nobody could ever wait for or kill it. It is killed, and
+ * CLOSE lets the sidecar drop its pipes and reap it silently.
+ */
+function abandon(sidecar: Sidecar, handle: number, child: Child | undefined): void {
+	child?.unref();
+	sidecar.unwatch(handle);
+	sidecar.call(MessageType.KILL, (w) => w.u32(handle).i32(9).u32(0), () => undefined).catch(() => {});
+	sidecar.call(MessageType.CLOSE, (w) => w.u32(handle), () => undefined).catch(() => {});
 }
 
 /** Validates with the zod schema and lowers the options to a SPAWN request. */
@@ -59,6 +89,7 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 	if (o.setsid) flags |= SpawnFlag.SETSID;
 	if (o.processGroup) flags |= SpawnFlag.SETPGID;
 	if (o.groups) flags |= SpawnFlag.SETGROUPS;
+	if (o.cgroup !== undefined) flags |= SpawnFlag.CGROUP;
 	const pdeathsig = o.pdeathsig === false ? 0 : o.pdeathsig === undefined ? (o.detached ? 0 : 9) : signalNumber(o.pdeathsig)!;
 	return {
 		flags,
@@ -69,9 +100,10 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 		groups: o.groups ?? [],
 		file,
 		argv: [o.argv0 ?? file, ...args],
-		env: envList(o.env ?? process.env),
+		env: envList(o.env ?? hostEnv()),
 		cwd: o.cwd === undefined ? process.cwd() : resolve(pathOf(o.cwd)),
 		stdio: stdioList(o.stdio ?? 'inherit'),
+		...(o.cgroup === undefined ? {} : { cgroup: resolve(pathOf(o.cgroup)) }),
 	};
 }
 
@@ -83,7 +115,11 @@ export function encodeSpawn(w: FrameWriter, s: WireSpawn): void {
 	w.u32(s.env.length);
 	for (const e of s.env) w.str(e);
 	w.str(s.cwd).u32(s.stdio.length);
-	for (const e of s.stdio) w.u32(e.kind).i32(e.arg).str(e.path);
+	for (const e of s.stdio) {
+		w.u32(e.kind).i32(e.arg).str(e.path);
+		if (e.kind === StdioKind.FROM_PIDFD) w.u32(e.handle ?? 0);
+	}
+	if (s.flags & SpawnFlag.CGROUP) w.str(s.cgroup ?? '');
 }
 
 function envList(env: Record<string, string | undefined>): string[] {
@@ -126,8 +162,26 @@ function stdioEntry(fd: number, entry: StdioEntry): WireStdio {
 		// The host's 0-2 are already in the sidecar (its fds 3-5); others are taken with pidfd_getfd.
 		return entry <= 2 ? { kind: StdioKind.INHERIT, arg: entry, path: '' } : { kind: StdioKind.HOST_FD, arg: entry, path: '' };
 	}
+	if ('process' in entry) return { kind: StdioKind.FROM_PIDFD, arg: entry.fd, path: '', handle: sidecarHandle(entry.process).handle };
 	const flags = entry.flags ?? (fd === 0 ? 'r' : 'w');
 	return { kind: StdioKind.FILE, arg: FILE_FLAGS[flags], path: resolve(pathOf(entry.file)) };
+}
+
+function sidecarHandle(process: ProcessRef): { sidecar: Sidecar; handle: number } {
+	return (process as unknown as { [kSidecarHandle](): { sidecar: Sidecar; handle: number } })[kSidecarHandle]();
+}
+
+/**
+ * Handle ids are per sidecar: one from a sidecar that has died could name another process
+ * in the new one. So `{ process, fd }` entries must come from the sidecar we spawn with.
+ */
+function checkSources(stdio: SpawnOptions['stdio'], sidecar: Sidecar): void {
+	if (!Array.isArray(stdio)) return;
+	for (const entry of stdio as readonly StdioEntry[]) {
+		if (entry && typeof entry === 'object' && 'process' in entry && sidecarHandle(entry.process).sidecar !== sidecar) {
+			throw new PidfdError('ESRCH', 3, 'pidfd_getfd', `pidfd_getfd ESRCH: process ${entry.process.pid} was opened by a sidecar that is gone`, { pid: entry.process.pid });
+		}
+	}
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -96,6 +96,8 @@ export const HelloMessage = z.strictObject({
 		maxWindow: z.number().int(),
 		maxRuntimeMs: z.number().int().nullable(),
 	}),
+	/** The executables a spawn may name (by this path or its basename), as the policy lists them. */
+	allow: z.array(z.string()),
 });
 export type HelloMessage = z.infer<typeof HelloMessage>;
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Rusage, Siginfo } from './kernel.js';
 
 /**
@@ -21,5 +21,10 @@ export const ExitInfo = z.object({
 	rusage: Rusage.nullable(),
 	/** The raw siginfo from waitid; null when not ours. */
 	siginfo: Siginfo.nullable(),
+	/**
+	 * Why it ended, where pidfd knows more than the signal: 'memory-budget' for a contained
+	 * child the OOM killer took because its tree hit `limits.memoryMax` (memory.events oom_kill).
+	 */
+	reason: z.enum(['memory-budget']).optional(),
 });
 export type ExitInfo = z.infer<typeof ExitInfo>;

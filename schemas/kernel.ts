@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 // Kernel structs as host/decoder.ts decodes them from the sidecar's raw bytes.
 // Validated in tests, not on the hot path: the bytes come from our own sidecar.

@@ -1,5 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { signalNumber } from '../host/signals.js';
+import { Contain, Limits } from './cgroup.js';
 
 /** Strings that reach the kernel as C strings: a NUL byte would silently cut them short. */
 const cString = z.string().refine((s) => !s.includes('\0'), { message: 'must not contain NUL bytes' });
@@ -14,18 +15,33 @@ export type Signal = z.infer<typeof Signal>;
 const PathLike = z.union([cString, z.instanceof(URL)]);
 
 /**
+ * A process handle of this library (Child or PidFd), recognised by a Symbol.for brand so
+ * that this schema needs no import of the host (the browser client imports schemas too).
+ */
+export interface ProcessRef {
+	readonly pid: number;
+}
+const ProcessRef = z.custom<ProcessRef>(
+	(v) => typeof v === 'object' && v !== null && typeof (v as Record<symbol, unknown>)[Symbol.for('pidfd.sidecarHandle')] === 'function',
+	{ message: 'must be a Child or PidFd' },
+);
+
+/**
  * Where one of the child's fds comes from.
  * - `'inherit'`: the host's own fd of that number (0, 1, 2);
  * - `'ignore'`: /dev/null;
  * - `'pipe'`: a pipe to the host (stdin writable, others readable);
  * - a number: an open fd of the host, duplicated into the child;
  * - `{ file, flags }`: a file opened for the child ('r' read, 'w' truncate, 'a' append);
+ * - `{ process, fd }`: fd `fd` of another process (a Child or PidFd), taken with pidfd_getfd,
+ *   e.g. an old server's listening socket;
  * - `null` / `undefined`: the default for that position ('inherit' for 0–2, closed beyond).
  */
 export const StdioEntry = z.union([
 	z.enum(['inherit', 'ignore', 'pipe']),
 	z.number().int().min(0).max(0x7fffffff),
 	z.strictObject({ file: PathLike, flags: z.enum(['r', 'w', 'a']).optional() }),
+	z.strictObject({ process: ProcessRef, fd: z.number().int().min(0).max(0x7fffffff) }),
 	z.null(),
 	z.undefined(),
 ]);
@@ -66,6 +82,19 @@ export const SpawnOptions = z.strictObject({
 	killSignal: Signal.optional(),
 	/** After `killSignal`, SIGKILL if the child is still there after this many ms. Default: 5000; false: never. */
 	forceKillAfter: z.union([z.number().int().positive().max(2 ** 31 - 1), z.literal(false)]).optional(),
+	/**
+	 * A cgroup v2 directory to start the child in: created straight into it (clone3
+	 * CLONE_INTO_CGROUP, Linux 5.7), so it never runs anywhere else. A directory on the
+	 * cgroup2 mount (found in /proc/self/mountinfo); relative paths follow the host's cwd.
+	 */
+	cgroup: PathLike.optional(),
+	/**
+	 * Start the child in a fresh cgroup of its own (a scope), so `child.killTree()` ends its
+	 * whole tree and its usage can be read: true, or the scope's options (`root`, `name`, `limits`).
+	 */
+	contain: Contain.optional(),
+	/** Budgets of the child's tree (memoryMax, pidsMax, cpuMax); implies `contain`. */
+	limits: Limits.optional(),
 });
 export type SpawnOptions = z.input<typeof SpawnOptions>;
 

@@ -1,9 +1,10 @@
-// Bundles the host into dist/: the library (pidfd.mjs) and the CLI (cli.mjs), ESM with
-// source maps, wasm embedded; then emits .d.ts files with tsc.
+// Bundles the host into dist/: the library (pidfd.mjs), the CLI (cli.mjs) and the bridge
+// client (client.mjs), ESM with source maps, wasm embedded; then emits .d.ts files with tsc.
 import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { build } from 'esbuild';
+import { buildUi } from './build-ui.mjs';
 
 const common = {
 	bundle: true,
@@ -38,7 +39,13 @@ await Promise.all([
 		outExtension: { '.js': '.mjs' },
 		banner: { js: '#!/usr/bin/env node' },
 		plugins: [libraryAsExternal],
+		// ws is CommonJS that requires Node built-ins at run time, which an ESM bundle cannot
+		// do: it stays a runtime dependency, loaded only by `pidfd serve`.
+		external: ['ws'],
 	}),
+	// pidfd/client: web standards only (no node: built-ins), for browsers, workers, Deno, Bun.
+	build({ ...common, platform: 'neutral', entryPoints: { client: 'client/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } }),
+	buildUi(), // the `pidfd serve --ui` page, into dist/ui/
 ]);
 chmodSync('dist/cli.mjs', 0o755);
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

@@ -56,6 +56,9 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
 #endif
@@ -79,8 +82,13 @@ struct clone3_args {
 	uint64_t stack;
 	uint64_t stack_size;
 	uint64_t tls;
+	uint64_t set_tid;
+	uint64_t set_tid_size;
+	uint64_t cgroup;
 };
-_Static_assert(sizeof(struct clone3_args) == 64, "CLONE_ARGS_SIZE_VER0");
+#define CLONE_ARGS_SIZE_VER0	64
+#define CLONE_ARGS_SIZE_VER2	88
+_Static_assert(sizeof(struct clone3_args) == CLONE_ARGS_SIZE_VER2, "CLONE_ARGS_SIZE_VER2");
 
 static inline long sys_clone3(struct clone3_args *args, size_t size) { return syscall(__NR_clone3, args, size); }
 static inline int sys_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(__NR_pidfd_open, pid, flags); }
@@ -149,6 +157,8 @@ static const struct spawn_mem spawn_mem = {
 };
 static int spawn_src[WIRE_MAX_STDIO];	/* fd the child gets as fd i */
 static int spawn_keep[WIRE_MAX_STDIO];	/* the host's end of a pipe, or -1 */
+static int spawn_cgroup_dir = -1;	/* O_PATH fd for CLONE_INTO_CGROUP, or -1 */
+static int spawn_cgroup_procs = -1;	/* cgroup.procs the child joins itself by, or -1 */
 
 static struct slot slots[MAX_HANDLES];
 static uint32_t nslots;
@@ -465,6 +475,13 @@ static _Noreturn void child_run(const struct spawn_req *req, int errfd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
+	/*
+	 * No CLONE_INTO_CGROUP: join the cgroup before anything else runs,
+	 * while we still have the sidecar's credentials. "0" names the writer.
+	 */
+	if (spawn_cgroup_procs >= 0 && write(spawn_cgroup_procs, "0", 1) != 1)
+		child_fail(errfd, errno, SC_WRITE);
+
 	if ((req->flags & SPAWN_SETSID) && setsid() < 0)
 		child_fail(errfd, errno, SC_SETSID);
 	if ((req->flags & SPAWN_SETPGID) && setpgid(0, 0) < 0)
@@ -523,22 +540,30 @@ static _Noreturn void child_run(const struct spawn_req *req, int errfd)
 /*
  * A child with a pidfd. clone3 hands the pidfd over atomically; without it
  * a plain fork plus pidfd_open is still race-free, since the pid cannot be
- * recycled before we reap it.
+ * recycled before we reap it. cgroup_fd >= 0 starts the child in that
+ * cgroup (CLONE_INTO_CGROUP): callers pass it only when clone3 has it.
  */
-static pid_t clone_child(int *pidfd, uint32_t *syscall_id)
+static pid_t clone_child(int *pidfd, int cgroup_fd, uint32_t *syscall_id)
 {
 	struct clone3_args args = {
 		.flags = CLONE_PIDFD,
 		.pidfd = (uint64_t)(uintptr_t)pidfd,
 		.exit_signal = SIGCHLD,
 	};
+	size_t size = CLONE_ARGS_SIZE_VER0;
 	siginfo_t si;
 	pid_t pid;
 	int err;
 
 	if (features & FEAT_CLONE3) {
+		/* VER0 unless the cgroup is needed: the size every clone3 knows. */
+		if (cgroup_fd >= 0) {
+			args.flags |= CLONE_INTO_CGROUP;
+			args.cgroup = (uint64_t)cgroup_fd;
+			size = CLONE_ARGS_SIZE_VER2;
+		}
 		*syscall_id = SC_CLONE3;
-		return (pid_t)sys_clone3(&args, sizeof(args));
+		return (pid_t)sys_clone3(&args, size);
 	}
 	*syscall_id = SC_FORK;
 	/* Raw: libc fork() runs atfork handlers we have no use for. */
@@ -575,6 +600,34 @@ static int host_fd(int fd, uint32_t *syscall_id)
 	return open(path, O_RDWR | O_CLOEXEC);
 }
 
+/*
+ * Opens the cgroup a child is to start in. With clone3 and
+ * CLONE_INTO_CGROUP (5.7) the kernel places it atomically; otherwise the
+ * child writes itself into cgroup.procs before it execs, so it may run a
+ * few instructions in the sidecar's cgroup first. Returns 0 or -errno.
+ */
+static int spawn_cgroup_open(const char *path)
+{
+	spawn_cgroup_dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (spawn_cgroup_dir < 0)
+		return -errno;
+	if ((features & FEAT_CLONE3) && (features & FEAT_INTO_CGROUP))
+		return 0;
+	spawn_cgroup_procs = openat(spawn_cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (spawn_cgroup_procs < 0)
+		return -errno;
+	return 0;
+}
+
+static void spawn_cgroup_close(void)
+{
+	if (spawn_cgroup_dir >= 0)
+		close(spawn_cgroup_dir);
+	if (spawn_cgroup_procs >= 0)
+		close(spawn_cgroup_procs);
+	spawn_cgroup_dir = spawn_cgroup_procs = -1;
+}
+
 /* Closes what the parent opened for a child that will not run. */
 static void spawn_undo(const struct spawn_req *req, uint32_t nres)
 {
@@ -589,10 +642,12 @@ static void spawn_undo(const struct spawn_req *req, uint32_t nres)
 			break;
 		case STDIO_FILE:
 		case STDIO_HOST_FD:
+		case STDIO_FROM_PIDFD:
 			close(spawn_src[i]);
 			break;
 		}
 	}
+	spawn_cgroup_close();
 }
 
 /* The detail an ERROR carries for a failure inside the child. */
@@ -602,6 +657,8 @@ static const char *child_detail(const struct spawn_req *req, uint32_t syscall_id
 		return req->file;
 	if (syscall_id == SC_CHDIR)
 		return req->cwd;
+	if (syscall_id == SC_WRITE)
+		return req->cgroup;
 	return NULL;
 }
 
@@ -632,8 +689,16 @@ static int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
 		return reply_error(id, EAGAIN, SC_NONE, "handle table full");
 	if (npipes > (uint32_t)nstaged_free)
 		return reply_error(id, EAGAIN, SC_NONE, "too many unreleased pipes");
+	if (req.cgroup) {
+		err = -spawn_cgroup_open(req.cgroup);
+		if (err) {
+			spawn_cgroup_close();
+			return reply_error(id, err, SC_OPEN, req.cgroup);
+		}
+	}
 
 	for (i = 0; i < req.nstdio; i++) {
+		const struct slot *from;
 		const struct spawn_stdio *e = &req.stdio[i];
 		int pfd[2];
 
@@ -680,6 +745,22 @@ static int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
 				goto fail;
 			}
 			break;
+		case STDIO_FROM_PIDFD:
+			/* Another process's fd, e.g. an old server's listening socket. */
+			from = slot_get(e->handle, false);
+			if (!from) {
+				err = ESRCH;
+				syscall_id = SC_NONE;
+				detail = "handle";
+				goto fail;
+			}
+			spawn_src[i] = sys_pidfd_getfd(from->pidfd, e->arg, 0);
+			if (spawn_src[i] < 0) {
+				err = errno;
+				syscall_id = SC_PIDFD_GETFD;
+				goto fail;
+			}
+			break;
 		}
 		nres = i + 1;
 	}
@@ -689,13 +770,17 @@ static int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
 		syscall_id = SC_PIPE2;
 		goto fail;
 	}
-	pid = clone_child(&pidfd, &syscall_id);
+	/* Only with CLONE_INTO_CGROUP: otherwise the child joins by itself. */
+	pid = clone_child(&pidfd, spawn_cgroup_procs < 0 ? spawn_cgroup_dir : -1,
+			  &syscall_id);
 	if (pid == 0)
 		child_run(&req, errp[1]);
 	err = errno;
 	close(errp[1]);
 	if (pid < 0) {
 		close(errp[0]);
+		if (req.cgroup)
+			detail = req.cgroup;
 		goto fail;
 	}
 
@@ -725,7 +810,7 @@ static int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
 	s = slot_alloc();
 	s->pid = pid;
 	s->pidfd = pidfd;
-	s->flags = SLOT_CHILD | (req.flags & SPAWN_DETACHED ? SLOT_DETACHED : 0);
+	s->flags = SLOT_CHILD | ((req.flags & SPAWN_DETACHED) ? SLOT_DETACHED : 0);
 	if (slot_watch(s) < 0) {
 		err = errno;
 		sys_pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
@@ -754,10 +839,12 @@ static int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
 			break;
 		case STDIO_FILE:
 		case STDIO_HOST_FD:
+		case STDIO_FROM_PIDFD:
 			close(spawn_src[i]);
 			break;
 		}
 	}
+	spawn_cgroup_close();
 	return 0;
 
 fail:
@@ -797,6 +884,7 @@ static int handle_kill(uint32_t id, const uint8_t *b, size_t n)
 static int handle_open(uint32_t id, const uint8_t *b, size_t n)
 {
 	struct slot *s;
+	uint32_t flags;
 	int32_t pid;
 	int fd, err;
 	uint8_t *p;
@@ -804,13 +892,14 @@ static int handle_open(uint32_t id, const uint8_t *b, size_t n)
 	if (n != 8)
 		return reply_error(id, EINVAL, SC_NONE, "body size");
 	pid = (int32_t)wire_get_u32(b);
-	if (wire_get_u32(b + 4))
+	flags = wire_get_u32(b + 4);
+	if (flags & ~OPEN_THREAD)
 		return reply_error(id, EINVAL, SC_NONE, "flags");
 	if (pid <= 0)
 		return reply_error(id, EINVAL, SC_NONE, "pid");
 	if (nslots >= MAX_HANDLES)
 		return reply_error(id, EAGAIN, SC_NONE, "handle table full");
-	fd = sys_pidfd_open(pid, 0);
+	fd = sys_pidfd_open(pid, (flags & OPEN_THREAD) ? PIDFD_THREAD : 0);
 	if (fd < 0)
 		return reply_error(id, errno, SC_PIDFD_OPEN, NULL);
 	s = slot_alloc();
@@ -865,6 +954,27 @@ static int handle_info(uint32_t id, const uint8_t *b, size_t n)
 	return 0;
 }
 
+/*
+ * Does the handle's process still hold its pid (running, stopped, or a
+ * zombie not yet reaped)? Signal 0 through the pidfd answers without
+ * touching it. The host reads /proc/<pid> first and asks this after: a
+ * yes means the pid named this process all along, so what it read cannot
+ * describe a newcomer that got the pid. EPERM also means it exists.
+ */
+static int handle_alive(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct slot *s;
+
+	if (n != 4)
+		return reply_error(id, EINVAL, SC_NONE, "body size");
+	s = slot_get(wire_get_u32(b), false);
+	if (!s)
+		return reply_error(id, ESRCH, SC_NONE, "handle");
+	if (sys_pidfd_send_signal(s->pidfd, 0, NULL, 0) < 0 && errno != EPERM)
+		return reply_error(id, errno, SC_PIDFD_SEND_SIGNAL, NULL);
+	return reply_ok(id);
+}
+
 static int handle_release(uint32_t id, const uint8_t *b, size_t n)
 {
 	struct slot *s;
@@ -892,6 +1002,7 @@ static void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n)
 	case MSG_CLOSE:		fn = handle_close; break;
 	case MSG_INFO:		fn = handle_info; break;
 	case MSG_RELEASE:	fn = handle_release; break;
+	case MSG_ALIVE:		fn = handle_alive; break;
 	default:
 		p = out_frame(MSG_UNIMPLEMENTED, h->id, 4);
 		p = wire_put_u16(p, h->type);
@@ -1236,7 +1347,7 @@ static bool probe_info_exit(void)
 	int pidfd = -1, r;
 	pid_t pid;
 
-	pid = clone_child(&pidfd, &syscall_id);
+	pid = clone_child(&pidfd, -1, &syscall_id);
 	if (pid == 0)
 		_exit(0);
 	if (pid < 0)
@@ -1283,7 +1394,8 @@ static uint32_t probe_features(const char *release)
 		f |= FEAT_THREAD;
 		close(fd);
 	}
-	if (kernel_at_least(release, 5, 7))
+	/* A clone3 flag: without clone3 (or seccomp hiding it) there is none. */
+	if ((f & FEAT_CLONE3) && kernel_at_least(release, 5, 7))
 		f |= FEAT_INTO_CGROUP;
 	features = f;
 	if ((f & FEAT_WAITID_PIDFD) && (f & FEAT_GET_INFO) && probe_info_exit())

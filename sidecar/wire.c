@@ -48,7 +48,7 @@ uint32_t wire_rd_u32(struct wire_rd *r)
 	return v;
 }
 
-char *wire_rd_str(struct wire_rd *r, char **arena, char *arena_end)
+char *wire_rd_str(struct wire_rd *r, char **arena, const char *arena_end)
 {
 	uint32_t n = wire_rd_u32(r);
 	char *s;
@@ -75,7 +75,7 @@ char *wire_rd_str(struct wire_rd *r, char **arena, char *arena_end)
 
 /* Reads count strings into vec[0..count-1] and terminates the list. */
 static int rd_strv(struct wire_rd *r, char **vec, uint32_t count, char **arena,
-		   char *arena_end)
+		   const char *arena_end)
 {
 	uint32_t i;
 
@@ -195,6 +195,13 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 			if (s->arg < 0)
 				return EINVAL;
 			break;
+		case STDIO_FROM_PIDFD:
+			s->handle = wire_rd_u32(&r);
+			if (r.err)
+				return r.err;
+			if (s->arg < 0 || !s->handle || s->path[0])
+				return EINVAL;
+			break;
 		case STDIO_NULL:
 		case STDIO_PIPE_TO_CHILD:
 		case STDIO_PIPE_FROM_CHILD:
@@ -203,6 +210,15 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 		default:
 			return EINVAL;
 		}
+	}
+
+	if (req->flags & SPAWN_CGROUP) {
+		*why = "cgroup";
+		req->cgroup = wire_rd_str(&r, &arena, arena_end);
+		if (r.err)
+			return r.err;
+		if (req->cgroup[0] != '/')
+			return EINVAL;
 	}
 
 	*why = "body size";

@@ -35,6 +35,7 @@ enum {
 	MSG_CLOSE		= 103,
 	MSG_INFO		= 104,
 	MSG_RELEASE		= 105,
+	MSG_ALIVE		= 106,
 	MSG_OK			= 200,
 	MSG_ERROR		= 201,
 	MSG_SPAWNED		= 202,
@@ -61,10 +62,14 @@ enum {
 #define SPAWN_SETSID		(1u << 1)
 #define SPAWN_SETPGID		(1u << 2)
 #define SPAWN_SETGROUPS		(1u << 3)
-#define SPAWN_ALL_FLAGS		0xfu
+#define SPAWN_CGROUP		(1u << 4)	/* body ends with str cgroup */
+#define SPAWN_ALL_FLAGS		0x1fu
 
 /* KILL flags */
 #define KILL_GROUP		(1u << 0)
+
+/* OPEN flags */
+#define OPEN_THREAD		(1u << 0)	/* pidfd_open(PIDFD_THREAD): pid is a tid */
 
 /* Stdio kinds */
 enum {
@@ -75,6 +80,7 @@ enum {
 	STDIO_FILE		= 4,
 	STDIO_HOST_FD		= 5,
 	STDIO_CLOSED		= 6,
+	STDIO_FROM_PIDFD	= 7,	/* entry carries one more field: u32 handle */
 };
 
 /* Syscall ids in ERROR replies */
@@ -83,6 +89,7 @@ enum {
 	SC_PIDFD_SEND_SIGNAL, SC_WAITID, SC_IOCTL, SC_PIDFD_GETFD, SC_OPEN,
 	SC_PIPE2, SC_DUP2, SC_SETSID, SC_SETPGID, SC_SETUID, SC_SETGID,
 	SC_SETGROUPS, SC_PRCTL, SC_FORK, SC_EPOLL_CTL, SC_UMASK, SC_FCNTL,
+	SC_WRITE,
 };
 
 /*
@@ -212,12 +219,13 @@ struct wire_rd {
 
 uint32_t wire_rd_u32(struct wire_rd *r);
 /* A string copied into the arena with a NUL; NULs inside are EINVAL. */
-char *wire_rd_str(struct wire_rd *r, char **arena, char *arena_end);
+char *wire_rd_str(struct wire_rd *r, char **arena, const char *arena_end);
 
 struct spawn_stdio {
 	uint32_t kind;
 	int32_t arg;
 	char *path;
+	uint32_t handle;	/* FROM_PIDFD only */
 };
 
 struct spawn_req {
@@ -235,6 +243,7 @@ struct spawn_req {
 	char *cwd;		/* NULL: unchanged */
 	uint32_t nstdio;
 	struct spawn_stdio *stdio;
+	char *cgroup;		/* NULL unless SPAWN_CGROUP */
 };
 
 /* Caller-provided storage for one parsed SPAWN; sized to the caps above. */

@@ -419,7 +419,7 @@ basics('pipes of a child that already exited stay openable until RELEASE', async
 	// still holds both ends, so neither open waits.
 	const fds = s.pipes.map((p) => openSync(`/proc/${sc.hello.pid}/fd/${p.sidecarFd}`, p.childFd === 0 ? os.O_WRONLY : os.O_RDONLY));
 	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
-	fds.forEach((fd) => closeSync(fd));
+	for (const fd of fds) closeSync(fd);
 	expectError(await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes()), 3, SC.none);
 });
 

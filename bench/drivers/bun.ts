@@ -3,7 +3,10 @@ import { type Adapter, main } from './harness.js';
 
 /** The slice of Bun's API used here (this file is type-checked with Node's types). */
 declare const Bun: {
-	spawn(cmd: string[], options: { stdin: 'ignore'; stdout: 'ignore' | 'pipe'; stderr: 'ignore' }): {
+	spawn(
+		cmd: string[],
+		options: { stdin: 'ignore'; stdout: 'ignore' | 'pipe'; stderr: 'ignore' },
+	): {
 		exited: Promise<number>;
 		stdout: ReadableStream<Uint8Array>;
 		kill(signal?: number | string): void;

@@ -118,6 +118,7 @@ const WORKLOADS: Record<string, (a: Adapter, p: Params) => Promise<Result>> = {
 	async many(a, { n = 1000, probe = 200, inflight = 64 }) {
 		await seqLatencies(a, 20);
 		const idle = percentile(await seqLatencies(a, probe), 50);
+		collectGarbage();
 		const rss0 = process.memoryUsage().rss;
 		const procs: Proc[] = [];
 		const t0 = performance.now();
@@ -130,6 +131,7 @@ const WORKLOADS: Record<string, (a: Adapter, p: Params) => Promise<Result>> = {
 		};
 		await Promise.all(Array.from({ length: Math.min(inflight, n) }, lane));
 		const startMs = performance.now() - t0;
+		collectGarbage();
 		const hostRssGrowthMiB = (process.memoryUsage().rss - rss0) / 1048576;
 		const helper = a.helperPid ? await a.helperPid() : 0;
 		const helperRssMiB = helper ? procRssMiB(helper) : null;
@@ -141,6 +143,16 @@ const WORKLOADS: Record<string, (a: Adapter, p: Params) => Promise<Result>> = {
 		return { startMs, hostRssGrowthMiB, helperRssMiB, idleP50Us: idle, loadedP50Us: loaded, loadedRatio: loaded / idle, killMs };
 	},
 };
+
+/**
+ * A full GC where the runtime allows one (Node and Deno with --expose-gc, Bun always), so
+ * RSS growth counts what 1,000 children keep alive rather than garbage not yet collected.
+ */
+function collectGarbage(): void {
+	const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+	if (g.gc) g.gc();
+	else g.Bun?.gc(true);
+}
 
 function sleepArgs(): [string, string[]] {
 	return [SLEEP[0], [...SLEEP[1]]];

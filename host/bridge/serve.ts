@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { PolicyFile } from '../../schemas/bridge.js';
 import { generateToken } from './auth.js';
 import { type Bridge, createBridge } from './server.js';
+import { loadUi } from './ui.js';
 
 export const SERVE_USAGE = `Usage: pidfd serve [options]
   --listen HOST:PORT         where to listen (default 127.0.0.1:0, a free port)
@@ -23,6 +24,10 @@ export const SERVE_USAGE = `Usage: pidfd serve [options]
   --max-buffered BYTES       output queued per client before pausing its children (default 1M)
   --allow-detach             let clients start children that outlive their connection
   --policy FILE              a JSON policy file (see PolicyFile); flags add to it
+  --ui                       also serve a page at http://HOST:PORT/ that lists this
+                             connection's processes, starts allowed ones and kills them;
+                             allows its own origin and prints its address on stderr as
+                             "page: http://HOST:PORT/#token=<token>" (the token only if generated)
 
 When ready, prints one line on stdout: "listening ws://HOST:PORT/" (or
 "listening ws+unix:PATH:/" for --socket). Stops on SIGINT or SIGTERM, killing every child.`;
@@ -38,6 +43,8 @@ export interface RunningServer {
 	/** The line printed on stdout, without "listening ": ws://127.0.0.1:PORT/ or ws+unix:PATH:/. */
 	url: string;
 	token: string;
+	/** With --ui: the page's address, http://HOST:PORT/ (without the token); else null. */
+	page: string | null;
 	bridge: Bridge;
 	server: Server;
 	/** Stops listening, ends every connection and kills every child. */
@@ -86,9 +93,11 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 			'max-buffered': { type: 'string' },
 			'allow-detach': { type: 'boolean' },
 			policy: { type: 'string' },
+			ui: { type: 'boolean' },
 		},
 	});
 	if (values.listen !== undefined && values.socket !== undefined) throw new Error('serve: give --listen or --socket, not both');
+	if (values.ui && values.socket !== undefined) throw new Error('serve: --ui needs --listen: a browser cannot open a unix socket');
 
 	const policy = readPolicy(values.policy);
 	if (values.allow) policy.allow = [...(policy.allow ?? []), ...values.allow.map((p) => resolve(p))];
@@ -109,12 +118,12 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 
 	const token = readToken(values['token-file'], io);
 	const log = (line: string) => io.stderr.write(`pidfd serve: ${line}\n`);
-	const bridge = createBridge({ token, policy: checked.data, log });
-	if (bridge.policy.allowed.length === 0) log('no --allow given: clients can connect but start nothing');
+	const ui = values.ui ? loadUi() : undefined;
 
-	const server = createServer(notWebSocket);
-	bridge.attach(server);
+	// The bridge is made once the port is known: with --ui, the page's origin is allowed.
+	const server = createServer(ui ?? notWebSocket);
 	let url: string;
+	let page: string | null = null;
 	if (values.socket !== undefined) {
 		const path = resolve(values.socket);
 		// Created 0600 from the start (umask around the synchronous bind), not chmod'ed after
@@ -139,13 +148,29 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 		const actualPort = typeof address === 'object' && address ? address.port : port;
 		url = `ws://${isIP(host) === 6 ? `[${host}]` : host}:${actualPort}/`;
 		if (!isLoopback(host)) log(`warning: listening on ${host}, not loopback: the token and all stdio cross the network in clear text`);
+		if (ui) {
+			page = url.replace(/^ws:/, 'http:');
+			checked.data.origins = [...(checked.data.origins ?? []), page.slice(0, -1)];
+			if (host === '0.0.0.0' || host === '::') log(`--ui: the page is allowed only as ${page}; add --origin http://NAME:${actualPort} for the name you open it by`);
+		}
 	}
+	let bridge: Bridge;
+	try {
+		bridge = createBridge({ token, policy: checked.data, log });
+	} catch (error) {
+		server.close();
+		throw error;
+	}
+	if (bridge.policy.allowed.length === 0) log('no --allow given: clients can connect but start nothing');
+	bridge.attach(server);
 	io.stdout.write(`listening ${url}\n`);
+	if (page !== null) io.stderr.write(`page: ${page}${generated(values['token-file']) ? `#token=${token}` : ' (enter the token there, or add #token=<token> to the address)'}\n`);
 
 	let closing: Promise<void> | undefined;
 	return {
 		url,
 		token,
+		page,
 		bridge,
 		server,
 		close() {
@@ -215,6 +240,11 @@ function readToken(file: string | undefined, io: ServeIO): string {
 	}
 	if (token.length < 16) throw new Error(`serve: the token from ${source} is too short (at least 16 characters)`);
 	return token;
+}
+
+/** True if readToken() made the token up (and so printed it already). */
+function generated(file: string | undefined): boolean {
+	return file === undefined && !process.env.PIDFD_TOKEN;
 }
 
 function hostPort(text: string): { host: string; port: number } {

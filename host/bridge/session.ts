@@ -82,6 +82,7 @@ export class Session {
 				maxWindow: policy.maxBuffered,
 				maxRuntimeMs: policy.maxRuntimeMs ?? null,
 			},
+			allow: policy.allowed.map((e) => e.path),
 		});
 	}
 

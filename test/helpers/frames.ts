@@ -9,6 +9,7 @@ export const T = {
 	CLOSE: 103,
 	INFO: 104,
 	RELEASE: 105,
+	ALIVE: 106,
 	OK: 200,
 	ERROR: 201,
 	SPAWNED: 202,
@@ -28,6 +29,7 @@ export const STDIO = {
 	FILE: 4,
 	HOST_FD: 5,
 	CLOSED: 6,
+	FROM_PIDFD: 7,
 } as const;
 
 export interface Frame {
@@ -107,6 +109,8 @@ export interface StdioEntry {
 	kind: number;
 	arg?: number;
 	path?: string;
+	/** FROM_PIDFD only. */
+	handle?: number;
 }
 
 export interface SpawnRequest {
@@ -121,6 +125,8 @@ export interface SpawnRequest {
 	env?: string[];
 	cwd?: string;
 	stdio?: StdioEntry[];
+	/** Appended when flags has CGROUP (16). */
+	cgroup?: string;
 }
 
 export function spawnBody(r: SpawnRequest): Buffer {
@@ -141,7 +147,11 @@ export function spawnBody(r: SpawnRequest): Buffer {
 	w.str(r.cwd ?? '');
 	const stdio = r.stdio ?? [{ kind: STDIO.NULL }, { kind: STDIO.NULL }, { kind: STDIO.INHERIT, arg: 2 }];
 	w.u32(stdio.length);
-	for (const s of stdio) w.u32(s.kind).i32(s.arg ?? 0).str(s.path ?? '');
+	for (const s of stdio) {
+		w.u32(s.kind).i32(s.arg ?? 0).str(s.path ?? '');
+		if (s.kind === STDIO.FROM_PIDFD) w.u32(s.handle ?? 0);
+	}
+	if ((r.flags ?? 0) & 16) w.str(r.cgroup ?? '');
 	return w.bytes();
 }
 

@@ -1,0 +1,32 @@
+import { PidfdError } from './errors.js';
+
+/**
+ * Runtimes with a permission model refuse some of what the host does: Deno (`NotCapable`,
+ * before 2.0 `PermissionDenied`) and Node's `--permission` (`ERR_ACCESS_DENIED`). Their errors
+ * become a PidfdError with code ERR_ACCESS_DENIED whose message names the flag to add; any
+ * other error is returned unchanged.
+ */
+export function explainDenied(error: unknown, what: string): unknown {
+	if (!(error instanceof Error) || !isDenied(error)) return error;
+	const deno = error.name === 'NotCapable' || error.name === 'PermissionDenied';
+	const flag = /--allow-[a-z-]+/.exec(error.message)?.[0];
+	const advice = deno
+		? `run Deno with ${flag ?? 'the flag it names'}: pidfd hands stdio and pipes over through /proc/<pid>/fd, which Deno opens only with --allow-all (-A)`
+		: 'grant it with --allow-child-process and --allow-fs-read=* --allow-fs-write=/proc';
+	return new PidfdError('ERR_ACCESS_DENIED', 0, 'pidfd', `pidfd: ${what} was denied: ${error.message}; ${advice}`, { cause: error });
+}
+
+/** True for a runtime's permission refusal (not for EACCES/EPERM from the kernel). */
+export function isDenied(error: unknown): boolean {
+	if (!(error instanceof Error)) return false;
+	return error.name === 'NotCapable' || error.name === 'PermissionDenied' || (error as { code?: unknown }).code === 'ERR_ACCESS_DENIED';
+}
+
+/** The host's environment, for a child that inherits it (Deno asks for --allow-env). */
+export function hostEnv(): Record<string, string | undefined> {
+	try {
+		return { ...process.env };
+	} catch (error) {
+		throw explainDenied(error, "reading the host's environment for the child");
+	}
+}

@@ -1,0 +1,69 @@
+// Writes the fuzzers' seed corpus (sidecar/fuzz/seeds/): valid request frames of every type,
+// built with the same codec as the frame-level tests, so the fuzzer starts from inputs the
+// sidecar accepts and mutates its way into the corners. Rerun after a protocol change:
+//   node --import tsx scripts/fuzz-seeds.ts
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { STDIO, T, Writer, frame, spawnBody } from '../test/helpers/frames.js';
+
+const dir = join(import.meta.dirname, '..', 'sidecar', 'fuzz', 'seeds');
+const u32s = (...v: number[]) => v.reduce((w, x) => w.u32(x), new Writer()).bytes();
+
+const seeds: Record<string, Buffer[]> = {
+	'spawn-true': [frame(T.SPAWN, 1, spawnBody({ argv: ['/bin/true'], env: ['PATH=/usr/bin:/bin'] }))],
+	'spawn-path-search': [frame(T.SPAWN, 1, spawnBody({ file: 'sh', argv: ['sh', '-c', 'exit 7'], env: ['PATH=/usr/bin:/bin', 'A=b'], cwd: '/tmp' }))],
+	'spawn-all-fields': [
+		frame(
+			T.SPAWN,
+			2,
+			spawnBody({
+				flags: 1 | 2 | 4 | 8 | 16,
+				pdeathsig: 9,
+				uid: 0,
+				gid: 0,
+				umask: 0o22,
+				groups: [0, 1, 2],
+				file: '/bin/cat',
+				argv: ['cat', '-'],
+				env: ['PATH=/bin', 'LANG=C'],
+				cwd: '/',
+				stdio: [
+					{ kind: STDIO.PIPE_TO_CHILD },
+					{ kind: STDIO.PIPE_FROM_CHILD },
+					{ kind: STDIO.FILE, arg: 0o1101, path: '/tmp/out' },
+					{ kind: STDIO.INHERIT, arg: 2 },
+					{ kind: STDIO.NULL },
+					{ kind: STDIO.HOST_FD, arg: 7 },
+					{ kind: STDIO.CLOSED },
+					{ kind: STDIO.FROM_PIDFD, arg: 3, handle: 1 },
+				],
+				cgroup: '/sys/fs/cgroup/pidfd',
+			}),
+		),
+	],
+	'open-kill-info-alive-close': [
+		frame(T.OPEN, 1, new Writer().i32(1).u32(0).bytes()),
+		frame(T.KILL, 2, u32s(1, 15, 0)),
+		frame(T.KILL, 3, u32s(1, 9, 1)),
+		frame(T.INFO, 4, u32s(1, 7)),
+		frame(T.ALIVE, 5, u32s(1)),
+		frame(T.RELEASE, 6, u32s(1)),
+		frame(T.CLOSE, 7, u32s(1)),
+		frame(T.CLOSE, 8, u32s(1)),
+	],
+	'open-thread': [frame(T.OPEN, 1, new Writer().i32(1).u32(1).bytes())],
+	'open-then-spawn-from-pidfd': [
+		frame(T.OPEN, 1, new Writer().i32(1).u32(0).bytes()),
+		frame(T.SPAWN, 2, spawnBody({ argv: ['/bin/true'], env: [], stdio: [{ kind: STDIO.FROM_PIDFD, arg: 0, handle: 1 }] })),
+	],
+	'unknown-type': [frame(999, 1, Buffer.from([1, 2, 3]))],
+	'header-flags': [frame(T.KILL, 1, u32s(1, 9, 0), 1)],
+	'empty-bodies': [T.SPAWN, T.KILL, T.OPEN, T.CLOSE, T.INFO, T.RELEASE, T.ALIVE].map((t, i) => frame(t, i + 1)),
+	'partial-frame': [frame(T.KILL, 1, u32s(1, 9, 0)).subarray(0, 10)],
+	'len-zero': [Buffer.alloc(12)],
+};
+
+mkdirSync(dir, { recursive: true });
+for (const name of readdirSync(dir)) rmSync(join(dir, name));
+for (const [name, frames] of Object.entries(seeds)) writeFileSync(join(dir, name), Buffer.concat(frames));
+console.log(`${Object.keys(seeds).length} seeds in ${dir}`);

@@ -1,0 +1,399 @@
+// Beyond our own children: any process, process trees, and the pidfd features each kernel
+// has or lacks. Real processes throughout; each check that needs something this machine may
+// lack (unshare, gcc, a writable cgroup2, a kernel feature) says so when it skips.
+import { execFile, spawn as nodeSpawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cgroupDir } from '../host/cgroup/discover.js';
+import { features, killTree, openTree, PidFd, PidfdError, sidecarInfo, spawn, waitTree } from '../host/index.js';
+import { infoFromProc } from '../host/info.js';
+import { listChildren } from '../host/procfs.js';
+import { eventually, sleep, within } from './helpers/deadline.js';
+import { isAlive } from './helpers/proc.js';
+
+const LIMIT = 15_000;
+const tmp = mkdtempSync(join(tmpdir(), 'pidfd-beyond-'));
+const repo = resolve(import.meta.dirname ?? '.', '..');
+
+/** Says why a check cannot run here, in the test output: never a silent pass. */
+function skip(what: string, why: string): void {
+	console.log(`  SKIP ${what}: ${why}`);
+}
+
+function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env, ms = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+	return within(
+		ms,
+		new Promise((done) => {
+			execFile(file, args, { env, cwd: repo, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
+				done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+			});
+		}),
+		`${file} ${args.join(' ')}`,
+	);
+}
+
+/** The last line of a fixture's stdout, parsed; fails the test with its stderr if it is not JSON. */
+function report(r: { code: number; stdout: string; stderr: string }): Record<string, any> {
+	const line = r.stdout.trim().split('\n').pop() ?? '';
+	let parsed: Record<string, any>;
+	try {
+		parsed = JSON.parse(line);
+	} catch {
+		throw new Error(`fixture printed no report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+	}
+	if (parsed.error) throw new Error(`fixture failed: ${parsed.error}\n${r.stderr}`);
+	assert.is(r.code, 0, r.stderr);
+	return parsed;
+}
+
+function commandExists(name: string): boolean {
+	return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, name)));
+}
+
+/** Pids of live processes whose command line contains `marker`. */
+function withMarker(marker: string): number[] {
+	const pids: number[] = [];
+	for (const name of readdirSync('/proc')) {
+		if (!/^\d+$/.test(name)) continue;
+		try {
+			if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) pids.push(Number(name));
+		} catch {}
+	}
+	return pids;
+}
+
+async function lineOf(stream: NodeJS.ReadableStream): Promise<string> {
+	let text = '';
+	for await (const chunk of stream) {
+		text += String(chunk);
+		if (text.includes('\n')) break;
+	}
+	return text.split('\n')[0]!;
+}
+
+// ---
+
+const reuse = suite('forced pid reuse (unshare -Urpf, ns_last_pid)');
+
+reuse('a recycled pid: process.kill hits the newcomer, a stale PidFd and killTree do not', async () => {
+	if (!commandExists('unshare')) return skip('pid reuse', 'unshare (util-linux) is not installed');
+	const probe = await exec('unshare', ['-Urpf', '--mount-proc', 'sh', '-c', 'echo 100 > /proc/sys/kernel/ns_last_pid']);
+	if (probe.code !== 0) return skip('pid reuse', `cannot make a pid namespace with a writable ns_last_pid here: ${probe.stderr.trim()}`);
+	const r = report(await exec('unshare', ['-Urpf', '--mount-proc', process.execPath, '--import', 'tsx', 'test/fixtures/pid-reuse.ts']));
+
+	// A: PidFd on a process that is not ours. The pid was given to a newcomer before the KILL
+	// reached the kernel: the pidfd refuses (from pidfd_send_signal itself), the newcomer lives,
+	// and a bare kill of the same number kills the newcomer.
+	assert.is(r.a.newcomerPid, r.a.oldPid, 'the newcomer got the old pid');
+	assert.equal(r.a.staleKill, { code: 'ESRCH', syscall: 'pidfd_send_signal' });
+	assert.ok(r.a.newcomerAliveAfterStaleKill);
+	assert.is(r.a.bareKillHitNewcomer, 'SIGKILL');
+	// Its exit status, though it was not ours (PIDFD_INFO_EXIT, 6.15+).
+	if ((await features()).pidfdInfoExit) assert.is(r.a.staleExit.signal, 'SIGKILL');
+
+	// B1: a grandchild listed, killed and its pid recycled before it was opened: refused.
+	assert.is(r.b1.newcomerPid, r.b1.listed);
+	assert.is(r.b1.openChild, 'refused');
+	assert.ok(r.b1.newcomerAlive);
+
+	// B2: a grandchild held by the tree, its pid recycled before the tree was signalled: the
+	// root got SIGKILL, the newcomer nothing.
+	assert.is(r.b2.newcomerPid, r.b2.treePids[1]);
+	assert.equal(r.b2.signalled, [r.b2.treePids[0]]);
+	assert.is(r.b2.rootExit, 'SIGKILL');
+	assert.ok(r.b2.newcomerAlive);
+});
+
+reuse.run();
+
+// ---
+
+const any = suite('any process: exit status, info(), alive()');
+
+any('a process that is not ours: exit code from PIDFD_INFO_EXIT, else "unknown"', async () => {
+	const other = nodeSpawn('sh', ['-c', 'read x; exit 3'], { stdio: ['pipe', 'ignore', 'ignore'] });
+	const handle = await PidFd.open(other.pid!);
+	other.stdin!.end('\n');
+	const exit = await within(LIMIT, handle.wait());
+	if ((await features()).pidfdInfoExit) {
+		assert.is(exit.status, 'exited');
+		assert.is(exit.code, 3);
+	} else {
+		skip('non-child exit code', `no PIDFD_INFO_EXIT on ${(await sidecarInfo()).kernel} (6.15+)`);
+		assert.is(exit.status, 'unknown');
+	}
+	assert.is(exit.rusage, null); // only a parent gets rusage
+});
+
+any('info() through PIDFD_GET_INFO and through the /proc fallback agree', async () => {
+	const child = await spawn('sleep', ['1000'], { stdio: 'ignore' });
+	const proc = await infoFromProc(child.pid, () => child.alive());
+	if ((await features()).pidfdGetInfo) {
+		const ioctl = await child.info();
+		assert.equal({ ...proc, mask: 0 }, { ...ioctl, mask: 0 });
+		assert.is(ioctl.mask & 7, 7);
+	} else skip('PIDFD_GET_INFO comparison', 'kernel before 6.13: info() is the /proc fallback');
+	assert.is(proc.pid, child.pid);
+	assert.is(proc.ppid, (await sidecarInfo()).pid);
+	assert.is(proc.euid, process.geteuid!());
+	await child.kill('SIGKILL');
+	await within(LIMIT, child.wait());
+});
+
+any('the /proc fallback refuses once the pidfd says the process is gone', async () => {
+	const child = await spawn('sleep', ['1000'], { stdio: 'ignore' });
+	// alive() answered after the read: "gone" means what was read may be someone else's.
+	const err = await infoFromProc(child.pid, async () => false).catch((e: unknown) => e);
+	assert.instance(err, PidfdError);
+	assert.is((err as PidfdError).code, 'ESRCH');
+	assert.ok(await child.alive());
+	await child.kill('SIGKILL');
+	await within(LIMIT, child.wait());
+	assert.not.ok(await child.alive());
+});
+
+any('PidFd.open(tid, { thread: true }): one thread, its end while the process goes on', async () => {
+	if (!(await features()).pidfdThread) return skip('PIDFD_THREAD', `not on ${(await sidecarInfo()).kernel} (6.9+)`);
+	const script = `const { Worker } = require('node:worker_threads');
+const w = new Worker("const { readlinkSync } = require('node:fs'); require('node:worker_threads').parentPort.postMessage(readlinkSync('/proc/thread-self')); setInterval(() => {}, 1000);", { eval: true });
+w.on('message', (m) => console.log(m.split('/').pop()));
+process.stdin.on('data', () => w.terminate());`;
+	const child = await spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+	const tid = Number(await within(LIMIT, lineOf(child.stdout!)));
+	assert.ok(tid > 0 && tid !== child.pid);
+	const notLeader = await PidFd.open(tid).catch((e: unknown) => e);
+	assert.is((notLeader as PidfdError).code, 'ENOENT', 'a tid is not a process without { thread: true }');
+	const thread = await PidFd.open(tid, { thread: true });
+	const info = await thread.info();
+	assert.is(info.pid, tid);
+	assert.is(info.tgid, child.pid);
+	child.stdin!.write('stop\n');
+	await within(LIMIT, thread.wait(), 'thread end');
+	assert.not.ok(child.exited, 'the process outlives its thread');
+	assert.ok(isAlive(child.pid));
+	child.stdin!.end();
+	await child.kill('SIGKILL');
+	await within(LIMIT, child.wait());
+});
+
+any.run();
+
+// ---
+
+const tree = suite('killTree / waitTree');
+
+tree('killTree(SIGTERM) reaches every descendant, and they act on it (frozen, then resumed)', async () => {
+	const mark = join(tmp, 'term');
+	// The grandchild records its SIGTERM: proof it ran its handler after the freeze.
+	const child = await spawn('sh', ['-c', `sh -c 'trap "echo term > ${mark}; exit 0" TERM; while :; do sleep 0.05; done' & sleep 1000 & wait`], { stdio: 'ignore' });
+	await eventually(LIMIT, () => listChildren(child.pid).length === 2, 'tree built');
+	await eventually(LIMIT, () => listChildren(child.pid).flatMap(listChildren).length >= 1, 'grandchild sleeping');
+	const t = await within(LIMIT, killTree(child, 'SIGTERM'));
+	assert.ok(t.pids.length >= 4, `members: ${t.pids.join(' ')}`);
+	assert.is(t.pids[0], child.pid, 'root first, parents before children');
+	await within(LIMIT, t.wait());
+	assert.is((await child.wait()).signal, 'SIGTERM');
+	assert.is(readFileSync(mark, 'utf8').trim(), 'term');
+	for (const pid of t.pids) assert.not.ok(isAlive(pid), `${pid} still there`);
+});
+
+tree('the freeze: a process forking every 5 ms loses no child to the walk', async () => {
+	const marker = `1000.${process.pid}${Date.now() % 1000}`;
+	const child = await spawn('sh', ['-c', `while :; do sleep ${marker} & sleep 0.005; done`], { stdio: 'ignore' });
+	await eventually(LIMIT, () => withMarker(marker).length >= 10, 'forking');
+	const t = await within(LIMIT, killTree(child, 'SIGKILL'));
+	await within(LIMIT, t.wait());
+	await sleep(50);
+	assert.equal(withMarker(marker), [], 'every sleep forked before or during the walk is gone');
+	assert.ok(t.pids.length >= 11);
+});
+
+tree('killTree on an ended root rejects ESRCH', async () => {
+	const child = await spawn('true');
+	await within(LIMIT, child.wait());
+	const err = await killTree(child, 'SIGTERM').catch((e: unknown) => e);
+	assert.is((err as PidfdError).code, 'ESRCH');
+});
+
+tree('waitTree outlasts the root: it ends with the last descendant', async () => {
+	// The root execs into `sleep 0.1` but keeps its child `sleep 0.6`, which it leaves behind.
+	const child = await spawn('sh', ['-c', 'sleep 0.6 & exec sleep 0.1'], { stdio: 'ignore' });
+	await eventually(LIMIT, () => listChildren(child.pid).length === 1, 'forked');
+	const [grandchild] = listChildren(child.pid);
+	const started = Date.now();
+	await within(LIMIT, waitTree(child));
+	assert.ok(child.exited);
+	assert.not.ok(isAlive(grandchild!));
+	assert.ok(Date.now() - started >= 350, `resolved after ${Date.now() - started} ms`);
+});
+
+tree('openTree holds the members; a member that exits meanwhile is simply skipped by kill()', async () => {
+	const child = await spawn('sh', ['-c', 'sleep 1000 & sleep 1000 & wait'], { stdio: 'ignore' });
+	await eventually(LIMIT, () => listChildren(child.pid).length === 2, 'forked');
+	const t = await openTree(child);
+	assert.is(t.members.length, 3);
+	await t.members[2]!.kill('SIGKILL');
+	await within(LIMIT, t.members[2]!.wait());
+	const reached = await t.kill('SIGKILL');
+	assert.equal(reached.sort(), [child.pid, t.pids[1]!].sort());
+	await within(LIMIT, t.wait());
+});
+
+tree('pidfd kill --tree PID SIG', async () => {
+	const child = nodeSpawn('sh', ['-c', 'sleep 1000 & sleep 1000 & wait'], { stdio: 'ignore' });
+	await eventually(LIMIT, () => listChildren(child.pid!).length === 2, 'forked');
+	const members = [child.pid!, ...listChildren(child.pid!)];
+	const r = await exec(process.execPath, ['--import', 'tsx', 'host/cli.ts', 'kill', '--tree', '--json', String(child.pid), 'KILL']);
+	assert.is(r.code, 0, r.stderr);
+	assert.equal(JSON.parse(r.stdout).pids.sort(), members.sort());
+	await eventually(LIMIT, () => members.every((p) => !isAlive(p)), 'all gone');
+});
+
+tree.run();
+
+// ---
+
+const opts = suite('spawn: cgroup, fd handoff');
+
+/** A fresh cgroup under our own (found through /proc/self/mountinfo, never assumed). */
+function cgroupHere(name: string): { dir?: string; why?: string } {
+	try {
+		const dir = join(cgroupDir(), `pidfd-${name}-${process.pid}`);
+		mkdirSync(dir);
+		return { dir };
+	} catch (error) {
+		return { why: `no writable cgroup2 here: ${(error as Error).message}` };
+	}
+}
+
+/** A cgroup is busy until its last process is released, a moment after the reap. */
+async function removeCgroup(dir: string): Promise<void> {
+	await eventually(LIMIT, () => {
+		try {
+			rmdirSync(dir);
+			return true;
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code === 'EBUSY') return false;
+			throw error;
+		}
+	}, `rmdir ${dir} (${readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n').join(' ')} | ${readFileSync(`${dir}/cgroup.events`, 'utf8').trim()})`);
+}
+
+opts('cgroup: the child starts in it (CLONE_INTO_CGROUP); info() reports its id', async () => {
+	const { dir, why } = cgroupHere('spawn');
+	if (!dir) return skip('cgroup option', why!);
+	try {
+		const child = await spawn('sh', ['-c', 'cat /proc/self/cgroup; read x'], { cgroup: dir, stdio: ['pipe', 'pipe', 'inherit'] });
+		const line = (await within(LIMIT, lineOf(child.stdout!))).trim();
+		assert.ok(line.endsWith(`/pidfd-spawn-${process.pid}`), line);
+		if ((await features()).pidfdGetInfo) assert.is((await child.info()).cgroupId, statSync(dir).ino);
+		assert.is((await infoFromProc(child.pid, () => child.alive())).cgroupId, statSync(dir).ino);
+		child.stdin!.end('\n');
+		await within(LIMIT, child.wait());
+		const missing = await spawn('true', [], { cgroup: join(dir, 'no-such') }).catch((e: unknown) => e);
+		assert.is((missing as PidfdError).code, 'ENOENT');
+		assert.is((missing as PidfdError).syscall, 'open');
+	} finally {
+		await removeCgroup(dir);
+	}
+});
+
+opts('{ process, fd }: a new server takes the old one\'s listening socket (zero-downtime restart)', async () => {
+	if (!(await features()).pidfdGetfd) return skip('fd handoff', `no pidfd_getfd on ${(await sidecarInfo()).kernel} (5.6+)`);
+	const OLD = `const s = require('node:net').createServer((c) => c.end('old\\n'));
+s.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: s.address().port, fd: s._handle.fd })));`;
+	const NEW = `require('node:net').createServer((c) => c.end('new\\n')).listen({ fd: 3 }, () => console.log('ready'));`;
+	const ask = (port: number) =>
+		within(
+			LIMIT,
+			new Promise<string>((done, fail) => {
+				const socket = connect(port, '127.0.0.1');
+				let text = '';
+				socket.on('data', (d) => (text += String(d)));
+				socket.on('end', () => done(text.trim()));
+				socket.on('error', fail);
+			}),
+			'request',
+		);
+	const old = await spawn(process.execPath, ['-e', OLD], { stdio: ['ignore', 'pipe', 'inherit'] });
+	const { port, fd } = JSON.parse(await within(LIMIT, lineOf(old.stdout!))) as { port: number; fd: number };
+	assert.is(await ask(port), 'old');
+	// The old server stops accepting; a client arrives now and waits in the socket's backlog.
+	await old.kill('SIGSTOP');
+	const waiting = ask(port);
+	const fresh = await spawn(process.execPath, ['-e', NEW], { stdio: ['ignore', 'pipe', 'inherit', { process: old, fd }] });
+	assert.is(await within(LIMIT, lineOf(fresh.stdout!)), 'ready');
+	await old.kill('SIGKILL');
+	await within(LIMIT, old.wait());
+	assert.is(await waiting, 'new', 'the client that came during the switch was served, not refused');
+	assert.is(await ask(port), 'new');
+	await fresh.kill('SIGKILL');
+	await within(LIMIT, fresh.wait());
+});
+
+opts('{ process, fd }: an fd the process does not have is EBADF from pidfd_getfd', async () => {
+	if (!(await features()).pidfdGetfd) return skip('fd handoff errors', 'no pidfd_getfd (5.6+)');
+	const source = await spawn('sleep', ['1000'], { stdio: 'ignore' });
+	const err = await spawn('true', [], { stdio: ['ignore', 'ignore', 'ignore', { process: source, fd: 999 }] }).catch((e: unknown) => e);
+	assert.is((err as PidfdError).code, 'EBADF');
+	assert.is((err as PidfdError).syscall, 'pidfd_getfd');
+	await source.kill('SIGKILL');
+	await within(LIMIT, source.wait());
+	const gone = await spawn('true', [], { stdio: ['ignore', 'ignore', 'ignore', { process: source, fd: 0 }] }).catch((e: unknown) => e);
+	assert.is((gone as PidfdError).code, 'ESRCH');
+});
+
+opts.run();
+
+// ---
+
+const old = suite('old kernels, simulated with seccomp (test/fixtures/seccomp-exec.c)');
+
+old('no clone3, no pidfd_getfd, no PIDFD_GET_INFO: each fallback, and features() says so', async () => {
+	if (!commandExists('gcc')) return skip('old kernels', 'gcc is not installed to build the seccomp helper');
+	const helper = join(tmp, 'seccomp-exec');
+	const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c']);
+	assert.is(built.code, 0, built.stderr);
+	const wrapper = join(tmp, 'old-sidecar');
+	writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' clone3 pidfd_getfd get_info -- '${join(repo, 'dist', 'pidfd-sidecar')}'\n`);
+	chmodSync(wrapper, 0o755);
+	const { dir: cgroup, why } = cgroupHere('old');
+	if (!cgroup) skip('cgroup without CLONE_INTO_CGROUP', why!);
+	let r: Record<string, any>;
+	try {
+		r = report(await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/old-kernel.ts', ...(cgroup ? [cgroup] : [])], { ...process.env, PIDFD_SIDECAR: wrapper }));
+	} finally {
+		if (cgroup) await removeCgroup(cgroup);
+	}
+	assert.equal(
+		{ clone3: r.features.clone3, pidfdGetInfo: r.features.pidfdGetInfo, pidfdInfoExit: r.features.pidfdInfoExit, pidfdGetfd: r.features.pidfdGetfd, cloneIntoCgroup: r.features.cloneIntoCgroup },
+		{ clone3: false, pidfdGetInfo: false, pidfdInfoExit: false, pidfdGetfd: false, cloneIntoCgroup: false },
+	);
+	assert.ok(r.features.waitidPidfd);
+	// fork + pidfd_open: exit status with rusage, exec errors still reject spawn().
+	assert.equal(r.spawnExit, { code: 5, hasRusage: true });
+	assert.is(r.spawnEnoent, 'ENOENT execve');
+	// info() from /proc: our child's parent is the sidecar; after the exit, ESRCH.
+	assert.is(r.childInfo.pid, r.sleeperPid);
+	assert.is(r.childInfo.ppid, r.sidecarPid);
+	assert.is(r.childInfo.mask & 3, 3);
+	assert.is(r.otherInfo.pid, r.otherPid);
+	assert.ok(r.aliveBefore);
+	assert.not.ok(r.aliveAfter);
+	assert.is(r.infoAfterExit, 'ESRCH ioctl');
+	// No PIDFD_INFO_EXIT: a process that was not ours ends with status 'unknown'.
+	assert.is(r.otherExit.status, 'unknown');
+	assert.is(r.otherExit.code, null);
+	// Host fds through /proc; { process, fd } has no fallback.
+	assert.is(r.hostFd, 'via-host-fd');
+	assert.is(r.fromPidfd, 'ENOSYS pidfd_getfd');
+	if (cgroup) assert.ok(r.cgroup.endsWith(`/pidfd-old-${process.pid}`), r.cgroup);
+});
+
+old.run();
+
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));

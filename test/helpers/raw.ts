@@ -1,0 +1,82 @@
+// A sidecar binary driven with raw frames, independent of host/: for tests that send what
+// the host never would.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { within } from './deadline.js';
+import { type Frame, FrameReader, T, decodeHello, frame, type Hello } from './frames.js';
+
+export const BIN = process.env.PIDFD_SIDECAR ?? join(process.cwd(), 'dist', 'pidfd-sidecar');
+
+export class RawSidecar {
+	readonly proc: ChildProcess;
+	readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+	hello!: Hello;
+	private reader = new FrameReader();
+	private queue: Frame[] = [];
+	private waiters: Array<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
+	private nextId = 1;
+
+	private constructor() {
+		this.proc = spawn(BIN, [], { stdio: ['pipe', 'pipe', 'inherit', 0, 1, 2] });
+		this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+		this.proc.stdout!.on('data', (chunk: Buffer) => {
+			for (const f of this.reader.push(chunk)) this.deliver(f);
+		});
+		this.proc.stdin!.on('error', () => {}); // EPIPE once it has gone: the exit promise says so
+	}
+
+	static async start(): Promise<RawSidecar> {
+		const s = new RawSidecar();
+		s.hello = decodeHello(
+			(
+				await within(
+					3000,
+					s.next((f) => f.type === T.HELLO),
+					'HELLO',
+				)
+			).body,
+		);
+		return s;
+	}
+
+	private deliver(f: Frame): void {
+		const i = this.waiters.findIndex((w) => w.pred(f));
+		if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(f);
+		else this.queue.push(f);
+	}
+
+	/** The first frame, queued or future, matching pred. */
+	next(pred: (f: Frame) => boolean): Promise<Frame> {
+		const i = this.queue.findIndex(pred);
+		if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
+		return new Promise((resolve) => this.waiters.push({ pred, resolve }));
+	}
+
+	write(b: Buffer): void {
+		this.proc.stdin!.write(b);
+	}
+
+	request(type: number, body: Buffer = Buffer.alloc(0), ms = 3000): Promise<Frame> {
+		const id = this.nextId++;
+		this.write(frame(type, id, body));
+		return within(
+			ms,
+			this.next((f) => f.id === id),
+			`reply to type ${type}`,
+		);
+	}
+
+	/** Pids of the sidecar's children, zombies included. */
+	children(): number[] {
+		const text = readFileSync(`/proc/${this.hello.pid}/task/${this.hello.pid}/children`, 'utf8').trim();
+		return text ? text.split(/\s+/).map(Number) : [];
+	}
+
+	async stop(): Promise<void> {
+		if (this.proc.exitCode === null && this.proc.signalCode === null) {
+			this.proc.stdin!.end();
+			await within(3000, this.exited, 'sidecar exit');
+		}
+	}
+}
