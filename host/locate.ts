@@ -31,7 +31,8 @@ function locate(): string {
 			continue;
 		}
 		if (!isExecutable(path, mode)) {
-			throw new PidfdError('EACCES', 13, 'spawn', `pidfd: the sidecar at ${path} is not executable (chmod +x it, or rebuild with \`npm run build:sidecar\`)`, { path });
+			const message = `pidfd: the sidecar at ${path} is not executable (chmod +x it, or rebuild with \`npm run build:sidecar\`)`;
+			throw new PidfdError('EACCES', 13, 'spawn', message, { path });
 		}
 		return path;
 	}

@@ -10,9 +10,12 @@ export function explainDenied(error: unknown, what: string): unknown {
 	if (!(error instanceof Error) || !isDenied(error)) return error;
 	const deno = error.name === 'NotCapable' || error.name === 'PermissionDenied';
 	const flag = /--allow-[a-z-]+/.exec(error.message)?.[0];
-	const advice = deno
-		? `run Deno with ${flag ?? 'the flag it names'}: pidfd hands stdio and pipes over through /proc/<pid>/fd, which Deno opens only with --allow-all (-A)`
-		: 'grant it with --allow-child-process and --allow-fs-read=* --allow-fs-write=/proc';
+	const procFd = /\/proc\/[^/]+\/fd\//.test(error.message);
+	const advice = !deno
+		? 'grant it with --allow-child-process, --allow-fs-read and --allow-fs-write'
+		: procFd
+			? "run Deno with --allow-all (-A): the host takes its end of each 'pipe' from /proc/<pid>/fd, which Deno opens only with -A"
+			: `run Deno with ${flag ?? 'the flag it names'} (pidfd needs --allow-run --allow-read --allow-env; -A for 'pipe' stdio)`;
 	return new PidfdError('ERR_ACCESS_DENIED', 0, 'pidfd', `pidfd: ${what} was denied: ${error.message}; ${advice}`, { cause: error });
 }
 

@@ -1,6 +1,6 @@
-import { constants, createReadStream, createWriteStream, openSync } from 'node:fs';
+import { closeSync, constants, createReadStream, createWriteStream, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { type Readable, Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { explainDenied } from './permissions.js';
 import { runtime } from './runtime.js';
 
@@ -28,8 +28,25 @@ export function openPipeEnd(sidecarPid: number, fd: number, hostWrites: boolean)
 		if (hostWrites && (error as NodeJS.ErrnoException).code === 'ENXIO') return closedWritable();
 		throw explainDenied(error, `opening the pipe ${path}`);
 	}
-	if (!sockets) return hostWrites ? createWriteStream('', { fd: hostFd }) : createReadStream('', { fd: hostFd, highWaterMark: 64 * 1024 });
+	if (!sockets) return hostWrites ? createWriteStream('', { fd: hostFd }) : readStream(hostFd);
 	return new Socket({ fd: hostFd, readable: !hostWrites, writable: hostWrites });
+}
+
+interface BunGlobal {
+	file(fd: number): { stream(): ReadableStream<Uint8Array> };
+}
+
+/**
+ * fs read streams read on the runtime's thread pool, where a blocking read of a pipe holds a
+ * thread until the child writes. Deno's pool is large; Bun's has one thread per CPU, so a
+ * few quiet pipes would stall every fs call: there Bun.file() polls the pipe instead.
+ */
+function readStream(fd: number): Readable {
+	const bun = (globalThis as { Bun?: BunGlobal }).Bun;
+	if (!bun) return createReadStream('', { fd, highWaterMark: 64 * 1024 });
+	const stream = Readable.fromWeb(bun.file(fd).stream() as import('node:stream/web').ReadableStream<Uint8Array>);
+	stream.once('close', () => closeSync(fd));
+	return stream;
 }
 
 function closedWritable(): Writable {

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { PidfdError, SYSCALLS } from './errors.js';
 import { BodyReader, type Frame, FrameDecoder, FrameWriter, ProtocolError } from './framing.js';
 import { locateSidecar } from './locate.js';
-import { explainDenied, isDenied } from './permissions.js';
+import { explainDenied } from './permissions.js';
 import { type Hello, MessageType, PROTOCOL_VERSION } from './protocol.js';
 import { runtime } from './runtime.js';
 
@@ -85,8 +85,6 @@ export class Sidecar {
 			});
 		} catch (error) {
 			throw explainDenied(error, `starting the sidecar ${path}`);
-		} finally {
-			for (const [fd, entry] of hostFds.entries()) if (typeof entry === 'number' && entry !== fd) closeSync(entry);
 		}
 		const { stdin, stdout } = this.#proc;
 		if (!stdin || !stdout) throw new PidfdError('ESIDECAR', 0, 'spawn', 'pidfd: sidecar started without its pipes');
@@ -277,18 +275,11 @@ export class Sidecar {
 /**
  * Bun and Deno mishandle fds 0-2 given as extra stdio entries: Bun takes 0 for "none" (and
  * leaks its own fd 3 into the child); Deno puts the child's pipes on 0-2 before copying
- * them. There the host's stdio is reopened through /proc/self/fd at a higher number: the
- * same tty, pipe or file (a file in append mode). Node passes the fds themselves.
+ * them. There the sidecar gets /dev/null on 3-5, and spawn() asks it to take the host's
+ * fd itself (HOST_FD: pidfd_getfd, else /proc/<host>/fd/N). Node passes the fds themselves.
  */
 function hostStdioFd(fd: number): number | 'ignore' {
-	if (!isOpen(fd)) return 'ignore';
-	if (runtime === 'node' || (runtime === 'bun' && fd !== 0)) return fd;
-	try {
-		return openSync(`/proc/self/fd/${fd}`, fd === 0 ? constants.O_RDONLY : constants.O_WRONLY | constants.O_APPEND);
-	} catch (error) {
-		if (isDenied(error)) throw explainDenied(error, `passing the host's fd ${fd} to the sidecar`);
-		return 'ignore'; // a socket (ENXIO): not reopenable
-	}
+	return runtime === 'node' && isOpen(fd) ? fd : 'ignore';
 }
 
 function isOpen(fd: number): boolean {

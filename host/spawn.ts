@@ -9,6 +9,7 @@ import type { FrameWriter } from './framing.js';
 import { kSidecarHandle } from './handle.js';
 import { MessageType, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from './protocol.js';
 import { hostEnv } from './permissions.js';
+import { runtime } from './runtime.js';
 import { Sidecar } from './sidecar.js';
 import { signalNumber } from './signals.js';
 
@@ -160,7 +161,8 @@ function stdioEntry(fd: number, entry: StdioEntry): WireStdio {
 	if (entry === 'inherit') entry = fd;
 	if (typeof entry === 'number') {
 		// The host's 0-2 are already in the sidecar (its fds 3-5); others are taken with pidfd_getfd.
-		return entry <= 2 ? { kind: StdioKind.INHERIT, arg: entry, path: '' } : { kind: StdioKind.HOST_FD, arg: entry, path: '' };
+		// Bun and Deno cannot pass the host's 0-2 to the sidecar at launch (see sidecar.ts).
+		return entry <= 2 && runtime === 'node' ? { kind: StdioKind.INHERIT, arg: entry, path: '' } : { kind: StdioKind.HOST_FD, arg: entry, path: '' };
 	}
 	if ('process' in entry) return { kind: StdioKind.FROM_PIDFD, arg: entry.fd, path: '', handle: sidecarHandle(entry.process).handle };
 	const flags = entry.flags ?? (fd === 0 ? 'r' : 'w');

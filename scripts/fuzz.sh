@@ -7,6 +7,8 @@
 #   FUZZ_SECONDS=3600 npm run fuzz     # the longer run, before a release
 #   FUZZ_JOBS=4 FUZZ_SECONDS=3600 npm run fuzz   # parallel workers per harness
 #
+#   FUZZ_COVERAGE=1 npm run fuzz       # then line/branch coverage of the corpus (llvm-cov)
+#
 # The growing corpus is kept in dist/fuzz/corpus-<harness> between runs; the checked-in
 # seeds (sidecar/fuzz/seeds, from scripts/fuzz-seeds.ts) are read, never written. A crash
 # leaves its input in dist/fuzz/crash-*; replay it with dist/fuzz/<harness> <file>.
@@ -39,8 +41,20 @@ for h in "${harnesses[@]}"; do
 		continue
 	fi
 	# The last status line has the coverage (cov: edges, ft: features); final stats the executions.
-	grep -E '^#[0-9]+' "$log" | tail -n 1
+	grep -E '^#[0-9]+' "$log" | tail -n 1 || true
 	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
 	echo "corpus: $(find "$corpus" -type f | wc -l) inputs"
 done
+
+if [[ ${FUZZ_COVERAGE:-} == 1 ]]; then
+	make -s -C sidecar fuzz-cov
+	for h in "${harnesses[@]}"; do
+		echo "== coverage of $h's corpus"
+		LLVM_PROFILE_FILE=dist/fuzz/$h.profraw "dist/fuzz/cov_$h" -runs=0 \
+			"dist/fuzz/corpus-$h" sidecar/fuzz/seeds >/dev/null 2>&1
+		llvm-profdata merge -sparse "dist/fuzz/$h.profraw" -o "dist/fuzz/$h.profdata"
+		llvm-cov report "dist/fuzz/cov_$h" -instr-profile="dist/fuzz/$h.profdata" \
+			sidecar/wire.c sidecar/sidecar.c | sed "s|$PWD/||"
+	done
+fi
 exit "$status"

@@ -259,14 +259,16 @@ sidecarDies.run();
 const stopping = suite('shutdown() and the event loop');
 
 stopping('shutdown(): SIGTERM, SIGKILL after the timeout, sidecar stopped; detached children stay', async () => {
-	const stubborn = await spawn('sh', ['-c', "trap '' TERM; while :; do sleep 0.05; done"], { stdio: 'ignore' });
+	const stubborn = await spawn('sh', ['-c', "trap '' TERM; echo trapped; while :; do sleep 0.05; done"], { stdio: ['ignore', 'pipe', 'ignore'] });
+	// Only once the trap is set does SIGTERM bounce off it.
+	await once(stubborn.stdout!, 'data');
+	stubborn.stdout!.resume();
 	const polite = await spawn('sleep', ['300'], { stdio: 'ignore' });
 	const detached = await spawn('sleep', ['300'], { stdio: 'ignore', detached: true });
 	const detachedProc = { pid: detached.pid, start: startTime(detached.pid) };
 	const { pid } = await sidecarInfo();
 	const sidecar = { pid, start: startTime(pid) };
 	try {
-		await sleep(100); // let sh set its trap
 		const t0 = Date.now();
 		await within(5000, shutdown({ timeout: 300 }), 'shutdown');
 		const took = Date.now() - t0;
