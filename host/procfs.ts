@@ -91,16 +91,6 @@ function scanForChildren(parent: number): number[] {
 	return result;
 }
 
-/** The threads of a process (its tids), from /proc/<pid>/task. */
-export function listThreads(pid: number): number[] {
-	try {
-		return readdirSync(`/proc/${pid}/task`).map(Number);
-	} catch (error) {
-		if (isGone(error)) return [];
-		throw error;
-	}
-}
-
 /**
  * The cgroup v2 id of a process: the inode number of its cgroup directory, which is what
  * the kernel reports as the cgroup id (PIDFD_INFO_CGROUPID, name_to_handle_at). Undefined

@@ -289,18 +289,20 @@ opts('cgroup: the child starts in it (CLONE_INTO_CGROUP); info() reports its id'
 	let child: Awaited<ReturnType<typeof spawn>> | undefined;
 	try {
 		// Hybrid systems list v1 hierarchies too: the "0::" line is the cgroup2 one.
-		child = await spawn('sh', ['-c', 'grep ^0:: /proc/self/cgroup; read x'], { cgroup: dir, stdio: ['pipe', 'pipe', 'inherit'] });
+		const c = await spawn('sh', ['-c', 'grep ^0:: /proc/self/cgroup; read x'], { cgroup: dir, stdio: ['pipe', 'pipe', 'inherit'] });
+		child = c;
 		const line = (await within(LIMIT, lineOf(child.stdout!))).trim();
 		assert.ok(line.endsWith(`/pidfd-spawn-${process.pid}`), line);
 		if ((await features()).pidfdGetInfo) assert.is((await child.info()).cgroupId, statSync(dir).ino);
-		assert.is((await infoFromProc(child.pid, () => child.alive())).cgroupId, statSync(dir).ino);
+		assert.is((await infoFromProc(c.pid, () => c.alive())).cgroupId, statSync(dir).ino);
 		child.stdin!.end('\n');
 		await within(LIMIT, child.wait());
 		const missing = await spawn('true', [], { cgroup: join(dir, 'no-such') }).catch((e: unknown) => e);
 		assert.is((missing as PidfdError).code, 'ENOENT');
 		assert.is((missing as PidfdError).syscall, 'open');
 	} finally {
-		if (child && !child.exited) await child.kill('SIGKILL').then(() => child!.wait(), () => {});
+		const started = child;
+		if (started && !started.exited) await started.kill('SIGKILL').then(() => started.wait(), () => {});
 		await removeCgroup(dir);
 	}
 });
