@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo } from '../schemas/exit.js';
 import type { Scope, TreeKillOptions } from './cgroup/scope.js';
 import { PidfdError } from './errors.js';
+import { killTree, waitTree } from './tree.js';
 import { exitFromEvent } from './exit.js';
 import { ProcessHandle } from './handle.js';
 import { openPipeEnd } from './pipes.js';
@@ -98,15 +99,21 @@ export class Child extends ProcessHandle {
 	}
 
 	/**
-	 * Ends the child's whole tree, whatever sessions, process groups or double forks it used,
-	 * and removes its cgroup: `scope.kill()`. In a shared scope that is every process of the
-	 * scope. Only for contained children: others reject ENOTSUP (see `contain`).
+	 * Ends the child's whole tree. A contained child (`contain`, or a Scope): `scope.kill()`,
+	 * which nothing escapes, whatever sessions, process groups or double forks it used, and
+	 * which removes the cgroup; in a shared scope that is every process of the scope. Any other
+	 * child: the same phases over a walk of its descendants (`killTree()` of the module), which
+	 * cannot see processes that double-forked away from the tree.
 	 */
-	killTree(options?: TreeKillOptions): Promise<void> {
-		if (!this.#scope) {
-			return Promise.reject(new PidfdError('ENOTSUP', 95, 'killTree', `killTree ENOTSUP: child ${this.pid} is not contained; spawn it with { contain: true } or through a Scope`, { pid: this.pid }));
+	async killTree(options: TreeKillOptions = {}): Promise<void> {
+		if (this.#scope) return this.#scope.kill(options);
+		if (this.exited) return;
+		if (options.graceful !== undefined) {
+			await killTree(this, options.graceful).catch(ignoreGone);
+			const grace = new Promise((resolve) => setTimeout(resolve, options.gracePeriod ?? 5000).unref());
+			await Promise.race([waitTree(this), grace]);
 		}
-		return this.#scope.kill(options);
+		if (!this.exited) await killTree(this, 'SIGKILL').catch(ignoreGone);
 	}
 
 	/**
@@ -148,4 +155,9 @@ export class Child extends ProcessHandle {
 		this.#disarm?.();
 		if (this.#refed) this.sidecar.unref();
 	}
+}
+
+/** A tree that ended on its own while we were about to end it: that is what we wanted. */
+function ignoreGone(error: unknown): void {
+	if (!(error instanceof PidfdError && error.code === 'ESRCH')) throw error;
 }

@@ -274,12 +274,16 @@ tree('a contained child that ends with an empty tree takes its cgroup with it', 
 	await child.killTree(); // nothing left: resolves at once
 });
 
-tree('killTree on a child that is not contained rejects ENOTSUP', async () => {
-	const child = await spawn('/bin/true');
-	const error = await child.killTree().catch((e: unknown) => e as PidfdError);
-	assert.is((error as PidfdError).code, 'ENOTSUP');
-	await within(LIMIT, child.wait());
+tree('killTree on a child that is not contained walks its descendants instead', async () => {
+	const child = await spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
+	const grandchild = Number((await within(LIMIT, new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d)))))).trim());
+	assert.ok(isAlive(grandchild));
+	await within(LIMIT, child.killTree({ graceful: 'SIGTERM', gracePeriod: 2000 }));
+	assert.is((await within(LIMIT, child.wait())).status, 'signaled');
+	await eventually(2000, () => !isAlive(grandchild), `grandchild ${grandchild} ended with the tree`);
+	assert.is(child.scope, undefined);
 	assert.is(cgroupOf(process.pid), undefined);
+	await child.killTree(); // nothing left: resolves at once
 });
 
 tree.run();
