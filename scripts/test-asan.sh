@@ -15,6 +15,9 @@ reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
 
 export PIDFD_SIDECAR=$PWD/dist/pidfd-sidecar-asan
+# The sanitizer runtime and shadow memory add some MiB of RSS: tests with absolute memory
+# bounds on the sidecar can read this and measure growth instead.
+export PIDFD_SANITIZED=1
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:log_path=$reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
 

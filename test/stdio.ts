@@ -244,6 +244,7 @@ bounds('64 MiB through stdout to a slow reader: host and sidecar memory stay bou
 	const child = await spawn('head', ['-c', String(64 << 20), '/dev/zero'], { stdio: ['ignore', 'pipe', 'inherit'] });
 	const stdout = child.stdout!;
 	const hostBefore = rssKiB('self');
+	const sidecarBefore = rssKiB(sidecarPid);
 	let hostPeak = 0;
 	let sidecarPeak = 0;
 	let total = 0;
@@ -264,8 +265,9 @@ bounds('64 MiB through stdout to a slow reader: host and sidecar memory stay bou
 	// The stream's own queue is the proof; RSS only shows garbage not yet collected.
 	assert.ok(buffered <= 256 * 1024, `host stream queued ${buffered} bytes`);
 	assert.ok(hostPeak - hostBefore < 48 * 1024, `host RSS grew ${hostPeak - hostBefore} KiB while reading 64 MiB`);
-	assert.ok(sidecarPeak < 2 * 1024, `sidecar RSS ${sidecarPeak} KiB`);
-	console.log(`  64 MiB slow read: stream queue ≤ ${buffered} B, host RSS +${hostPeak - hostBefore} KiB, sidecar RSS peak ${sidecarPeak} KiB`);
+	// Growth, not size: a sanitizer build of the sidecar starts at several MiB.
+	assert.ok(sidecarPeak - sidecarBefore < 1024, `sidecar RSS grew ${sidecarPeak - sidecarBefore} KiB`);
+	console.log(`  64 MiB slow read: host RSS +${hostPeak - hostBefore} KiB, sidecar RSS ${sidecarBefore} → ${sidecarPeak} KiB`);
 });
 
 bounds('1,000 spawns with pipes: host and sidecar fd counts return to their baseline', async () => {
