@@ -24,12 +24,3 @@ export function isDenied(error: unknown): boolean {
 	if (!(error instanceof Error)) return false;
 	return error.name === 'NotCapable' || error.name === 'PermissionDenied' || (error as { code?: unknown }).code === 'ERR_ACCESS_DENIED';
 }
-
-/** The host's environment, for a child that inherits it (Deno asks for --allow-env). */
-export function hostEnv(): Record<string, string | undefined> {
-	try {
-		return { ...process.env };
-	} catch (error) {
-		throw explainDenied(error, "reading the host's environment for the child");
-	}
-}

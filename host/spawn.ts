@@ -8,7 +8,7 @@ import { InvalidArgumentError, PidfdError } from './errors.js';
 import type { FrameWriter } from './framing.js';
 import { kSidecarHandle } from './handle.js';
 import { MessageType, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from './protocol.js';
-import { hostEnv } from './permissions.js';
+import { explainDenied } from './permissions.js';
 import { runtime } from './runtime.js';
 import { Sidecar } from './sidecar.js';
 import { signalNumber } from './signals.js';
@@ -80,11 +80,17 @@ function abandon(sidecar: Sidecar, handle: number, child: Child | undefined): vo
 
 /** Validates with the zod schema and lowers the options to a SPAWN request. */
 export function toWire(file: string, args: readonly string[], options: SpawnOptions): WireSpawn {
-	const parsedArgs = SpawnArgs.safeParse([file, args]);
-	if (!parsedArgs.success) throw invalid('spawn()', parsedArgs.error, ['file', 'args']);
-	const parsed = SpawnOptions.safeParse(options);
-	if (!parsed.success) throw invalid('spawn() options', parsed.error);
-	const o = parsed.data;
+	if (!plainArgs(file, args)) {
+		const parsedArgs = SpawnArgs.safeParse([file, args]);
+		if (!parsedArgs.success) throw invalid('spawn()', parsedArgs.error, ['file', 'args']);
+	}
+	let o: SpawnOptions;
+	if (plainOptions(options)) o = options;
+	else {
+		const parsed = SpawnOptions.safeParse(options);
+		if (!parsed.success) throw invalid('spawn() options', parsed.error);
+		o = parsed.data;
+	}
 	let flags = 0;
 	if (o.detached) flags |= SpawnFlag.DETACHED;
 	if (o.setsid) flags |= SpawnFlag.SETSID;
@@ -101,7 +107,7 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 		groups: o.groups ?? [],
 		file,
 		argv: [o.argv0 ?? file, ...args],
-		env: envList(o.env ?? hostEnv()),
+		env: o.env === undefined ? hostEnvList() : envList(o.env),
 		cwd: o.cwd === undefined ? process.cwd() : resolve(pathOf(o.cwd)),
 		stdio: stdioList(o.stdio ?? 'inherit'),
 		...(o.cgroup === undefined ? {} : { cgroup: resolve(pathOf(o.cgroup)) }),
@@ -121,6 +127,72 @@ export function encodeSpawn(w: FrameWriter, s: WireSpawn): void {
 		if (e.kind === StdioKind.FROM_PIDFD) w.u32(e.handle ?? 0);
 	}
 	if (s.flags & SpawnFlag.CGROUP) w.str(s.cgroup ?? '');
+}
+
+/*
+ * The zod parses cost ~17 µs of every spawn() (the event loop waits for them). The common
+ * shapes are checked here by hand, and only ever accepted where the schema accepts them
+ * with the same output (these fields come out unchanged); anything else, valid or not, goes
+ * through zod, so its errors stay the ones users see.
+ */
+function plainArgs(file: unknown, args: unknown): boolean {
+	if (typeof file !== 'string' || file === '' || file.includes('\0') || !Array.isArray(args) || args.length > 1000) return false;
+	for (const a of args) if (typeof a !== 'string' || a.includes('\0')) return false;
+	return true;
+}
+
+const STDIO_NAMES = new Set<unknown>(['inherit', 'ignore', 'pipe']);
+
+function plainOptions(options: unknown): options is SpawnOptions {
+	if (typeof options !== 'object' || options === null || Object.getPrototypeOf(options) !== Object.prototype) return false;
+	for (const key of Object.keys(options)) {
+		const value = (options as Record<string, unknown>)[key];
+		if (value === undefined) continue;
+		switch (key) {
+			case 'stdio':
+				if (STDIO_NAMES.has(value)) continue;
+				if (!Array.isArray(value) || value.length > 3) return false;
+				for (const e of value) if (!(e === null || e === undefined || STDIO_NAMES.has(e))) return false;
+				continue;
+			case 'cwd':
+			case 'argv0':
+				if (typeof value === 'string' && !value.includes('\0')) continue;
+				return false;
+			case 'detached':
+			case 'setsid':
+			case 'processGroup':
+				if (typeof value === 'boolean') continue;
+				return false;
+			default:
+				return false;
+		}
+	}
+	return true;
+}
+
+/**
+ * `envList({ ...process.env })` without the copy: each read of process.env is a getenv()
+ * behind a C++ interceptor, and the spread read every variable twice over (~25 µs for 35
+ * variables, against ~16 here). Still read on every spawn: a child sees process.env as it
+ * is at the call.
+ */
+function hostEnvList(): string[] {
+	try {
+		const env = process.env; // Deno asks for --allow-env
+		const list: string[] = [];
+		for (const name of Object.keys(env)) {
+			const value = env[name];
+			if (value === undefined) continue;
+			if (name === '' || name.includes('=') || name.includes('\0')) {
+				throw new InvalidArgumentError(`spawn() options.env: invalid variable name ${JSON.stringify(name)}`);
+			}
+			if (value.includes('\0')) throw new InvalidArgumentError(`spawn() options.env.${name}: must not contain NUL bytes`);
+			list.push(`${name}=${value}`);
+		}
+		return list;
+	} catch (error) {
+		throw explainDenied(error, "reading the host's environment for the child");
+	}
 }
 
 function envList(env: Record<string, string | undefined>): string[] {

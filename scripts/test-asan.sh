@@ -28,11 +28,20 @@ else
 fi
 status=$?
 
-if compgen -G "$reports/*" >/dev/null; then
-	for f in "$reports"/*; do
-		echo "== sanitizer report $(basename "$f")"
-		cat "$f"
-	done
+# ASan warns, and only warns, when a child made by clone() on a stack of its own calls a
+# noreturn function (_exit, execve): "ignoring requested __asan_handle_no_return ... False
+# positive error reports may follow" (google/sanitizers#189). A file with nothing else in it
+# is no report; any other line is.
+benign='ASan is ignoring requested __asan_handle_no_return|^False positive error reports may follow|^For details see https://github.com/google/sanitizers/issues/189'
+found=0
+for f in "$reports"/*; do
+	[ -e "$f" ] || continue
+	grep -Ev "$benign" "$f" | grep -q . || continue
+	found=1
+	echo "== sanitizer report $(basename "$f")"
+	cat "$f"
+done
+if ((found)); then
 	echo "test:asan: the sanitizers reported errors in the sidecar"
 	exit 1
 fi

@@ -8,6 +8,7 @@ import { cgroupDir, parseCgroup2Mounts, parseCgroup2Path, dirIn, hierarchyPath }
 import { bytesOf, controllersFor } from '../host/cgroup/limits.js';
 import { type Child, cgroupOf, type ExitInfo, PidfdError, Scope, spawn } from '../host/index.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
+import { runAsNobody } from './helpers/nobody.js';
 import { isAlive } from './helpers/proc.js';
 
 const LIMIT = 15_000;
@@ -163,7 +164,8 @@ refused('spawn with contain on a bad root rejects, and plain spawn still works',
 refused('an unprivileged user with no delegated cgroup: EACCES with the path and what to do', async () => {
 	if (!here.dir) return skip('EACCES', here.why!);
 	if (process.getuid?.() !== 0) return skip('EACCES as nobody', 'needs root to switch to uid 65534');
-	const r = await fixture(['test/fixtures/scope-create.ts', ''], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+	const run = await runAsNobody('test/fixtures/scope-create.ts', ['']);
+	const r = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
 	assert.is(r.ok, false);
 	assert.is(r.code, 'EACCES');
 	assert.match(String(r.path), /\/pidfd-\d+$/);

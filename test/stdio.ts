@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Command, PidfdError, RunError, run, sidecarInfo, spawn } from '../host/index.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
+import { runAsNobody } from './helpers/nobody.js';
 import { childrenOf, fdCount, isAlive } from './helpers/proc.js';
 
 const LIMIT = 15_000;
@@ -306,22 +307,8 @@ bounds('uid/gid: the child runs as the user asked for; setuid failures say so', 
 	const { stdout } = await within(LIMIT, run('id', ['-u'], { uid: 65534, gid: 65534, groups: [], encoding: 'utf8' }));
 	assert.is(stdout.trim(), '65534');
 	// Unprivileged, asking for root: a host running as nobody.
-	const script = join(tmp, 'setuid.mts');
-	writeFileSync(
-		script,
-		`import { spawn } from ${JSON.stringify(new URL('../host/index.ts', import.meta.url).pathname)};\n` +
-			`try { await spawn('/bin/true', [], { uid: 0 }); console.log('{}'); } catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall })); }\n`,
-	);
-	chmodSync(tmp, 0o755);
-	chmodSync(script, 0o644);
-	const out = await within(
-		LIMIT,
-		new Promise<string>((resolve, reject) =>
-			execFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', script], (error, text) =>
-				error ? reject(error) : resolve(text),
-			),
-		),
-	);
+	const r = await within(LIMIT, runAsNobody('test/fixtures/setuid-root.ts'));
+	const out = r.stdout;
 	assert.equal(JSON.parse(out), { code: 'EPERM', syscall: 'setuid' });
 });
 
