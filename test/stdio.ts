@@ -174,6 +174,31 @@ capture('Command: builder, env, envClear, envRemove, cwd, reuse', async () => {
 	assert.is(status.code, 4);
 });
 
+capture('Command: umask, setsid, processGroup reach the child', async () => {
+	const umask = await within(LIMIT, new Command('sh').args(['-c', 'umask']).umask(0o027).output({ encoding: 'utf8' }));
+	assert.is(umask.stdout.trim(), '0027');
+	// In its own session, a process is its session and group leader: sid = pgid = pid.
+	const ids = await within(LIMIT, new Command('sh').args(['-c', 'echo $$ $(ps -o sid= -o pgid= -p $$)']).setsid().output({ encoding: 'utf8' }));
+	const [pid, sid, pgid] = ids.stdout.trim().split(/\s+/).map(Number);
+	assert.is(sid, pid);
+	assert.is(pgid, pid);
+	const group = await within(LIMIT, new Command('sh').args(['-c', 'echo $$ $(ps -o pgid= -p $$)']).processGroup().output({ encoding: 'utf8' }));
+	const [gpid, ggid] = group.stdout.trim().split(/\s+/).map(Number);
+	assert.is(ggid, gpid);
+});
+
+capture('busy pipes do not hold back other children\'s exits', async () => {
+	const writers = await Promise.all(Array.from({ length: 6 }, () => spawn('head', ['-c', String(256 << 20), '/dev/zero'], { stdio: ['ignore', 'pipe', 'inherit'] })));
+	const drained = writers.map((w) => new Promise((resolve) => w.stdout!.on('data', () => {}).on('end', resolve)));
+	const started = performance.now();
+	const exit = await within(LIMIT, (await spawn('/bin/true')).wait());
+	const ms = performance.now() - started;
+	assert.is(exit.code, 0);
+	assert.ok(ms < 1000, `an exit took ${ms.toFixed(0)} ms to arrive while 6 pipes streamed`);
+	await within(30_000, Promise.all(drained));
+	await within(LIMIT, Promise.all(writers.map((w) => w.wait())));
+});
+
 capture('a missing cwd rejects with ENOENT from chdir and the path', async () => {
 	const error = await spawn('/bin/true', [], { cwd: join(tmp, 'missing-dir') }).then(() => undefined, (e: unknown) => e as PidfdError);
 	assert.is(error!.code, 'ENOENT');
