@@ -106,6 +106,24 @@ export class FrameWriter {
 		return this;
 	}
 
+	/** Bytes written so far, header included: a mark for `copy()`. */
+	get length(): number {
+		return this.#off;
+	}
+
+	/** A copy of what was written since `start` (a `length` taken earlier). */
+	copy(start: number): Buffer {
+		return Buffer.from(this.#buf.subarray(start, this.#off));
+	}
+
+	/** Appends raw bytes, e.g. a run of fields kept from `copy()`. */
+	bytes(data: Uint8Array): this {
+		this.#reserve(data.length);
+		this.#buf.set(data, this.#off);
+		this.#off += data.length;
+		return this;
+	}
+
 	/** Finishes the frame and resets the writer for the next one. */
 	finish(type: number, id: number): Buffer {
 		const frame = Buffer.allocUnsafe(this.#off);

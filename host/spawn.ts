@@ -120,7 +120,13 @@ export function encodeSpawn(w: FrameWriter, s: WireSpawn): void {
 	w.str(s.file).u32(s.argv.length);
 	for (const a of s.argv) w.str(a);
 	w.u32(s.env.length);
-	for (const e of s.env) w.str(e);
+	if (s.env === envBlock.list) w.bytes(envBlock.bytes);
+	else {
+		const start = w.length;
+		for (const e of s.env) w.str(e);
+		// The host's environment, as it was: the same list again next time, if unchanged.
+		if (s.env === lastHostEnv.list) envBlock = { list: s.env, bytes: w.copy(start) };
+	}
 	w.str(s.cwd).u32(s.stdio.length);
 	for (const e of s.stdio) {
 		w.u32(e.kind).i32(e.arg).str(e.path);
@@ -170,18 +176,37 @@ function plainOptions(options: unknown): options is SpawnOptions {
 	return true;
 }
 
+/*
+ * The last environment read from process.env, and its encoding in a SPAWN body. Every
+ * spawn() still reads every variable (a child sees process.env as it is at the call), but
+ * while they read the same, the list and its bytes are reused instead of being built again:
+ * ~35 strings joined and encoded one by one, and their garbage, on every spawn.
+ */
+const EMPTY: readonly string[] = Object.freeze([]);
+let lastHostEnv: { names: string[]; values: string[]; list: readonly string[] } = { names: [], values: [], list: EMPTY };
+let envBlock: { list: readonly string[]; bytes: Buffer } = { list: EMPTY, bytes: Buffer.alloc(0) };
+
 /**
  * `envList({ ...process.env })` without the copy: each read of process.env is a getenv()
- * behind a C++ interceptor, and the spread read every variable twice over (~25 µs for 35
- * variables, against ~16 here). Still read on every spawn: a child sees process.env as it
- * is at the call.
+ * behind a C++ interceptor, and the spread cost ~25 µs for 35 variables, against ~16 here.
  */
-function hostEnvList(): string[] {
+function hostEnvList(): readonly string[] {
 	try {
 		const env = process.env; // Deno asks for --allow-env
+		const names = Object.keys(env);
+		const values: string[] = [];
+		const last = lastHostEnv;
+		let same = names.length === last.names.length;
+		for (let i = 0; i < names.length; i++) {
+			const value = env[names[i]!];
+			values.push(value as string);
+			if (same && (names[i] !== last.names[i] || value !== last.values[i])) same = false;
+		}
+		if (same) return last.list;
 		const list: string[] = [];
-		for (const name of Object.keys(env)) {
-			const value = env[name];
+		for (let i = 0; i < names.length; i++) {
+			const name = names[i]!;
+			const value = values[i];
 			if (value === undefined) continue;
 			if (name === '' || name.includes('=') || name.includes('\0')) {
 				throw new InvalidArgumentError(`spawn() options.env: invalid variable name ${JSON.stringify(name)}`);
@@ -189,7 +214,8 @@ function hostEnvList(): string[] {
 			if (value.includes('\0')) throw new InvalidArgumentError(`spawn() options.env.${name}: must not contain NUL bytes`);
 			list.push(`${name}=${value}`);
 		}
-		return list;
+		lastHostEnv = { names, values, list: Object.freeze(list) };
+		return lastHostEnv.list;
 	} catch (error) {
 		throw explainDenied(error, "reading the host's environment for the child");
 	}

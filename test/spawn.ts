@@ -53,6 +53,26 @@ examples('exit codes pass through, 255 included', async () => {
 	}
 });
 
+examples('each spawn sees process.env as it is at the call, changed or not', async () => {
+	const out = join(tmp, 'env');
+	const seen = async () => {
+		await within(LIMIT, (await spawn('sh', ['-c', 'echo "${PIDFD_TEST_ENV-unset}" > "$0"', out])).wait());
+		return readFileSync(out, 'utf8').trim();
+	};
+	try {
+		assert.is(await seen(), 'unset');
+		assert.is(await seen(), 'unset');
+		process.env.PIDFD_TEST_ENV = 'one';
+		assert.is(await seen(), 'one');
+		process.env.PIDFD_TEST_ENV = 'two';
+		assert.is(await seen(), 'two');
+		assert.is(await seen(), 'two');
+	} finally {
+		delete process.env.PIDFD_TEST_ENV;
+	}
+	assert.is(await seen(), 'unset');
+});
+
 examples('PATH lookup and args reach the child', async () => {
 	const out = join(tmp, 'argv');
 	const child = await spawn('sh', ['-c', 'echo "$0|$1" > "$2"', 'one', 'two words', out]);
