@@ -1,5 +1,5 @@
 // The sidecar binary, driven with raw frames over its pipes.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants as os, existsSync, openSync, closeSync, readFileSync, readdirSync, unlinkSync, writeSync, createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -8,22 +8,17 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
 	type Frame,
-	FrameReader,
 	STDIO,
 	T,
 	Writer,
 	decodeError,
-	decodeExit,
-	decodeHello,
 	decodeInfo,
 	decodeSpawned,
 	frame,
 	spawnBody,
-	type Hello,
-	type SpawnRequest,
 } from './helpers/frames.js';
+import { RawSidecar } from './helpers/raw.js';
 
-const BIN = process.env.PIDFD_SIDECAR ?? join(process.cwd(), 'dist', 'pidfd-sidecar');
 const SC = { none: 0, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, open: 9 };
 const FEAT = { clone3: 1, waitid: 2, getInfo: 4, infoExit: 8, signalGroup: 128 };
 const CLD_EXITED = 1;
@@ -39,92 +34,9 @@ function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-class Sidecar {
-	readonly proc: ChildProcess;
-	readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-	hello!: Hello;
-	private reader = new FrameReader();
-	private queue: Frame[] = [];
-	private waiters: Array<{ pred: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
-	private nextId = 1;
-
-	constructor() {
-		this.proc = spawn(BIN, [], { stdio: ['pipe', 'pipe', 'inherit', 0, 1, 2] });
-		this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
-		this.proc.stdout!.on('data', (chunk: Buffer) => {
-			for (const f of this.reader.push(chunk)) this.deliver(f);
-		});
-		// EPIPE on a dead sidecar surfaces through the exit promise instead.
-		this.proc.stdin!.on('error', () => {});
-	}
-
-	static async start(): Promise<Sidecar> {
-		const s = new Sidecar();
-		const f = await deadline(s.next((f) => f.type === T.HELLO), 2000, 'HELLO');
-		s.hello = decodeHello(f.body);
-		return s;
-	}
-
-	private deliver(f: Frame) {
-		const i = this.waiters.findIndex((w) => w.pred(f));
-		if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(f);
-		else this.queue.push(f);
-	}
-
-	/** The first frame (queued or future) matching pred. */
-	next(pred: (f: Frame) => boolean): Promise<Frame> {
-		const i = this.queue.findIndex(pred);
-		if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
-		return new Promise((resolve) => this.waiters.push({ pred, resolve }));
-	}
-
-	write(b: Buffer) {
-		this.proc.stdin!.write(b);
-	}
-
-	request(type: number, body: Buffer, ms = 3000): Promise<Frame> {
-		const id = this.nextId++;
-		this.write(frame(type, id, body));
-		return deadline(this.next((f) => f.id === id), ms, `reply to type ${type}`);
-	}
-
-	spawn(r: SpawnRequest, ms = 3000) {
-		return this.request(T.SPAWN, spawnBody(r), ms);
-	}
-
-	async spawnOk(r: SpawnRequest) {
-		const f = await this.spawn(r);
-		if (f.type === T.ERROR) throw new Error(`spawn failed: ${JSON.stringify(decodeError(f.body))}`);
-		assert.is(f.type, T.SPAWNED);
-		return decodeSpawned(f.body);
-	}
-
-	exit(handle: number, ms = 3000) {
-		return deadline(
-			this.next((f) => f.type === T.EXIT && f.body.readUInt32LE(0) === handle),
-			ms,
-			`EXIT of handle ${handle}`,
-		).then((f) => decodeExit(f.body));
-	}
-
-	kill(handle: number, sig: number, flags = 0) {
-		return this.request(T.KILL, new Writer().u32(handle).i32(sig).u32(flags).bytes());
-	}
-
-	/** Pids of the sidecar's children, zombies included. */
-	children(): number[] {
-		const pid = this.hello.pid;
-		const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-		return text ? text.split(/\s+/).map(Number) : [];
-	}
-
-	async stop() {
-		if (this.proc.exitCode === null && this.proc.signalCode === null) {
-			this.proc.stdin!.end();
-			await deadline(this.exited, 3000, 'sidecar exit');
-		}
-	}
-}
+/** The raw-frame driver shared with test/robustness.ts. */
+const Sidecar = RawSidecar;
+type Sidecar = RawSidecar;
 
 function expectError(f: Frame, errno: number, syscall: number) {
 	assert.is(f.type, T.ERROR, `expected ERROR, got type ${f.type}`);

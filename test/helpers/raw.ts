@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { within } from './deadline.js';
-import { type Frame, FrameReader, T, decodeHello, frame, type Hello } from './frames.js';
+import { type Frame, FrameReader, T, Writer, decodeError, decodeExit, decodeHello, decodeSpawned, frame, type Hello, type SpawnRequest, spawnBody } from './frames.js';
 
 export const BIN = process.env.PIDFD_SIDECAR ?? join(process.cwd(), 'dist', 'pidfd-sidecar');
 
@@ -65,6 +65,31 @@ export class RawSidecar {
 			this.next((f) => f.id === id),
 			`reply to type ${type}`,
 		);
+	}
+
+	spawn(r: SpawnRequest, ms = 3000): Promise<Frame> {
+		return this.request(T.SPAWN, spawnBody(r), ms);
+	}
+
+	/** SPAWN that must succeed: the decoded SPAWNED reply. */
+	async spawnOk(r: SpawnRequest): Promise<ReturnType<typeof decodeSpawned>> {
+		const f = await this.spawn(r);
+		if (f.type === T.ERROR) throw new Error(`spawn failed: ${JSON.stringify(decodeError(f.body))}`);
+		if (f.type !== T.SPAWNED) throw new Error(`expected SPAWNED, got type ${f.type}`);
+		return decodeSpawned(f.body);
+	}
+
+	/** The EXIT event of a handle, decoded. */
+	exit(handle: number, ms = 3000): Promise<ReturnType<typeof decodeExit>> {
+		return within(
+			ms,
+			this.next((f) => f.type === T.EXIT && f.body.readUInt32LE(0) === handle),
+			`EXIT of handle ${handle}`,
+		).then((f) => decodeExit(f.body));
+	}
+
+	kill(handle: number, sig: number, flags = 0): Promise<Frame> {
+		return this.request(T.KILL, new Writer().u32(handle).i32(sig).u32(flags).bytes());
 	}
 
 	/** Pids of the sidecar's children, zombies included. */
