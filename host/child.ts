@@ -5,7 +5,7 @@ import { PidfdError } from './errors.js';
 import { killTree, waitTree } from './tree.js';
 import { exitFromEvent } from './exit.js';
 import { ProcessHandle } from './handle.js';
-import { openPipeEnd } from './pipes.js';
+import { openPipeEnd, type PipeOnRead } from './pipes.js';
 import type { Sidecar } from './sidecar.js';
 
 /** One end of a child's pipe as SPAWNED reports it. */
@@ -29,14 +29,14 @@ export class Child extends ProcessHandle {
 	readonly stdio: (Readable | Writable | null)[] = [];
 
 	/** @internal Use `spawn()` or `Command#spawn()`. */
-	constructor(sidecar: Sidecar, handle: number, pid: number, pipes: readonly PipeEnd[], stdioCount: number) {
+	constructor(sidecar: Sidecar, handle: number, pid: number, pipes: readonly PipeEnd[], stdioCount: number, onread?: PipeOnRead) {
 		super(sidecar, handle, pid);
 		sidecar.ref();
 		for (let fd = 0; fd < stdioCount; fd++) this.stdio.push(null);
 		const sidecarPid = sidecar.hello!.pid;
 		try {
 			for (const { childFd, sidecarFd } of pipes) {
-				this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0);
+				this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0, onread?.[childFd]);
 			}
 		} catch (error) {
 			// EMFILE, say: the caller gets no Child, so this one must not hold the loop.

@@ -1,5 +1,5 @@
 import { closeSync, constants, createReadStream, createWriteStream, openSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { type OnReadOpts, Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { explainDenied } from './permissions.js';
 import { runtime } from './runtime.js';
@@ -13,7 +13,7 @@ const O_CLOEXEC = 0o2000000;
  * the kernel's pipe buffer as the only buffer and its blocking as the backpressure: the
  * sidecar never copies them.
  */
-export function openPipeEnd(sidecarPid: number, fd: number, hostWrites: boolean): Socket | Readable | Writable {
+export function openPipeEnd(sidecarPid: number, fd: number, hostWrites: boolean, onread?: OnReadOpts): Socket | Readable | Writable {
 	const path = `/proc/${sidecarPid}/fd/${fd}`;
 	// Node polls a non-blocking pipe in its event loop. Bun's net.Socket never reads such an
 	// fd and Deno's refuses it (EEXIST): there, fs streams read and write it, blocking, off
@@ -29,8 +29,23 @@ export function openPipeEnd(sidecarPid: number, fd: number, hostWrites: boolean)
 		throw explainDenied(error, `opening the pipe ${path}`);
 	}
 	if (!sockets) return hostWrites ? createWriteStream('', { fd: hostFd }) : readStream(hostFd);
-	return new Socket({ fd: hostFd, readable: !hostWrites, writable: hostWrites });
+	// `onread` (run() capturing output, see there): each read lands in a buffer the caller
+	// gives and goes to its callback, instead of a fresh Buffer per read through the stream.
+	return new Socket({ fd: hostFd, readable: !hostWrites, writable: hostWrites, ...(onread && !hostWrites ? { onread } : {}) });
 }
+
+/**
+ * Whether openPipeEnd() honours `onread`: only where the host's end is a net.Socket (Node).
+ * Elsewhere the stream emits 'data' as usual.
+ */
+export const pipeOnRead = runtime === 'node';
+
+/**
+ * @internal A spawn option, by symbol so it is no part of the public options and survives
+ * their spreads: `onread` for the pipe of some child fds (openPipeEnd()). Used by run().
+ */
+export const kPipeOnRead = Symbol('pidfd.pipeOnRead');
+export type PipeOnRead = Readonly<Record<number, OnReadOpts>>;
 
 interface BunGlobal {
 	file(fd: number): { stream(): ReadableStream<Uint8Array> };

@@ -1,7 +1,9 @@
+import type { OnReadOpts } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo } from '../schemas/exit.js';
 import type { Child } from './child.js';
 import { InvalidArgumentError } from './errors.js';
+import { kPipeOnRead, type PipeOnRead, pipeOnRead } from './pipes.js';
 import { type SpawnOptions, spawn } from './spawn.js';
 
 export interface RunOptions extends Omit<SpawnOptions, 'stdio'> {
@@ -60,14 +62,19 @@ export function run(file: string, args?: readonly string[], options?: RunOptions
 export async function run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<RunResult> {
 	const { input, encoding = 'buffer', maxBuffer = 64 * 1024 * 1024, stderr = 'pipe', ...spawnOptions } = options;
 	if (!(Number.isSafeInteger(maxBuffer) && maxBuffer > 0)) throw new InvalidArgumentError(`run(): maxBuffer must be a positive integer, got ${String(maxBuffer)}`);
-	const child = await spawn(file, args, { ...spawnOptions, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', stderr] });
 	let overflow = false;
+	let child: Child | undefined;
 	const onOverflow = () => {
 		if (overflow) return;
 		overflow = true;
-		child.kill('SIGKILL').catch(() => {});
+		child!.kill('SIGKILL').catch(() => {});
 	};
-	const [out, err] = [collect(child.stdout, maxBuffer, onOverflow), collect(child.stderr, maxBuffer, onOverflow)];
+	// Where the pipes are net.Sockets (Node), the output is read straight into buffers of
+	// ours (Capture) rather than as a stream of fresh chunks joined at the end.
+	const captures = pipeOnRead ? [new Capture(maxBuffer, onOverflow), new Capture(maxBuffer, onOverflow)] : undefined;
+	const onread: PipeOnRead | undefined = captures && { 1: captures[0]!.onread, 2: captures[1]!.onread };
+	child = await spawn(file, args, { ...spawnOptions, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', stderr], ...(onread && { [kPipeOnRead]: onread }) });
+	const [out, err] = [collect(child.stdout, maxBuffer, onOverflow, captures?.[0]), collect(child.stderr, maxBuffer, onOverflow, captures?.[1])];
 	if (input !== undefined) feed(child.stdin!, input);
 	const [exit, stdoutBytes, stderrBytes] = await Promise.all([child.wait(), out, err]);
 	const decode = (b: Buffer) => (encoding === 'utf8' ? b.toString('utf8') : b);
@@ -83,14 +90,81 @@ function describeCut(file: string, reason: 'timeout' | 'abort' | 'maxBuffer', op
 	return `${file} wrote more than maxBuffer (${maxBuffer} bytes) to stdout or stderr`;
 }
 
+/** Where a Capture with no room left reads; the bytes are copied out (or dropped) at once. */
+let spareBuffer: Buffer | undefined;
+
+/**
+ * Keeps what a pipe read through `onread` (see openPipeEnd()), like collect() below: at
+ * most `limit` bytes, then onOverflow and keep draining. The kernel reads straight into the
+ * free end of one buffer of ours, which grows by ×8 and is returned trimmed: no Buffer per
+ * read (nor its garbage), no copy out of it, no final join. Growing copies what was kept,
+ * so fewer, bigger steps copy less; the untouched tail of a big allocation costs address
+ * space, not memory. On 256 MiB this is about a third faster than streaming chunks.
+ */
+class Capture {
+	#data = Buffer.alloc(0); // the first read lands in the spare buffer, then is kept exactly
+	#size = 0;
+	#spare = false;
+	readonly onread: OnReadOpts;
+
+	constructor(
+		readonly limit: number,
+		readonly onOverflow: () => void,
+	) {
+		// Node calls `buffer` for where the next read goes: once up front, then after each callback.
+		this.onread = { buffer: () => this.#next(), callback: (n, buffer) => this.#read(n, buffer) };
+	}
+
+	#next(): Uint8Array {
+		const free = Math.min(this.#data.length, this.limit) - this.#size;
+		this.#spare = free < 16 * 1024;
+		if (!this.#spare) return this.#data.subarray(this.#size, this.#size + free);
+		// Full: read into a spare buffer, and grow only if bytes come (an output that fits
+		// exactly, the EOF read of a long one, must not grow).
+		spareBuffer ??= Buffer.allocUnsafe(64 * 1024);
+		return spareBuffer;
+	}
+
+	#read(n: number, buffer: Uint8Array): boolean {
+		if (!this.#spare) {
+			this.#size += n;
+			return true;
+		}
+		const keep = Math.min(n, this.limit - this.#size);
+		if (keep < n) this.onOverflow();
+		if (keep > 0) {
+			if (this.#size + keep > this.#data.length) {
+				const next = this.#size === 0 ? keep : Math.min(this.limit, Math.max(64 * 1024, 8 * this.#data.length));
+				const grown = Buffer.allocUnsafe(Math.max(this.#size + keep, next));
+				this.#data.copy(grown, 0, 0, this.#size);
+				this.#data = grown;
+			}
+			this.#data.set(buffer.subarray(0, keep), this.#size);
+			this.#size += keep;
+		}
+		return true;
+	}
+
+	get bytes(): Buffer {
+		const { length } = this.#data;
+		// A short output should not hold on to a mostly empty buffer.
+		if (this.#size <= length / 2 && length <= 1024 * 1024) return Buffer.from(this.#data.subarray(0, this.#size));
+		return this.#data.subarray(0, this.#size);
+	}
+}
+
 /** Reads a stream to its end, keeping at most `limit` bytes; calls onOverflow once past it. */
-function collect(stream: Readable | null, limit: number, onOverflow: () => void): Promise<Buffer> {
+function collect(stream: Readable | null, limit: number, onOverflow: () => void, capture?: Capture): Promise<Buffer> {
 	if (!stream) return Promise.resolve(Buffer.alloc(0));
 	return new Promise((resolve, reject) => {
 		const chunks: Buffer[] = [];
 		let size = 0;
-		stream.on('data', (chunk: Buffer) => {
-			if (size >= limit) return;
+		// With a Capture, the bytes never come as 'data'; 'end' and 'close' still do.
+		if (!capture) stream.on('data', (chunk: Buffer) => {
+			if (size >= limit) {
+				onOverflow(); // a byte past `limit`, even if the last chunk filled it exactly
+				return;
+			}
 			if (size + chunk.length > limit) {
 				chunks.push(chunk.subarray(0, limit - size));
 				size = limit;
@@ -108,7 +182,7 @@ function collect(stream: Readable | null, limit: number, onOverflow: () => void)
 		const finish = () => {
 			if (done) return;
 			done = true;
-			resolve(Buffer.concat(chunks, size));
+			resolve(capture ? capture.bytes : Buffer.concat(chunks, size));
 		};
 		stream.once('end', finish);
 		stream.once('close', finish);

@@ -9,6 +9,7 @@ import type { FrameWriter } from './framing.js';
 import { kSidecarHandle } from './handle.js';
 import { MessageType, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from './protocol.js';
 import { explainDenied } from './permissions.js';
+import { kPipeOnRead, type PipeOnRead } from './pipes.js';
 import { runtime } from './runtime.js';
 import { Sidecar } from './sidecar.js';
 import { signalNumber } from './signals.js';
@@ -24,9 +25,16 @@ export async function spawn(file: string, args: readonly string[] = [], options:
 	return spawnChild(file, args, options);
 }
 
+/**
+ * Pipe size asked for a captured stream: the default /proc/sys/fs/pipe-max-size, which any
+ * user may ask for. 256 MiB captured: ~1,040 MiB/s against ~700 with the default 64 KiB.
+ */
+const CAPTURE_PIPE_SIZE = 1024 * 1024;
+
 /** @internal `spawn()` without containment; `setup` runs on the Child before any event can reach it. */
 export async function spawnChild(file: string, args: readonly string[], options: SpawnOptions, setup?: (child: Child) => void): Promise<Child> {
-	const request = toWire(file, args, options);
+	const onread = (options as { [kPipeOnRead]?: PipeOnRead })[kPipeOnRead];
+	const request = sizeCapturePipes(toWire(file, args, options), onread);
 	const termination = {
 		timeout: options.timeout,
 		signal: options.signal,
@@ -49,7 +57,7 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			for (let i = 0; i < count; i++) pipes.push({ childFd: body.readUInt32LE(12 + i * 8), sidecarFd: body.readInt32LE(16 + i * 8) });
 			let child: Child | undefined;
 			try {
-				child = new Child(sidecar, handle, pid, pipes, request.stdio.length);
+				child = new Child(sidecar, handle, pid, pipes, request.stdio.length, onread);
 				if (request.flags & SpawnFlag.DETACHED) child.markDetached();
 				setup?.(child);
 			} catch (error) {
@@ -64,6 +72,16 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			return child;
 		},
 	);
+}
+
+/**
+ * A pipe read through `onread` (run() capturing output) goes into big buffers: a bigger
+ * pipe lets each read take more. The sidecar's F_SETPIPE_SZ, best effort.
+ */
+function sizeCapturePipes(request: WireSpawn, onread: PipeOnRead | undefined): WireSpawn {
+	if (!onread) return request;
+	const stdio = request.stdio.map((entry, fd) => (entry.kind === StdioKind.PIPE_FROM_CHILD && onread[fd] ? { ...entry, arg: CAPTURE_PIPE_SIZE } : entry));
+	return { ...request, stdio };
 }
 
 /**

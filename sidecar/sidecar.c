@@ -781,6 +781,14 @@ static int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
 			} else {
 				spawn_src[i] = pfd[1];
 				spawn_keep[i] = pfd[0];
+				/*
+				 * A bigger pipe for a reader that asks (run()
+				 * capturing output): fewer, larger reads. Only an
+				 * optimisation: past the per-user pipe limits the
+				 * kernel refuses (EPERM), and the default stays.
+				 */
+				if (e->arg > 0)
+					(void)fcntl(pfd[0], F_SETPIPE_SZ, e->arg);
 			}
 			break;
 		case STDIO_FILE:

@@ -159,6 +159,29 @@ capture('maxBuffer kills the child and rejects with what was read', async () => 
 	assert.is(error!.exit.signal, 'SIGKILL');
 });
 
+capture('maxBuffer: exactly the limit resolves, a byte more rejects, even split across reads', async () => {
+	const script = 'head -c 70000 /dev/zero | tr "\\0" a; sleep 0.1; head -c "$1" /dev/zero | tr "\\0" b';
+	const exact = await within(LIMIT, run('sh', ['-c', script, 'sh', '0'], { maxBuffer: 70000, encoding: 'utf8' }));
+	assert.is(exact.stdout, 'a'.repeat(70000));
+	const over = await within(
+		LIMIT,
+		run('sh', ['-c', script, 'sh', '1'], { maxBuffer: 70000 }).then(
+			() => undefined,
+			(e: unknown) => e as RunError,
+		),
+	);
+	assert.instance(over, RunError);
+	assert.is(over!.reason, 'maxBuffer');
+	assert.is((over!.stdout as Buffer).length, 70000);
+});
+
+capture('run() keeps every byte of a long output on both streams, in order', async () => {
+	const r = await within(LIMIT, run('sh', ['-c', 'seq 1 300000; seq 1 300000 >&2'], { encoding: 'utf8' }));
+	const want = `${Array.from({ length: 300000 }, (_, i) => i + 1).join('\n')}\n`;
+	assert.ok(r.stdout === want, 'stdout differs');
+	assert.ok(r.stderr === want, 'stderr differs');
+});
+
 capture('Command: builder, env, envClear, envRemove, cwd, reuse', async () => {
 	const cmd = new Command('sh').args(['-c', 'echo "$A:${B-unset}:$(pwd)"']).env('A', 'a').cwd(tmp);
 	const first = await within(LIMIT, cmd.output({ encoding: 'utf8' }));
