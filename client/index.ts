@@ -9,7 +9,7 @@
  * const { stdout, exit } = await host.run('echo', ['hi'], { encoding: 'utf8' });
  * ```
  */
-import { BridgeConnection, type ConnectOptions, type RemoteSpawnOptions, connect as open } from './connection.js';
+import { type BridgeConnection, type ConnectOptions, type RemoteSpawnOptions, connect as open } from './connection.js';
 import type { RemoteChild } from './child.js';
 import { type RemoteRunOptions, type RemoteRunResult, runRemote } from './run.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ExitInfo } from './exit.js';
 
 // Messages of the WebSocket bridge (host/bridge/PROTOCOL.md). This file imports zod and
