@@ -45,6 +45,15 @@ await Promise.all([
 	}),
 	// pidfd/client: web standards only (no node: built-ins), for browsers, workers, Deno, Bun.
 	build({ ...common, platform: 'neutral', entryPoints: { client: 'client/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } }),
+	// pidfd/bridge: createBridge() to embed in your own server; shares ./pidfd.mjs like the CLI.
+	build({
+		...common,
+		entryPoints: { bridge: 'host/bridge/index.ts' },
+		outdir: 'dist',
+		outExtension: { '.js': '.mjs' },
+		plugins: [libraryAsExternal],
+		external: ['ws'],
+	}),
 	buildUi(), // the `pidfd serve --ui` page, into dist/ui/
 ]);
 chmodSync('dist/cli.mjs', 0o755);

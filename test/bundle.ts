@@ -51,4 +51,11 @@ bundles('cli.mjs: the library as ./pidfd.mjs (one copy, one sidecar), ws for ser
 	assert.not.match(readFileSync('dist/cli.mjs', 'utf8'), /^\/\/ host\/sidecar\.ts$/m, 'a second copy of the library');
 });
 
+bundles('bridge.mjs: the library as ./pidfd.mjs, ws left to the runtime dependency', () => {
+	const imported = specifiers('dist/bridge.mjs');
+	assert.ok(imported.includes('./pidfd.mjs'));
+	for (const s of imported) assert.ok(s === './pidfd.mjs' || s === 'ws' || s.startsWith('node:'), `bridge.mjs imports ${s}`);
+	assert.not.match(readFileSync('dist/bridge.mjs', 'utf8'), /^\/\/ host\/sidecar\.ts$/m, 'a second copy of the library');
+});
+
 bundles.run();

@@ -81,15 +81,18 @@ pack('npx pidfd run -- true', async () => {
 	assert.is(report.status, 'exited');
 });
 
-pack("import 'pidfd' and 'pidfd/client' from the installed package", async () => {
+pack("import 'pidfd', 'pidfd/client' and 'pidfd/bridge' from the installed package", async () => {
 	const script = `
 		import { run, PidfdError } from 'pidfd';
 		import { connect } from 'pidfd/client';
+		import { createBridge } from 'pidfd/bridge';
 		const { stdout, exit } = await run('echo', ['from the package'], { encoding: 'utf8' });
-		console.log(JSON.stringify({ stdout, code: exit.code, connect: typeof connect, PidfdError: typeof PidfdError }));
+		const bridge = createBridge({ token: 'a-token-of-16-chars-or-more' });
+		await bridge.close();
+		console.log(JSON.stringify({ stdout, code: exit.code, connect: typeof connect, PidfdError: typeof PidfdError, bridge: typeof bridge.attach }));
 	`;
 	const out = ok(await exec(process.execPath, ['--input-type=module', '-e', script], app), 'import');
-	assert.equal(JSON.parse(out), { stdout: 'from the package\n', code: 0, connect: 'function', PidfdError: 'function' });
+	assert.equal(JSON.parse(out), { stdout: 'from the package\n', code: 0, connect: 'function', PidfdError: 'function', bridge: 'function' });
 });
 
 pack('the types resolve for a TypeScript user (exports map, types conditions)', async () => {
@@ -97,12 +100,15 @@ pack('the types resolve for a TypeScript user (exports map, types conditions)', 
 		join(app, 'use.ts'),
 		`import { spawn, type ExitInfo } from 'pidfd';
 import { connect, type RemoteHost } from 'pidfd/client';
+import { createBridge, type BridgeOptions } from 'pidfd/bridge';
+const options: BridgeOptions = { token: 'a-token-of-16-chars-or-more' };
+const bridge = createBridge(options);
 const exit: ExitInfo = await (await spawn('true')).wait();
 const code: number | null = exit.code;
 // @ts-expect-error: a real type, not any
 const wrong: string = exit.code;
 const host: Promise<RemoteHost> = connect('ws://127.0.0.1:1/', { token: 't' });
-export { code, wrong, host };
+export { code, wrong, host, bridge };
 `,
 	);
 	const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');

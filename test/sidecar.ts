@@ -18,9 +18,10 @@ import {
 	spawnBody,
 } from './helpers/frames.js';
 import { RawSidecar } from './helpers/raw.js';
+import { eventually } from './helpers/deadline.js';
 
-const SC = { none: 0, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, open: 9 };
-const FEAT = { clone3: 1, waitid: 2, getInfo: 4, infoExit: 8, signalGroup: 128 };
+const SC = { none: 0, clone3: 1, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, pidfd_getfd: 8, open: 9 };
+const FEAT = { clone3: 1, waitid: 2, getInfo: 4, infoExit: 8, getfd: 16, intoCgroup: 32, signalGroup: 128 };
 const CLD_EXITED = 1;
 const CLD_KILLED = 2;
 
@@ -479,3 +480,272 @@ lifecycle('SIGINT is left to the host', async () => {
 });
 
 lifecycle.run();
+
+// ---
+
+const late = suite<{ sc: Sidecar; fds: number[] }>('sidecar ALIVE, CGROUP, FROM_PIDFD, pipe size', {
+	sc: undefined as unknown as Sidecar,
+	fds: [],
+});
+
+late.before(async (ctx) => {
+	ctx.sc = await Sidecar.start();
+	ctx.fds = openFds(ctx.sc.hello.pid);
+});
+
+late.after(async (ctx) => {
+	await ctx.sc.stop();
+	assert.is((await ctx.sc.exited).code, 0);
+});
+
+const u32 = (v: number) => new Writer().u32(v).bytes();
+const alive = (sc: Sidecar, handle: number) => sc.request(T.ALIVE, u32(handle));
+const release = (sc: Sidecar, handle: number) => sc.request(T.RELEASE, u32(handle));
+const ENOENT = 2;
+const ESRCH = 3;
+const EBADF = 9;
+const ENOTDIR = 20;
+const EINVAL = 22;
+const ENOSYS = 38;
+
+/**
+ * Ends a child whose handle was CLOSEd. Its pid cannot be reused meanwhile: the sidecar
+ * still has to reap it.
+ */
+async function killClosed(sc: Sidecar, pid: number): Promise<void> {
+	process.kill(pid, 'SIGKILL');
+	await eventually(2000, () => !sc.children().includes(pid), `reap of ${pid}`);
+}
+
+/** What a PIPE_FROM_CHILD end carries until EOF; RELEASEs the handle once the stream is open. */
+async function drain(sc: Sidecar, handle: number, sidecarFd: number): Promise<string> {
+	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${sidecarFd}`);
+	await deadline(once(stream, 'open'), 2000, 'open pipe');
+	assert.is((await release(sc, handle)).type, T.OK);
+	let out = '';
+	stream.on('data', (d) => (out += d));
+	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
+	return out;
+}
+
+late('ALIVE: OK while running or stopped, ESRCH once exited', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['sleep', '10'] });
+	assert.is((await alive(sc, s.handle)).type, T.OK);
+	assert.is((await sc.kill(s.handle, 19)).type, T.OK); // SIGSTOP
+	assert.is((await alive(sc, s.handle)).type, T.OK, 'a stopped process is alive');
+	assert.is((await sc.kill(s.handle, 9)).type, T.OK);
+	assert.is((await sc.exit(s.handle)).code, CLD_KILLED);
+	const e = expectError(await alive(sc, s.handle), ESRCH, SC.none);
+	assert.is(e.detail, 'handle');
+});
+
+late('ALIVE: ESRCH for an exited child whose pipes are still held, RELEASE still accepted', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['/bin/true'], stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD }] });
+	await sc.exit(s.handle);
+	expectError(await alive(sc, s.handle), ESRCH, SC.none);
+	assert.is((await release(sc, s.handle)).type, T.OK);
+	expectError(await alive(sc, s.handle), ESRCH, SC.none);
+});
+
+late('ALIVE: ESRCH for unknown and CLOSEd handles, OK for an OPENed process', async ({ sc }) => {
+	expectError(await alive(sc, 0), ESRCH, SC.none);
+	expectError(await alive(sc, 0x7fff_fff0), ESRCH, SC.none);
+	expectError(await alive(sc, 0xffff_ffff), ESRCH, SC.none);
+
+	const s = await sc.spawnOk({ argv: ['sleep', '10'] });
+	assert.is((await sc.request(T.CLOSE, u32(s.handle))).type, T.OK);
+	expectError(await alive(sc, s.handle), ESRCH, SC.none); // the process runs on, the handle is gone
+	await killClosed(sc, s.pid);
+
+	const child = spawn('sleep', ['10'], { stdio: 'ignore' });
+	const reaped = once(child, 'exit');
+	try {
+		const f = await sc.request(T.OPEN, new Writer().i32(child.pid!).u32(0).bytes());
+		assert.is(f.type, T.OPENED);
+		const handle = f.body.readUInt32LE(0);
+		assert.is((await alive(sc, handle)).type, T.OK);
+		assert.is((await sc.request(T.CLOSE, u32(handle))).type, T.OK);
+		expectError(await alive(sc, handle), ESRCH, SC.none);
+	} finally {
+		child.kill('SIGKILL');
+		await deadline(reaped, 2000, 'node child exit');
+	}
+});
+
+late('ALIVE: a body other than 4 bytes is EINVAL, even with a live handle in it', async ({ sc }) => {
+	const s = await sc.spawnOk({ argv: ['sleep', '10'] });
+	for (const body of [Buffer.alloc(0), Buffer.alloc(3), new Writer().u32(s.handle).u32(0).bytes()]) {
+		const e = expectError(await sc.request(T.ALIVE, body), EINVAL, SC.none);
+		assert.is(e.detail, 'body size');
+	}
+	assert.is((await alive(sc, s.handle)).type, T.OK);
+	await sc.kill(s.handle, 9);
+	await sc.exit(s.handle);
+});
+
+late('SPAWN CGROUP: the path must be absolute and present', async ({ sc }) => {
+	for (const cgroup of ['relative/dir', '', 'sys/fs/cgroup']) {
+		const e = expectError(await sc.spawn({ argv: ['/bin/true'], flags: 16, cgroup }), EINVAL, SC.none);
+		assert.is(e.detail, 'cgroup', JSON.stringify(cgroup));
+	}
+	// Flag set, string missing: the reader runs off the end while reading the cgroup field.
+	const body = spawnBody({ argv: ['/bin/true'] });
+	body.writeUInt32LE(16, 0);
+	assert.is(expectError(await sc.request(T.SPAWN, body), EINVAL, SC.none).detail, 'cgroup');
+	// Length longer than what follows.
+	const short = Buffer.concat([spawnBody({ argv: ['/bin/true'] }), new Writer().u32(10).raw(Buffer.from('/sy')).bytes()]);
+	short.writeUInt32LE(16, 0);
+	assert.is(expectError(await sc.request(T.SPAWN, short), EINVAL, SC.none).detail, 'cgroup');
+	// A string without the flag, or bytes after it: trailing bytes.
+	const extra = Buffer.concat([spawnBody({ argv: ['/bin/true'] }), new Writer().str('/').bytes()]);
+	assert.is(expectError(await sc.request(T.SPAWN, extra), EINVAL, SC.none).detail, 'body size');
+	const after = Buffer.concat([spawnBody({ argv: ['/bin/true'], flags: 16, cgroup: '/' }), Buffer.alloc(1)]);
+	assert.is(expectError(await sc.request(T.SPAWN, after), EINVAL, SC.none).detail, 'body size');
+	assert.equal(sc.children(), []);
+});
+
+late('SPAWN CGROUP: a missing or non-directory path is an ERROR from open naming it', async ({ sc }) => {
+	const missing = '/nonexistent-cgroup-xyz/child';
+	const e = expectError(await sc.spawn({ argv: ['/bin/true'], flags: 16, cgroup: missing }), ENOENT, SC.open);
+	assert.is(e.detail, missing);
+	const f = expectError(await sc.spawn({ argv: ['/bin/true'], flags: 16, cgroup: '/dev/null' }), ENOTDIR, SC.open);
+	assert.is(f.detail, '/dev/null');
+	// With pipes and files set up first: all undone.
+	const g = await sc.spawn({
+		argv: ['/bin/true'],
+		flags: 16,
+		cgroup: missing,
+		stdio: [{ kind: STDIO.PIPE_TO_CHILD }, { kind: STDIO.PIPE_FROM_CHILD }, { kind: STDIO.NULL }],
+	});
+	expectError(g, ENOENT, SC.open);
+	assert.equal(sc.children(), []);
+});
+
+late('SPAWN CGROUP: a directory that is no cgroup fails in clone3 or in opening cgroup.procs', async ({ sc }) => {
+	const f = await sc.spawn({
+		argv: ['/bin/true'],
+		flags: 16,
+		cgroup: '/',
+		stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD }],
+	});
+	assert.is(f.type, T.ERROR);
+	const e = decodeError(f.body);
+	assert.ok(e.errno > 0, `errno ${e.errno}`);
+	assert.is(e.detail, '/');
+	const into = FEAT.clone3 | FEAT.intoCgroup;
+	assert.is(e.syscall, (sc.hello.features & into) === into ? SC.clone3 : SC.open, `syscall id (errno ${e.errno})`);
+	assert.equal(sc.children(), []);
+	// Still spawning without the flag.
+	const s = await sc.spawnOk({ argv: ['/bin/true'] });
+	assert.is((await sc.exit(s.handle)).status, 0);
+});
+
+late('FROM_PIDFD: fd 1 of a spawned child becomes fd 1 of the next', async ({ sc }) => {
+	const path = join(tmpdir(), `pidfd-from-pidfd-${process.pid}`);
+	try {
+		const a = await sc.spawnOk({
+			argv: ['sleep', '10'],
+			stdio: [{ kind: STDIO.NULL }, { kind: STDIO.FILE, arg: os.O_WRONLY | os.O_CREAT | os.O_TRUNC, path }],
+		});
+		const b = await sc.spawn({
+			argv: ['sh', '-c', 'echo from-b'],
+			stdio: [{ kind: STDIO.NULL }, { kind: STDIO.FROM_PIDFD, arg: 1, handle: a.handle }],
+		});
+		if (!(sc.hello.features & FEAT.getfd)) {
+			expectError(b, ENOSYS, SC.pidfd_getfd);
+		} else {
+			assert.is(b.type, T.SPAWNED);
+			assert.is((await sc.exit(decodeSpawned(b.body).handle)).status, 0);
+			assert.is(readFileSync(path, 'utf8'), 'from-b\n');
+		}
+		await sc.kill(a.handle, 9);
+		await sc.exit(a.handle);
+	} finally {
+		if (existsSync(path)) unlinkSync(path);
+	}
+});
+
+late('FROM_PIDFD: works from an OPENed handle too', async ({ sc }) => {
+	if (!(sc.hello.features & FEAT.getfd)) return;
+	const child = spawn('sleep', ['10'], { stdio: ['ignore', 'ignore', 'ignore'] });
+	const reaped = once(child, 'exit');
+	try {
+		const f = await sc.request(T.OPEN, new Writer().i32(child.pid!).u32(0).bytes());
+		assert.is(f.type, T.OPENED);
+		const handle = f.body.readUInt32LE(0);
+		const s = await sc.spawnOk({
+			argv: ['readlink', '/proc/self/fd/0'],
+			stdio: [{ kind: STDIO.FROM_PIDFD, arg: 0, handle }, { kind: STDIO.PIPE_FROM_CHILD }],
+		});
+		assert.is((await drain(sc, s.handle, s.pipes[0]!.sidecarFd)).trim(), '/dev/null');
+		assert.is((await sc.exit(s.handle)).status, 0);
+		assert.is((await sc.request(T.CLOSE, u32(handle))).type, T.OK);
+	} finally {
+		child.kill('SIGKILL');
+		await deadline(reaped, 2000, 'node child exit');
+	}
+});
+
+late('FROM_PIDFD: unknown, exited or CLOSEd handle is ESRCH; path, handle 0, fd < 0 are EINVAL', async ({ sc }) => {
+	const from = (handle: number, arg = 0, path = '') => sc.spawn({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FROM_PIDFD, arg, path, handle }] });
+	assert.is(expectError(await from(0x7fff_fff0), ESRCH, SC.none).detail, 'handle');
+	const gone = await sc.spawnOk({ argv: ['/bin/true'] });
+	await sc.exit(gone.handle);
+	expectError(await from(gone.handle), ESRCH, SC.none);
+	const closed = await sc.spawnOk({ argv: ['sleep', '10'] });
+	assert.is((await sc.request(T.CLOSE, u32(closed.handle))).type, T.OK);
+	expectError(await from(closed.handle), ESRCH, SC.none);
+	await killClosed(sc, closed.pid);
+
+	const live = await sc.spawnOk({ argv: ['sleep', '10'] });
+	assert.is(expectError(await from(live.handle, 0, '/dev/null'), EINVAL, SC.none).detail, 'stdio');
+	assert.is(expectError(await from(0), EINVAL, SC.none).detail, 'stdio');
+	assert.is(expectError(await from(live.handle, -1), EINVAL, SC.none).detail, 'stdio');
+	// The entry's handle field cut off.
+	const body = spawnBody({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FROM_PIDFD, arg: 0, handle: live.handle }] });
+	assert.is(expectError(await sc.request(T.SPAWN, body.subarray(0, body.length - 4)), EINVAL, SC.none).detail, 'stdio');
+	await sc.kill(live.handle, 9);
+	await sc.exit(live.handle);
+	assert.equal(sc.children(), []);
+});
+
+late('FROM_PIDFD: an fd the process does not have is EBADF from pidfd_getfd; earlier entries undone', async ({ sc }) => {
+	const live = await sc.spawnOk({ argv: ['sleep', '10'], stdio: [{ kind: STDIO.NULL }, { kind: STDIO.NULL }] });
+	const f = await sc.spawn({
+		argv: ['/bin/true'],
+		stdio: [{ kind: STDIO.PIPE_TO_CHILD }, { kind: STDIO.PIPE_FROM_CHILD }, { kind: STDIO.FROM_PIDFD, arg: 200, handle: live.handle }],
+	});
+	const e = expectError(f, sc.hello.features & FEAT.getfd ? EBADF : ENOSYS, SC.pidfd_getfd);
+	assert.is(e.detail, '');
+	// fd 2 was never given to it.
+	expectError(await sc.spawn({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FROM_PIDFD, arg: 2, handle: live.handle }] }), e.errno, SC.pidfd_getfd);
+	assert.equal(sc.children(), [live.pid]);
+	await sc.kill(live.handle, 9);
+	await sc.exit(live.handle);
+});
+
+late('PIPE_FROM_CHILD arg: any requested size still spawns a working pipe', async ({ sc }) => {
+	for (const arg of [-1, 0, 1, 4097, 1 << 20, 0x7fff_ffff]) {
+		const s = await sc.spawnOk({ argv: ['sh', '-c', 'echo ok'], stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD, arg }] });
+		assert.is(s.pipes.length, 1);
+		assert.is(await drain(sc, s.handle, s.pipes[0]!.sidecarFd), 'ok\n', `arg ${arg}`);
+		assert.is((await sc.exit(s.handle)).status, 0);
+	}
+});
+
+late('PIPE_FROM_CHILD arg: a granted size holds more than the default 64 KiB unread', async ({ sc }) => {
+	if (Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8')) < 1 << 20) return;
+	// 256 KiB into a pipe nobody reads: the child exits only if the pipe took it all.
+	const s = await sc.spawnOk({
+		argv: ['head', '-c', String(256 << 10), '/dev/zero'],
+		stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD, arg: 1 << 20 }],
+	});
+	assert.is((await sc.exit(s.handle, 3000)).status, 0);
+	assert.is((await release(sc, s.handle)).type, T.OK);
+});
+
+late('the sidecar holds no stray fds after all that', ({ sc, fds }) => {
+	assert.equal(openFds(sc.hello.pid), fds);
+});
+
+late.run();
