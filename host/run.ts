@@ -2,6 +2,7 @@ import type { OnReadOpts } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo } from '../schemas/exit.js';
 import type { Child } from './child.js';
+import { RunError } from '../client/errors.js';
 import { InvalidArgumentError } from './errors.js';
 import { kPipeOnRead, type PipeOnRead, pipeOnRead } from './pipes.js';
 import { type SpawnOptions, spawn } from './spawn.js';
@@ -23,34 +24,11 @@ export interface RunResult<T = Buffer | string> {
 	exit: ExitInfo;
 }
 
-const kRunError = Symbol.for('pidfd.RunError');
-
 /**
- * run() was cut short by pidfd: `reason` says why (timeout, abort, maxBuffer). Carries what
- * was read until then.
+ * RunError is shared with the bridge client (web standards only, so the host can use it too):
+ * one class, one brand, whichever side ran the program.
  */
-export class RunError extends Error {
-	readonly code: 'ETIMEDOUT' | 'ABORT_ERR' | 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER';
-	constructor(
-		message: string,
-		readonly reason: 'timeout' | 'abort' | 'maxBuffer',
-		readonly stdout: Buffer | string,
-		readonly stderr: Buffer | string,
-		readonly exit: ExitInfo,
-	) {
-		super(message);
-		this.name = 'RunError';
-		this.code = reason === 'timeout' ? 'ETIMEDOUT' : reason === 'abort' ? 'ABORT_ERR' : 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER';
-	}
-
-	static override [Symbol.hasInstance](value: unknown): boolean {
-		return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kRunError] === true;
-	}
-
-	get [kRunError](): true {
-		return true;
-	}
-}
+export { RunError };
 
 /**
  * Runs a program to its end and collects its output, like Rust's `Command::output()`:
