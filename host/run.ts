@@ -175,5 +175,3 @@ function feed(stdin: Writable, input: string | Uint8Array): void {
 	});
 	stdin.end(input);
 }
-
-export type { Child };
