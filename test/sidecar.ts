@@ -54,15 +54,17 @@ const openFds = (pid: number) =>
 		.map(Number)
 		.sort((a, b) => a - b);
 
-const basics = suite<{ sc: Sidecar; fds: number[] }>('sidecar basics', {
-	sc: undefined as unknown as Sidecar,
-	fds: [],
-});
+/** A suite sharing one sidecar, with the fds it had at start to compare against. */
+function sidecarSuite(name: string) {
+	const s = suite<{ sc: Sidecar; fds: number[] }>(name, { sc: undefined as unknown as Sidecar, fds: [] });
+	s.before(async (ctx) => {
+		ctx.sc = await Sidecar.start();
+		ctx.fds = openFds(ctx.sc.hello.pid);
+	});
+	return s;
+}
 
-basics.before(async (ctx) => {
-	ctx.sc = await Sidecar.start();
-	ctx.fds = openFds(ctx.sc.hello.pid);
-});
+const basics = sidecarSuite('sidecar basics');
 
 basics.after(async (ctx) => {
 	await ctx.sc.stop();
@@ -483,15 +485,7 @@ lifecycle.run();
 
 // ---
 
-const late = suite<{ sc: Sidecar; fds: number[] }>('sidecar ALIVE, CGROUP, FROM_PIDFD, pipe size', {
-	sc: undefined as unknown as Sidecar,
-	fds: [],
-});
-
-late.before(async (ctx) => {
-	ctx.sc = await Sidecar.start();
-	ctx.fds = openFds(ctx.sc.hello.pid);
-});
+const late = sidecarSuite('sidecar ALIVE, CGROUP, FROM_PIDFD, pipe size');
 
 late.after(async (ctx) => {
 	await ctx.sc.stop();
