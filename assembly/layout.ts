@@ -1,5 +1,5 @@
 // Kernel struct layouts the decoder reads, and the slots of its output area.
-// Imported by both assembly/index.ts (AssemblyScript) and host/decoder.ts
+// Imported by both assembly/index.ts (AssemblyScript) and host/kernel/structs.ts
 // (TypeScript), so this file holds plain `export const NAME = number;` lines
 // valid in both languages. Offsets are bytes; see sidecar/PROTOCOL.md.
 
@@ -49,6 +49,10 @@ export const PI_SGID = 48;
 export const PI_FSUID = 52;
 export const PI_FSGID = 56;
 export const PI_EXIT_CODE = 60; // i32, valid only with PIDFD_INFO_EXIT in mask
+// The request/answer mask of PIDFD_GET_INFO.
+export const PIDFD_INFO_PID = 1;
+export const PIDFD_INFO_CREDS = 2;
+export const PIDFD_INFO_CGROUPID = 4;
 export const PIDFD_INFO_EXIT = 8;
 
 // The input area holds one struct, so it is as large as the largest.

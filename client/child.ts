@@ -1,8 +1,8 @@
 import type { ExitEvent } from '../schemas/bridge.js';
 import type { ExitInfo } from '../schemas/exit.js';
-import { PidfdError } from './errors.js';
+import { PidfdError } from '../schemas/errors.js';
 import { type InputFeed, type Link, type OutputFeed, inputStream, outputStream } from './streams.js';
-import { FRAME_EOF } from './wire.js';
+import { FRAME_EOF } from '../schemas/bridge-wire.js';
 
 export interface RemoteKillOptions {
 	/** Signal the child's process group (it must have been spawned with `processGroup` or `setsid`). */

@@ -1,7 +1,7 @@
 import type { ErrorReply, HelloMessage, ProcessSummary, ProcessesReply, ServerMessage, SpawnedReply } from '../schemas/bridge.js';
 import { type ChildLink, RemoteChild } from './child.js';
-import { PidfdError } from './errors.js';
-import { BRIDGE_PROTOCOL, FRAME_HEADER_SIZE, TOKEN_PROTOCOL_PREFIX, decodeFrame } from './wire.js';
+import { abortError, ErrorCode, PidfdError } from '../schemas/errors.js';
+import { BRIDGE_PROTOCOL, FRAME_HEADER_SIZE, TOKEN_PROTOCOL_PREFIX, decodeFrame } from '../schemas/bridge-wire.js';
 
 /** Any WebSocket class with the standard constructor: the global one, or the `ws` package's. */
 export type WebSocketConstructor = new (url: string, protocols: string[]) => object;
@@ -83,7 +83,7 @@ export class BridgeConnection {
 	/** Starts `file` on the host; resolves once it runs (an exec failure rejects, as locally). */
 	async spawn(file: string, args: readonly string[] = [], options: RemoteSpawnOptions = {}): Promise<RemoteChild> {
 		const { signal, stdio = 'pipe', window = DEFAULT_WINDOW, ...rest } = options;
-		if (signal?.aborted) throw new PidfdError('ABORT_ERR', 'spawn() aborted before the child started', { cause: signal.reason });
+		if (signal?.aborted) throw abortError('spawn() was aborted before the child started', signal);
 		const modes = (typeof stdio === 'string' ? [stdio, stdio, stdio] : [...stdio]) as ['pipe' | 'ignore', 'pipe' | 'ignore', 'pipe' | 'ignore'];
 		const granted = Math.max(1, Math.min(window, this.limits.maxWindow));
 		const id = this.#nextId++;
@@ -202,7 +202,12 @@ function toError(reply: ErrorReply): PidfdError {
  * the one header a browser lets a page set; the host selects `pidfd.v1` and never echoes it.
  */
 export function connect(url: string | URL, options: ConnectOptions): Promise<BridgeConnection> {
-	const Impl = (options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket) as (new (url: string, protocols: string[]) => WebSocket) | undefined;
+	const Impl = (options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket) as
+		| (new (
+				url: string,
+				protocols: string[],
+		  ) => WebSocket)
+		| undefined;
 	if (!Impl) return Promise.reject(new TypeError('connect(): no global WebSocket in this runtime; pass one as options.WebSocket (e.g. the ws package)'));
 	if (typeof options.token !== 'string' || options.token === '') return Promise.reject(new TypeError('connect(): options.token is required'));
 	const ws = new Impl(String(url), [BRIDGE_PROTOCOL, TOKEN_PROTOCOL_PREFIX + base64url(options.token)]);
@@ -227,7 +232,7 @@ export function connect(url: string | URL, options: ConnectOptions): Promise<Bri
 			clearTimeout(timer);
 			if (hello.protocol !== 1) {
 				ws.close();
-				reject(new PidfdError('EPROTO', `connect(): the host speaks protocol ${String(hello.protocol)}, this client 1`));
+				reject(new PidfdError(ErrorCode.PROTOCOL_MISMATCH, `connect(): the host speaks protocol ${String(hello.protocol)}, this client 1`));
 				return;
 			}
 			resolve(new BridgeConnection(ws, hello, closed));

@@ -13,7 +13,7 @@ import { type BridgeConnection, type ConnectOptions, type RemoteSpawnOptions, co
 import type { RemoteChild } from './child.js';
 import { type RemoteRunOptions, type RemoteRunResult, runRemote } from './run.js';
 
-export { PidfdError, RunError } from './errors.js';
+export { PidfdError, RunError } from '../schemas/errors.js';
 export type { RemoteChild, RemoteKillOptions } from './child.js';
 export type { BridgeConnection, ConnectOptions, RemoteSpawnOptions, WebSocketConstructor } from './connection.js';
 export type { RemoteRunOptions, RemoteRunResult } from './run.js';
@@ -45,7 +45,8 @@ export async function connect(url: string | URL, options: ConnectOptions): Promi
 	const connection = await open(url, options);
 	return {
 		spawn: (file, args, spawnOptions) => connection.spawn(file, args, spawnOptions),
-		run: ((file: string, args: readonly string[] = [], runOptions: RemoteRunOptions = {}) => runRemote(connection, file, args, runOptions)) as RemoteHost['run'],
+		run: ((file: string, args: readonly string[] = [], runOptions: RemoteRunOptions = {}) =>
+			runRemote(connection, file, args, runOptions)) as RemoteHost['run'],
 		list: () => connection.list(),
 		limits: connection.limits,
 		allow: connection.allow,

@@ -1,6 +1,6 @@
 import type { ExitInfo } from '../schemas/exit.js';
 import type { BridgeConnection, RemoteSpawnOptions } from './connection.js';
-import { RunError } from './errors.js';
+import { RunError } from '../schemas/errors.js';
 
 export interface RemoteRunOptions extends Omit<RemoteSpawnOptions, 'stdio'> {
 	/** Written to the child's stdin, which is then closed. Default: stdin is /dev/null. */
@@ -32,7 +32,12 @@ export async function runRemote(connection: BridgeConnection, file: string, args
 		child.kill('SIGKILL').catch(() => {});
 	};
 	const feeding = input === undefined ? Promise.resolve() : feed(child.stdin!, input);
-	const [exit, stdout, stderr] = await Promise.all([child.wait(), collect(child.stdout!, maxBuffer, onOverflow), collect(child.stderr!, maxBuffer, onOverflow), feeding]);
+	const [exit, stdout, stderr] = await Promise.all([
+		child.wait(),
+		collect(child.stdout!, maxBuffer, onOverflow),
+		collect(child.stderr!, maxBuffer, onOverflow),
+		feeding,
+	]);
 	const decode = (bytes: Uint8Array) => (encoding === 'utf8' ? new TextDecoder().decode(bytes) : bytes);
 	const result = { stdout: decode(stdout), stderr: decode(stderr), exit };
 	const cut = overflow ? 'maxBuffer' : child.terminatedBy;

@@ -1,4 +1,4 @@
-import { FRAME_EOF, encodeFrame } from './wire.js';
+import { FRAME_EOF, encodeFrame } from '../schemas/bridge-wire.js';
 
 // Web streams over the bridge's credit-based flow control (PROTOCOL.md, "Flow control").
 

@@ -2,19 +2,20 @@
  * pidfd: race-free process management for Linux, on pidfds.
  *
  * Processes are held by pidfds in a small static sidecar; this module is its host side.
+ * The package's entry: it re-exports the public API and nothing else.
  */
-export { Child } from './child.js';
-export { PidfdError, InvalidArgumentError } from './errors.js';
-export { PidFd, type OpenOptions } from './pidfd.js';
-export { killTree, waitTree, openTree, ProcessTree, type TreeOptions, type TreeWaitOptions } from './tree.js';
-export type { KillOptions } from './handle.js';
-export { spawn, type SpawnOptions } from './spawn.js';
-export { run, RunError, type RunOptions, type RunResult } from './run.js';
-export { Command } from './command.js';
+export { spawn, type SpawnOptions } from './api/spawn.js';
+export { run, type RunOptions, type RunResult } from './api/run.js';
+export { Command } from './api/command.js';
+export { features, sidecarInfo, type Features } from './api/features.js';
+export { shutdown, type ShutdownOptions } from './api/shutdown.js';
 export { Scope, cgroupOf, cgroupDir, type CgroupUsage, type ScopeOptions, type ScopeSpawnOptions, type TreeKillOptions } from './cgroup/index.js';
+export { Child } from './process/child.js';
+export { PidFd, type OpenOptions } from './process/pidfd.js';
+export { killTree, waitTree, openTree, ProcessTree, type TreeOptions, type TreeWaitOptions } from './process/tree.js';
+export type { KillOptions } from './process/handle.js';
+export { PidfdError, InvalidArgumentError, RunError, ErrorCode } from '../schemas/errors.js';
+export { signalName, signalNumber } from '../schemas/signals.js';
 export type { Limits } from '../schemas/cgroup.js';
-export { features, sidecarInfo, type Features } from './features.js';
-export { shutdown, type ShutdownOptions } from './shutdown.js';
-export { signalName, signalNumber } from './signals.js';
 export type { ExitInfo } from '../schemas/exit.js';
 export type { Rusage, Siginfo, PidfdInfo } from '../schemas/kernel.js';

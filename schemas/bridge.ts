@@ -3,9 +3,9 @@ import { ExitInfo } from './exit.js';
 
 // Messages of the WebSocket bridge (host/bridge/PROTOCOL.md). This file imports zod and
 // other schemas only, never a Node built-in: the browser client imports its types from here
-// (types only, so its bundle carries no zod). The constants live in client/wire.ts.
+// (types only, so its bundle carries no zod). The constants live in schemas/bridge-wire.ts.
 
-export { BRIDGE_PROTOCOL, FRAME_EOF, FRAME_HEADER_SIZE, TOKEN_PROTOCOL_PREFIX } from '../client/wire.js';
+export { BRIDGE_PROTOCOL, FRAME_EOF, FRAME_HEADER_SIZE, TOKEN_PROTOCOL_PREFIX } from './bridge-wire.js';
 
 /** Strings that reach the kernel as C strings: a NUL byte would silently cut them short. */
 const cString = z.string().refine((s) => !s.includes('\0'), { message: 'must not contain NUL bytes' });
@@ -14,12 +14,20 @@ const cString = z.string().refine((s) => !s.includes('\0'), { message: 'must not
 const RequestId = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 /** Assigned by the server per connection; never a pid. */
 const ChildId = z.number().int().min(1).max(0xffff_ffff);
-const Bytes = z.number().int().min(1).max(2 ** 30);
+const Bytes = z
+	.number()
+	.int()
+	.min(1)
+	.max(2 ** 30);
 
 /** A signal by name ('SIGTERM', 'TERM') or number (1..64); the server checks the name. */
 export const BridgeSignal = z.union([z.string().regex(/^[A-Za-z0-9+-]{1,16}$/, { message: 'is not a signal name' }), z.number().int().min(1).max(64)]);
 
-const EnvName = z.string().min(1).max(256).regex(/^[^=\0]+$/, { message: 'is not a valid variable name' });
+const EnvName = z
+	.string()
+	.min(1)
+	.max(256)
+	.regex(/^[^=\0]+$/, { message: 'is not a valid variable name' });
 const StdioMode = z.enum(['pipe', 'ignore']);
 
 // --- client → server
@@ -33,7 +41,10 @@ export const SpawnRequest = z.strictObject({
 	id: RequestId,
 	/** An allowed executable: its absolute path or its bare name. */
 	file: cString.min(1).max(4096),
-	args: z.array(cString.max(128 * 1024)).max(4096).optional(),
+	args: z
+		.array(cString.max(128 * 1024))
+		.max(4096)
+		.optional(),
 	/** Absolute, or relative to the policy's cwd root. Default: the root. */
 	cwd: cString.min(1).max(4096).optional(),
 	/** Added to the policy's fixed environment; each name must be allowed. */
@@ -41,7 +52,12 @@ export const SpawnRequest = z.strictObject({
 	/** stdin, stdout, stderr. Default: all 'pipe'. The host's own stdio is never given out. */
 	stdio: z.tuple([StdioMode, StdioMode, StdioMode]).optional(),
 	/** Kill the child after this many ms; never later than the policy's maxRuntime. */
-	timeout: z.number().int().positive().max(2 ** 31 - 1).optional(),
+	timeout: z
+		.number()
+		.int()
+		.positive()
+		.max(2 ** 31 - 1)
+		.optional(),
 	killSignal: BridgeSignal.optional(),
 	processGroup: z.boolean().optional(),
 	setsid: z.boolean().optional(),
@@ -188,9 +204,19 @@ export const PolicyFile = z.strictObject({
 	/** Children are killed after this long (ms), whatever they ask for. */
 	maxRuntimeMs: PositiveInt.optional(),
 	/** Largest WebSocket message accepted, in bytes. */
-	maxPayload: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+	maxPayload: z
+		.number()
+		.int()
+		.min(1024)
+		.max(64 * 1024 * 1024)
+		.optional(),
 	/** Bytes of output queued to one client before its children's pipes are paused. */
-	maxBuffered: z.number().int().min(16 * 1024).max(1024 * 1024 * 1024).optional(),
+	maxBuffered: z
+		.number()
+		.int()
+		.min(16 * 1024)
+		.max(1024 * 1024 * 1024)
+		.optional(),
 	/** Let clients spawn `detached` children that outlive their connection. Default false. */
 	allowDetach: z.boolean().optional(),
 });

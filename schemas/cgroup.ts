@@ -16,7 +16,12 @@ export const Limits = z.strictObject({
 	/** memory.max: the tree's memory, in bytes or as '512M'. Past it the kernel reclaims, then OOM-kills inside the tree. */
 	memoryMax: ByteSize.optional(),
 	/** pids.max: at most this many processes and threads in the tree at once; fork beyond it fails (EAGAIN). */
-	pidsMax: z.number().int().positive().max(2 ** 31 - 1).optional(),
+	pidsMax: z
+		.number()
+		.int()
+		.positive()
+		.max(2 ** 31 - 1)
+		.optional(),
 	/** cpu.max: at most this many CPUs' worth of time (0.5: half of one CPU, 2: two CPUs), over 100 ms periods. */
 	cpuMax: z.number().min(0.01).max(4096).optional(),
 });
@@ -28,9 +33,17 @@ export const ScopeOptions = z.strictObject({
 	 * The cgroup2 directory pidfd creates scopes under. Default: `pidfd-<host pid>` inside the
 	 * host's own cgroup (found from /proc/self/cgroup and /proc/self/mountinfo).
 	 */
-	root: z.string().min(1).refine((s) => !s.includes('\0'), { message: 'must not contain NUL bytes' }).optional(),
+	root: z
+		.string()
+		.min(1)
+		.refine((s) => !s.includes('\0'), { message: 'must not contain NUL bytes' })
+		.optional(),
 	/** The scope's directory name under the root. Default: `scope-<host pid>-<n>` (`child-…` for `contain`). */
-	name: z.string().regex(/^[A-Za-z0-9_.@:-]+$/, { message: 'must be a plain directory name' }).refine((s) => s !== '.' && s !== '..').optional(),
+	name: z
+		.string()
+		.regex(/^[A-Za-z0-9_.@:-]+$/, { message: 'must be a plain directory name' })
+		.refine((s) => s !== '.' && s !== '..')
+		.optional(),
 	limits: Limits.optional(),
 });
 export type ScopeOptions = z.input<typeof ScopeOptions>;

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 
-// Kernel structs as host/decoder.ts decodes them from the sidecar's raw bytes.
+// Kernel structs as host/kernel/structs.ts decodes them from the sidecar's raw bytes.
 // Validated in tests, not on the hot path: the bytes come from our own sidecar.
 
 const int = z.number().int();

@@ -1,14 +1,12 @@
 import * as z from 'zod';
-import { signalNumber } from '../host/signals.js';
+import { signalNumber } from './signals.js';
 import { Contain, Limits } from './cgroup.js';
 
 /** Strings that reach the kernel as C strings: a NUL byte would silently cut them short. */
 const cString = z.string().refine((s) => !s.includes('\0'), { message: 'must not contain NUL bytes' });
 
 /** A signal by name ('SIGTERM', 'TERM') or number (1..64). */
-export const Signal = z
-	.union([z.string(), z.number()])
-	.refine((s) => signalNumber(s) !== undefined, { message: 'is not a signal name or number in 1..64' });
+export const Signal = z.union([z.string(), z.number()]).refine((s) => signalNumber(s) !== undefined, { message: 'is not a signal name or number in 1..64' });
 export type Signal = z.infer<typeof Signal>;
 
 /** A path, as a string or a file: URL. */
@@ -52,6 +50,27 @@ export type Stdio = z.infer<typeof Stdio>;
 
 const Id = z.number().int().min(0).max(0xfffffffe);
 
+/** A time limit in ms; 0 and Infinity mean "no limit", as in Node, execa and Bun. */
+const TimeLimit = z.union([
+	z
+		.number()
+		.int()
+		.min(0)
+		.max(2 ** 31 - 1),
+	z.literal(Number.POSITIVE_INFINITY),
+]);
+
+/** The options run() adds to spawn()'s, checked before anything starts. */
+export const RunOnlyOptions = z.object({
+	input: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+	stdin: StdioEntry.optional(),
+	encoding: z.enum(['buffer', 'utf8']),
+	/** A positive integer, or Infinity for no limit. */
+	maxBuffer: z.union([z.number().int().positive(), z.literal(Number.POSITIVE_INFINITY)]),
+	stderr: z.enum(['pipe', 'inherit', 'ignore']),
+	reject: z.boolean(),
+});
+
 /** Options of `spawn()` and `Command`: names follow Node's child_process and execa. */
 export const SpawnOptions = z.strictObject({
 	/** Working directory of the child. Default: the host's current directory. */
@@ -74,14 +93,23 @@ export const SpawnOptions = z.strictObject({
 	gid: Id.optional(),
 	groups: z.array(Id).max(65536).optional(),
 	umask: z.number().int().min(0).max(0o777).optional(),
-	/** Kill the child after this many milliseconds. */
-	timeout: z.number().int().positive().max(2 ** 31 - 1).optional(),
+	/** Kill the child after this many milliseconds; 0 or Infinity: never. */
+	timeout: TimeLimit.optional(),
 	/** Kill the child when this signal aborts. */
 	signal: z.instanceof(AbortSignal).optional(),
 	/** Signal for `timeout` and `signal`. Default: 'SIGTERM'. */
 	killSignal: Signal.optional(),
 	/** After `killSignal`, SIGKILL if the child is still there after this many ms. Default: 5000; false: never. */
-	forceKillAfter: z.union([z.number().int().positive().max(2 ** 31 - 1), z.literal(false)]).optional(),
+	forceKillAfter: z
+		.union([
+			z
+				.number()
+				.int()
+				.positive()
+				.max(2 ** 31 - 1),
+			z.literal(false),
+		])
+		.optional(),
 	/**
 	 * A cgroup v2 directory to start the child in: created straight into it (clone3
 	 * CLONE_INTO_CGROUP, Linux 5.7), so it never runs anywhere else. A directory on the

@@ -34,7 +34,7 @@ await Promise.all([
 	build({ ...common, entryPoints: { pidfd: 'host/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } }),
 	build({
 		...common,
-		entryPoints: { cli: 'host/cli.ts' },
+		entryPoints: { cli: 'host/cli/main.ts' },
 		outdir: 'dist',
 		outExtension: { '.js': '.mjs' },
 		banner: { js: '#!/usr/bin/env node' },

@@ -1,4 +1,4 @@
-// Writes host/generated/decoder-wasm.ts: the decoder wasm as a base64 string.
+// Writes host/kernel/generated/decoder-wasm.ts: the decoder wasm as a base64 string.
 // A string constant loads the same way under tsx, esbuild bundles, Node, Bun
 // and Deno, with no wasm loader, file lookup or top-level await.
 // Usage (after asc): node scripts/embed-wasm.mjs [build/decoder.wasm]
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const input = process.argv[2] ?? `${root}build/decoder.wasm`;
-const outDir = `${root}host/generated`;
+const outDir = `${root}host/kernel/generated`;
 const outFile = `${outDir}/decoder-wasm.ts`;
 
 const wasm = readFileSync(input);
@@ -29,4 +29,4 @@ try {
 } catch {}
 // Unchanged output keeps its mtime, so watchers and incremental builds stay quiet.
 if (current !== source) writeFileSync(outFile, source);
-console.log(`embed-wasm: ${wasm.length} bytes -> host/generated/decoder-wasm.ts`);
+console.log(`embed-wasm: ${wasm.length} bytes -> host/kernel/generated/decoder-wasm.ts`);

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cgroupDir } from '../host/cgroup/discover.js';
+import { cgroupDir } from '../host/kernel/cgroup2.js';
 import { features, killTree, openTree, PidFd, PidfdError, sidecarInfo, spawn, waitTree } from '../host/index.js';
-import { infoFromProc } from '../host/info.js';
-import { listChildren } from '../host/procfs.js';
+import { infoFromProc } from '../host/kernel/proc-info.js';
+import { listChildren } from '../host/kernel/procfs.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
 import { isAlive } from './helpers/proc.js';
 
@@ -248,7 +248,7 @@ tree('pidfd kill --tree PID SIG', async () => {
 	const child = nodeSpawn('sh', ['-c', 'sleep 1000 & sleep 1000 & wait'], { stdio: 'ignore' });
 	await eventually(LIMIT, () => listChildren(child.pid!).length === 2, 'forked');
 	const members = [child.pid!, ...listChildren(child.pid!)];
-	const r = await exec(process.execPath, ['--import', 'tsx', 'host/cli.ts', 'kill', '--tree', '--json', String(child.pid), 'KILL']);
+	const r = await exec(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'kill', '--tree', '--json', String(child.pid), 'KILL']);
 	assert.is(r.code, 0, r.stderr);
 	assert.equal(JSON.parse(r.stdout).pids.sort(), members.sort());
 	await eventually(LIMIT, () => members.every((p) => !isAlive(p)), 'all gone');

@@ -492,7 +492,7 @@ stdio.run();
 
 /** `pidfd serve` in its own process, so its memory can be measured alone. */
 async function serveProcess(args: string[], env: Record<string, string> = { PIDFD_TOKEN: TOKEN }): Promise<{ proc: ChildProcess; url: string; stderr: () => string; stop(): Promise<void> }> {
-	const proc = nodeSpawn(process.execPath, ['--import', 'tsx', 'host/cli.ts', 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+	const proc = nodeSpawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 	let stderr = '';
 	proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
 	let stdout = '';
@@ -649,7 +649,7 @@ cli('--policy FILE plus flags; a bad policy file is refused with a message', asy
 	const bad = await within(
 		LIMIT,
 		new Promise<{ code: number | null; stderr: string }>((resolve) =>
-			execFile(process.execPath, ['--import', 'tsx', 'host/cli.ts', 'serve', '--policy', file], (error, _stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stderr })),
+			execFile(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'serve', '--policy', file], (error, _stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stderr })),
 		),
 	);
 	assert.is(bad.code, 1);

@@ -8,7 +8,7 @@ function pidfd(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 	return within(
 		20_000,
 		new Promise((resolve) => {
-			execFile(process.execPath, ['--import', 'tsx', 'host/cli.ts', ...args], (error, stdout, stderr) => {
+			execFile(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', ...args], (error, stdout, stderr) => {
 				resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
 			});
 		}),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cgroupDir, parseCgroup2Mounts, parseCgroup2Path, dirIn, hierarchyPath } from '../host/cgroup/discover.js';
+import { cgroupDir, parseCgroup2Mounts, parseCgroup2Path, dirIn, hierarchyPath } from '../host/kernel/cgroup2.js';
 import { bytesOf, controllersFor } from '../host/cgroup/limits.js';
 import { type Child, cgroupOf, type ExitInfo, PidfdError, Scope, spawn } from '../host/index.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
@@ -421,7 +421,7 @@ function pidfd(args: string[]): Promise<{ code: number; stderr: string }> {
 	return within(
 		30_000,
 		new Promise((resolve) => {
-			const p = nodeSpawn(process.execPath, ['--import', 'tsx', 'host/cli.ts', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+			const p = nodeSpawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
 			let stderr = '';
 			p.stderr.on('data', (c: Buffer) => (stderr += c));
 			p.on('close', (code) => resolve({ code: code ?? 1, stderr }));

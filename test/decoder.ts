@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodePidfdInfo, decodeRusage, decodeSiginfo } from '../host/decoder.js';
+import { decodePidfdInfo, decodeRusage, decodeSiginfo } from '../host/kernel/structs.js';
 import { PidfdInfo, Rusage, Siginfo } from '../schemas/kernel.js';
 
 // Vectors are raw kernel bytes captured by test/fixtures/capture.c; each NAME.hex

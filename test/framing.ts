@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BodyReader, type Frame, FrameDecoder, FrameWriter, ProtocolError } from '../host/framing.js';
+import { BodyReader, type Frame, FrameDecoder, FrameWriter, ProtocolError } from '../host/sidecar/framing.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

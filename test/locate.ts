@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PidfdError } from '../host/errors.js';
-import { locateSidecar } from '../host/locate.js';
+import { PidfdError } from '../schemas/errors.js';
+import { locateSidecar } from '../host/sidecar/locate.js';
 
 const locate = suite('locateSidecar: PIDFD_SIDECAR, beside the bundle, clear errors');
 let dir = '';
@@ -44,10 +44,10 @@ locate('PIDFD_SIDECAR wins', () => {
 	assert.is(locateSidecar(), path);
 });
 
-locate('missing: ESIDECAR that says how to build it', () => {
+locate('missing: ENOENT that says how to build it', () => {
 	process.env.PIDFD_SIDECAR = join(dir, 'no-such-sidecar');
 	const error = failure();
-	assert.is(error.code, 'ESIDECAR');
+	assert.is(error.code, 'ENOENT');
 	assert.is(error.path, join(dir, 'no-such-sidecar'));
 	assert.match(error.message, /not found/);
 	assert.match(error.message, /npm run build:sidecar/);
@@ -57,7 +57,7 @@ locate('missing: ESIDECAR that says how to build it', () => {
 locate('a directory is not a sidecar', () => {
 	mkdirSync(join(dir, 'a-directory'));
 	process.env.PIDFD_SIDECAR = join(dir, 'a-directory');
-	assert.is(failure().code, 'ESIDECAR');
+	assert.is(failure().code, 'ENOENT');
 });
 
 locate('not executable: EACCES that says chmod +x or rebuild', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InvalidArgumentError, PidFd, PidfdError, shutdown, sidecarInfo, spawn } from '../host/index.js';
-import { Sidecar } from '../host/sidecar.js';
+import { Sidecar } from '../host/sidecar/connection.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
 import { STDIO, T, Writer, decodeError, decodeSpawned, frame, spawnBody, type Frame } from './helpers/frames.js';
 import { fdCount, isAlive, startTime } from './helpers/proc.js';
@@ -138,7 +138,7 @@ hostDies.run();
 
 const sidecarDies = suite('the sidecar dies: nothing is left pending, the next call gets a new one');
 
-sidecarDies('SIGKILL: pending calls and wait() reject ESIDECAR, children die, the next spawn works', async () => {
+sidecarDies('SIGKILL: pending calls and wait() reject ERR_PIDFD_SIDECAR_DIED, children die, the next spawn works', async () => {
 	await shutdown(); // a sidecar of our own, whatever ran before
 	const children = await Promise.all([spawn('sleep', ['300'], { stdio: 'ignore' }), spawn('sleep', ['300'], { stdio: 'ignore' })]);
 	const procs = children.map((c) => ({ pid: c.pid, start: startTime(c.pid) }));
@@ -173,16 +173,16 @@ sidecarDies('SIGKILL: pending calls and wait() reject ESIDECAR, children die, th
 	assert.ok(Date.now() - t0 < 1000, 'promptly');
 	for (const error of errors) {
 		assert.instance(error, PidfdError);
-		assert.is((error as PidfdError).code, 'ESIDECAR');
+		assert.is((error as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
 		assert.match((error as PidfdError).message, new RegExp(`sidecar \\(pid ${pid}\\) was killed by SIGKILL`));
 	}
 	// Later calls on the lost handles fail the same way, at once.
 	assert.throws(
 		() => children[0]!.tryWait(),
-		(e: PidfdError) => e.code === 'ESIDECAR',
+		(e: PidfdError) => e.code === 'ERR_PIDFD_SIDECAR_DIED',
 	);
-	assert.is(((await children[1]!.kill().catch((e: unknown) => e)) as PidfdError).code, 'ESIDECAR');
-	assert.is(((await children[1]!.wait().catch((e: unknown) => e)) as PidfdError).code, 'ESIDECAR');
+	assert.is(((await children[1]!.kill().catch((e: unknown) => e)) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
+	assert.is(((await children[1]!.wait().catch((e: unknown) => e)) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
 	// Not forgotten: PR_SET_PDEATHSIG (SIGKILL by default) ended them with their parent.
 	await eventually(1000, () => procs.every(dead), 'children of the dead sidecar die');
 	await eventually(1000, () => dead(sidecar), 'sidecar gone');
@@ -192,7 +192,7 @@ sidecarDies('SIGKILL: pending calls and wait() reject ESIDECAR, children die, th
 	assert.is.not((await sidecarInfo()).pid, pid);
 });
 
-sidecarDies('killed while starting: a spawn waiting for HELLO rejects ESIDECAR', async () => {
+sidecarDies('killed while starting: a spawn waiting for HELLO rejects ERR_PIDFD_SIDECAR_DIED', async () => {
 	await shutdown();
 	const sc = Sidecar.get();
 	const spawning = spawn('/bin/true').then(
@@ -202,7 +202,7 @@ sidecarDies('killed while starting: a spawn waiting for HELLO rejects ESIDECAR',
 	process.kill(sc.pid!, 'SIGKILL');
 	const error = (await within(2000, spawning, 'spawn settles')) as PidfdError;
 	assert.instance(error, PidfdError);
-	assert.is(error.code, 'ESIDECAR');
+	assert.is(error.code, 'ERR_PIDFD_SIDECAR_DIED');
 	assert.match(error.message, /SIGKILL/);
 	const child = await within(5000, spawn('/bin/true'), 'the next spawn');
 	assert.is((await within(5000, child.wait(), 'wait')).code, 0);
@@ -213,7 +213,7 @@ for (const [what, bin, message] of [
 	['sends garbage', '/usr/bin/yes', /unreadable data from the sidecar/],
 	['does not exist', '/nonexistent/pidfd-sidecar', /sidecar/],
 ] as const) {
-	sidecarDies(`a sidecar that ${what}: spawn() rejects ESIDECAR instead of hanging`, async () => {
+	sidecarDies(`a sidecar that ${what}: spawn() rejects ERR_PIDFD_SIDECAR_DIED instead of hanging`, async () => {
 		await shutdown();
 		const saved = process.env.PIDFD_SIDECAR;
 		process.env.PIDFD_SIDECAR = bin;
@@ -227,7 +227,7 @@ for (const [what, bin, message] of [
 				'spawn settles',
 			)) as PidfdError;
 			assert.instance(error, PidfdError);
-			assert.is(error.code, 'ESIDECAR');
+			assert.is(error.code, 'ERR_PIDFD_SIDECAR_DIED');
 			assert.match(error.message, message);
 		} finally {
 			if (saved === undefined) delete process.env.PIDFD_SIDECAR;
@@ -246,7 +246,7 @@ sidecarDies('PidFd.close() on a handle whose sidecar died resolves: nothing is l
 		(e: unknown) => e,
 	);
 	process.kill((await sidecarInfo()).pid, 'SIGKILL');
-	assert.is(((await within(2000, waiting, 'wait')) as PidfdError).code, 'ESIDECAR');
+	assert.is(((await within(2000, waiting, 'wait')) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
 	await within(1000, handle.close(), 'close');
 	assert.ok(isAlive(other.pid!), 'a process we only opened is not ours to kill');
 	other.kill('SIGKILL');
@@ -277,7 +277,7 @@ stopping('shutdown(): SIGTERM, SIGKILL after the timeout, sidecar stopped; detac
 		assert.is((await polite.wait()).signal, 'SIGTERM');
 		assert.ok(dead(sidecar), 'the sidecar has exited when shutdown() resolves');
 		assert.ok(exists(detachedProc) && isAlive(detached.pid), 'detached child left running');
-		assert.is(((await detached.wait().catch((e: unknown) => e)) as PidfdError).code, 'ESIDECAR');
+		assert.is(((await detached.wait().catch((e: unknown) => e)) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
 		await within(1000, shutdown(), 'shutdown with nothing running');
 		const child = await spawn('/bin/true');
 		assert.is((await within(5000, child.wait(), 'wait')).code, 0);

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { FRAME_EOF, encodeFrame } from '../../client/wire.js';
+import { FRAME_EOF, encodeFrame } from '../../schemas/bridge-wire.js';
 
 // Flow control of stdio over the bridge (PROTOCOL.md, "Flow control"). Both directions use
 // credit: a sender may have at most the granted number of bytes unconsumed at the receiver.

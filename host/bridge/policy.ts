@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { basename, isAbsolute, resolve, sep } from 'node:path';
 import type { PolicyFile, SpawnRequest } from '../../schemas/bridge.js';
-import type { SpawnOptions } from '../spawn.js';
+import type { SpawnOptions } from '../index.js';
 
 /** Defaults: small enough that a forgotten flag does not hand out the machine. */
 export const POLICY_DEFAULTS = {
@@ -59,7 +59,20 @@ export class PolicyError extends Error {
  * A wildcard in envAllow never matches them: each must be allowed by its exact name.
  */
 const LOADER_PREFIXES = ['LD_'];
-const LOADER_NAMES = new Set(['GCONV_PATH', 'GLIBC_TUNABLES', 'HOSTALIASES', 'LOCPATH', 'MALLOC_TRACE', 'NLSPATH', 'RESOLV_HOST_CONF', 'BASH_ENV', 'ENV', 'NODE_OPTIONS', 'PERL5OPT', 'PYTHONSTARTUP']);
+const LOADER_NAMES = new Set([
+	'GCONV_PATH',
+	'GLIBC_TUNABLES',
+	'HOSTALIASES',
+	'LOCPATH',
+	'MALLOC_TRACE',
+	'NLSPATH',
+	'RESOLV_HOST_CONF',
+	'BASH_ENV',
+	'ENV',
+	'NODE_OPTIONS',
+	'PERL5OPT',
+	'PYTHONSTARTUP',
+]);
 
 export function isDangerousEnv(name: string): boolean {
 	return LOADER_NAMES.has(name) || LOADER_PREFIXES.some((p) => name.startsWith(p));

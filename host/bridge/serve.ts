@@ -151,7 +151,8 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 		if (ui) {
 			page = url.replace(/^ws:/, 'http:');
 			checked.data.origins = [...(checked.data.origins ?? []), page.slice(0, -1)];
-			if (host === '0.0.0.0' || host === '::') log(`--ui: the page is allowed only as ${page}; add --origin http://NAME:${actualPort} for the name you open it by`);
+			if (host === '0.0.0.0' || host === '::')
+				log(`--ui: the page is allowed only as ${page}; add --origin http://NAME:${actualPort} for the name you open it by`);
 		}
 	}
 	let bridge: Bridge;
@@ -164,7 +165,8 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	if (bridge.policy.allowed.length === 0) log('no --allow given: clients can connect but start nothing');
 	bridge.attach(server);
 	io.stdout.write(`listening ${url}\n`);
-	if (page !== null) io.stderr.write(`page: ${page}${generated(values['token-file']) ? `#token=${token}` : ' (enter the token there, or add #token=<token> to the address)'}\n`);
+	if (page !== null)
+		io.stderr.write(`page: ${page}${generated(values['token-file']) ? `#token=${token}` : ' (enter the token there, or add #token=<token> to the address)'}\n`);
 
 	let closing: Promise<void> | undefined;
 	return {

@@ -1,19 +1,12 @@
 import type { WebSocket } from 'ws';
 import type { ExitInfo } from '../../schemas/exit.js';
-import {
-	FRAME_EOF,
-	type KillRequest,
-	type ProcessSummary,
-	type ServerMessage,
-	type SpawnRequest,
-	type WaitRequest,
-} from '../../schemas/bridge.js';
-import { decodeFrame } from '../../client/wire.js';
+import { FRAME_EOF, type KillRequest, type ProcessSummary, type ServerMessage, type SpawnRequest, type WaitRequest } from '../../schemas/bridge.js';
+import { decodeFrame } from '../../schemas/bridge-wire.js';
 import { type Child, PidfdError, signalNumber, spawn } from '../index.js';
 import { OutputPump, StdinSink } from './flow.js';
 import { type CheckedSpawn, type Policy, PolicyError, checkSpawn } from './policy.js';
 import { parseClientMessage } from './messages.js';
-import { liveUsage } from './usage.js';
+import { liveUsage } from './live-usage.js';
 
 /** Process slots shared by every session of one bridge. */
 export interface ProcessBudget {
@@ -148,11 +141,25 @@ export class Session {
 		}
 		const entry = this.#entries.get(frame.child);
 		if (frame.fd !== 0 || !entry?.stdin) {
-			this.#send({ type: 'error', id: null, code: 'EBADF', message: `binary frame: child ${frame.child} has no stdin pipe on fd ${frame.fd}`, child: frame.child, fd: frame.fd });
+			this.#send({
+				type: 'error',
+				id: null,
+				code: 'EBADF',
+				message: `binary frame: child ${frame.child} has no stdin pipe on fd ${frame.fd}`,
+				child: frame.child,
+				fd: frame.fd,
+			});
 			return;
 		}
 		if (frame.data.byteLength > 0 && !entry.stdin.write(frame.data)) {
-			this.#send({ type: 'error', id: null, code: 'EPROTO', message: `stdin of child ${frame.child}: more data than the granted window`, child: frame.child, fd: 0 });
+			this.#send({
+				type: 'error',
+				id: null,
+				code: 'EPROTO',
+				message: `stdin of child ${frame.child}: more data than the granted window`,
+				child: frame.child,
+				fd: 0,
+			});
 			return;
 		}
 		if (frame.flags & FRAME_EOF) entry.stdin.end();
@@ -280,7 +287,16 @@ export class Session {
 				const usage = exit
 					? { cpuMs: exit.rusage ? exit.rusage.userCpuMs + exit.rusage.systemCpuMs : null, maxRssKiB: exit.rusage?.maxRssKiB ?? null }
 					: await liveUsage(e.child.pid);
-				return { child: e.id, pid: e.child.pid, file: e.file, args: e.args, state: exit ? 'exited' : 'running', startedAt: e.startedAt, ...usage, exit } as const;
+				return {
+					child: e.id,
+					pid: e.child.pid,
+					file: e.file,
+					args: e.args,
+					state: exit ? 'exited' : 'running',
+					startedAt: e.startedAt,
+					...usage,
+					exit,
+				} as const;
 			}),
 		);
 		this.#send({ type: 'processes', id, processes });

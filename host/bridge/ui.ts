@@ -13,7 +13,8 @@ const FILES: Readonly<Record<string, { name: string; type: string }>> = {
  * Scripts and styles from this server only, no inline code, and WebSocket connections back to
  * it only ('self' covers ws: on the same host and port); no framing, no form posts elsewhere.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+	"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * The `pidfd serve --ui` page, read once at startup: from ui/ beside the bundle (dist/cli.mjs

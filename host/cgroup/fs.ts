@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { PidfdError, errnoOf } from '../errors.js';
+import { PidfdError } from '../../schemas/errors.js';
 
 /**
  * Reading and writing cgroupfs files. Every failure becomes a PidfdError that names the
@@ -12,8 +12,7 @@ export function fsError(error: unknown, why: string): PidfdError {
 	const code = e.code ?? 'EIO';
 	const syscall = e.syscall ?? 'open';
 	const path = e.path ?? '';
-	const errno = e.errno === undefined ? errnoOf(code) : Math.abs(e.errno);
-	return new PidfdError(code, errno, syscall, `${syscall} ${code} ${path}: ${why}`, { path, cause: error });
+	return new PidfdError(code, `${syscall} ${code} ${path}: ${why}`, { syscall, path, cause: error });
 }
 
 /** The file's text, or undefined if it does not exist (a controller file of a controller not enabled). */

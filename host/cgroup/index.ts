@@ -1,10 +1,10 @@
 import { basename, dirname, resolve } from 'node:path';
-import { cgroupDir } from './discover.js';
+import { cgroupDir } from '../kernel/cgroup2.js';
 import { Scope } from './scope.js';
 
 export { Scope, type ScopeOptions, type ScopeSpawnOptions, type TreeKillOptions } from './scope.js';
-export type { CgroupUsage } from './usage.js';
-export { cgroupDir } from './discover.js';
+export type { CgroupUsage } from './accounting.js';
+export { cgroupDir } from '../kernel/cgroup2.js';
 
 /**
  * The scope a process is contained in, or undefined if it is in none: a scope is a cgroup

@@ -1,9 +1,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { PidfdError } from '../errors.js';
-import { PidFd } from '../pidfd.js';
-import { PidfdInfoMask } from '../protocol.js';
-import { signalNumber } from '../signals.js';
-import { parseCgroup2Path } from './discover.js';
+import { PidfdError } from '../../schemas/errors.js';
+import { PidFd } from '../process/pidfd.js';
+import type { HardKillOptions } from '../process/tree.js';
+import { PidfdInfoMask } from '../kernel/structs.js';
+import { signalNumber } from '../../schemas/signals.js';
+import { parseCgroup2Path } from '../kernel/cgroup2.js';
 import { readPids, writeControl } from './fs.js';
 import { eventValue, waitForEvent } from './events.js';
 
@@ -58,7 +59,7 @@ async function isMember(handle: PidFd, inodes: ReadonlySet<number>, paths: Reado
  */
 export async function signalMembers(dir: string, hierarchyPath: string, signal: string | number): Promise<number> {
 	const number = signalNumber(signal);
-	if (number === undefined) throw new PidfdError('EINVAL', 22, 'pidfd_send_signal', `${String(signal)} is not a signal name or number in 1..64`);
+	if (number === undefined) throw new PidfdError('EINVAL', `${String(signal)} is not a signal name or number in 1..64`, { syscall: 'pidfd_send_signal' });
 	const dirs = subtree(dir);
 	const inodes = new Set<number>();
 	const paths = new Set<string>();
@@ -75,8 +76,7 @@ export async function signalMembers(dir: string, hierarchyPath: string, signal: 
 			if (!handle) return;
 			try {
 				if (!(await isMember(handle, inodes, paths))) return;
-				await handle.kill(number);
-				count++;
+				if (await handle.kill(number)) count++;
 			} catch (error) {
 				if (!(error instanceof PidfdError && error.code === 'ESRCH')) throw error;
 			} finally {
@@ -85,13 +85,6 @@ export async function signalMembers(dir: string, hierarchyPath: string, signal: 
 		}),
 	);
 	return count;
-}
-
-export interface HardKillOptions {
-	/** Give up waiting for the cgroup to empty after this many ms (processes stuck in D state). Default 10000. */
-	timeout?: number;
-	/** @internal Use the freezer path even when cgroup.kill exists (tests). */
-	viaFreezer?: boolean;
 }
 
 /** SIGKILLs everything in the subtree at `dir` and resolves once cgroup.events says `populated 0`. */
@@ -104,7 +97,7 @@ export async function killAll(dir: string, hierarchyPath: string, options: HardK
 		await killFrozen(dir, hierarchyPath, timeout);
 	}
 	if (!(await waitForEvent(dir, 'populated', 0, timeout))) {
-		throw new PidfdError('ETIMEDOUT', 110, 'cgroup.kill', `processes of ${dir} were killed but did not exit within ${timeout} ms`, { path: dir });
+		throw new PidfdError('ETIMEDOUT', `processes of ${dir} were killed but did not exit within ${timeout} ms`, { syscall: 'cgroup.kill', path: dir });
 	}
 }
 
@@ -114,12 +107,15 @@ export async function killAll(dir: string, hierarchyPath: string, options: HardK
  */
 async function killFrozen(dir: string, hierarchyPath: string, timeout: number): Promise<void> {
 	if (!existsSync(`${dir}/cgroup.freeze`)) {
-		throw new PidfdError('ENOTSUP', 95, 'open', `${dir} has neither cgroup.kill (Linux 5.14) nor cgroup.freeze (Linux 5.2): cannot kill the tree reliably`, { path: dir });
+		throw new PidfdError('ENOTSUP', `${dir} has neither cgroup.kill (Linux 5.14) nor cgroup.freeze (Linux 5.2): cannot kill the tree reliably`, {
+			syscall: 'open',
+			path: dir,
+		});
 	}
 	writeControl(`${dir}/cgroup.freeze`, '1', 'cannot freeze the cgroup');
 	try {
 		if (!(await waitForEvent(dir, 'frozen', 1, timeout))) {
-			throw new PidfdError('ETIMEDOUT', 110, 'cgroup.freeze', `${dir} did not freeze within ${timeout} ms`, { path: dir });
+			throw new PidfdError('ETIMEDOUT', `${dir} did not freeze within ${timeout} ms`, { syscall: 'cgroup.freeze', path: dir });
 		}
 		await signalMembers(dir, hierarchyPath, 'SIGKILL');
 	} finally {

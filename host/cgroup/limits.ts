@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import type { ByteSize, Limits } from '../../schemas/cgroup.js';
-import { PidfdError } from '../errors.js';
+import { PidfdError } from '../../schemas/errors.js';
 import { readList, writeControl } from './fs.js';
 
 /**
@@ -38,18 +38,20 @@ export function enableController(root: string, controller: string, why: string):
 			const list = available.length ? available.join(' ') : 'none';
 			throw new PidfdError(
 				'ENOTSUP',
-				95,
-				'write',
 				`${why} needs the cgroup2 "${controller}" controller, which is not available at ${parent} (its cgroup.controllers lists: ${list}). ` +
-					'On a hybrid cgroup v1/v2 system it may be bound to a v1 hierarchy; otherwise it must be enabled in the parent cgroups\' cgroup.subtree_control.',
-				{ path: `${parent}/cgroup.controllers` },
+					"On a hybrid cgroup v1/v2 system it may be bound to a v1 hierarchy; otherwise it must be enabled in the parent cgroups' cgroup.subtree_control.",
+				{ syscall: 'write', path: `${parent}/cgroup.controllers` },
 			);
 		}
 		try {
 			writeControl(`${parent}/cgroup.subtree_control`, `+${controller}`, `cannot enable the "${controller}" controller for ${why}`);
 		} catch (error) {
 			if ((error as PidfdError).code !== 'EBUSY') throw error;
-			throw new PidfdError('EBUSY', 16, 'write', `cannot enable the "${controller}" controller for ${why}: ${parent} holds processes itself, and cgroup2's no-internal-process rule forbids controllers below it; give pidfd an explicit root in a cgroup that holds none`, { path: `${parent}/cgroup.subtree_control`, cause: error });
+			throw new PidfdError(
+				'EBUSY',
+				`cannot enable the "${controller}" controller for ${why}: ${parent} holds processes itself, and cgroup2's no-internal-process rule forbids controllers below it; give pidfd an explicit root in a cgroup that holds none`,
+				{ syscall: 'write', path: `${parent}/cgroup.subtree_control`, cause: error },
+			);
 		}
 	}
 	if (!readList(`${root}/cgroup.subtree_control`).includes(controller)) {

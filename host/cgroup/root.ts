@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { PidfdError } from '../errors.js';
-import { cgroupDir } from './discover.js';
+import { PidfdError } from '../../schemas/errors.js';
+import { cgroupDir } from '../kernel/cgroup2.js';
 import { fsError } from './fs.js';
 
 /**
@@ -46,7 +46,11 @@ function prepareExplicit(root: string): string {
 	}
 	if (type !== CGROUP2_SUPER_MAGIC) {
 		const what = existsSync(root) ? root : `${existing} (the nearest existing parent of ${root})`;
-		throw new PidfdError('ENOTSUP', 95, 'statfs', `${what} is not on a cgroup2 filesystem (statfs type 0x${type.toString(16)}): containment needs a cgroup2 directory as root`, { path: root });
+		throw new PidfdError(
+			'ENOTSUP',
+			`${what} is not on a cgroup2 filesystem (statfs type 0x${type.toString(16)}): containment needs a cgroup2 directory as root`,
+			{ syscall: 'statfs', path: root },
+		);
 	}
 	const made: string[] = [];
 	try {
@@ -86,7 +90,9 @@ function sweepStaleRoots(parent: string): void {
 export function removeTree(dir: string): boolean {
 	let entries: string[];
 	try {
-		entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+		entries = readdirSync(dir, { withFileTypes: true })
+			.filter((e) => e.isDirectory())
+			.map((e) => e.name);
 	} catch {
 		return false;
 	}

@@ -2,25 +2,28 @@ import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { type Limits, ScopeOptions } from '../../schemas/cgroup.js';
 import type { ExitInfo } from '../../schemas/exit.js';
-import type { Child } from '../child.js';
-import { InvalidArgumentError, PidfdError } from '../errors.js';
-import { type SpawnOptions, spawnChild, toWire } from '../spawn.js';
-import { hierarchyPath } from './discover.js';
+import type { TreeKillOptions } from '../process/tree.js';
+import type { Child } from '../process/child.js';
+import { InvalidArgumentError, PidfdError } from '../../schemas/errors.js';
+import type { SpawnOptions } from '../../schemas/spawn.js';
+import { spawnChild } from '../process/spawn.js';
+import { toWire } from '../process/spawn-request.js';
+import { hierarchyPath } from '../kernel/cgroup2.js';
 import { eventValue, waitForEvent } from './events.js';
 import { fsError, readKeyed, readPids, writeControl } from './fs.js';
-import { type HardKillOptions, killAll, signalMembers, subtree } from './kill.js';
+import { killAll, signalMembers, subtree } from './kill.js';
 import { applyLimits, controllersFor } from './limits.js';
 import { prepareRoot, removeTree } from './root.js';
-import { type CgroupUsage, readUsage } from './usage.js';
+import { type CgroupUsage, readUsage } from './accounting.js';
 
-export type { ScopeOptions };
+export type { ScopeOptions, TreeKillOptions };
 
-/** Options of `scope.kill()` and `child.killTree()`. */
-export interface TreeKillOptions extends HardKillOptions {
-	/** First send this signal (e.g. 'SIGTERM') to every process and give them `gracePeriod` ms to exit. */
-	graceful?: string | number;
-	/** How long the graceful phase waits before the hard kill, in ms. Default 5000. */
-	gracePeriod?: number;
+// `child.scope` is typed as this class: the process layer leaves the type open for the
+// layer above it to fill in, without importing it (see ScopeRegistry in process/child.ts).
+declare module '../process/child.js' {
+	interface ScopeRegistry {
+		scope: Scope;
+	}
 }
 
 /** Spawn options inside a scope: everything but the cgroup, which the scope chooses. */
@@ -100,7 +103,7 @@ export class Scope {
 	 * `usage()` work on it as on one created here.
 	 */
 	static open(path: string, kind: 'child' | 'shared' = 'shared'): Scope {
-		if (!existsSync(`${path}/cgroup.procs`)) throw new PidfdError('ENOENT', 2, 'open', `${path} is not a cgroup directory`, { path });
+		if (!existsSync(`${path}/cgroup.procs`)) throw new PidfdError('ENOENT', `${path} is not a cgroup directory`, { syscall: 'open', path });
 		return new Scope(path, kind, undefined, false);
 	}
 
@@ -134,7 +137,7 @@ export class Scope {
 	}
 
 	async #spawn(file: string, args: readonly string[], options: ScopeSpawnOptions, owner: boolean): Promise<Child> {
-		if (this.#killing || this.removed) throw new PidfdError('ESRCH', 3, 'spawn', `spawn ESRCH: the scope ${this.path} was killed`, { path: this.path });
+		if (this.#killing || this.removed) throw new PidfdError('ESRCH', `spawn ESRCH: the scope ${this.path} was killed`, { syscall: 'spawn', path: this.path });
 		if ('contain' in options || 'limits' in options || 'cgroup' in options) {
 			throw new InvalidArgumentError('scope.spawn(): contain, limits and cgroup come from the scope');
 		}

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 // Only the public entry: the CLI bundle loads it from ./pidfd.mjs instead of carrying a copy.
-import { type CgroupUsage, type ExitInfo, type Limits, killTree, PidFd, PidfdError, signalNumber, spawn, waitTree } from './index.js';
+import { type CgroupUsage, type ExitInfo, type Limits, killTree, PidFd, PidfdError, signalNumber, spawn, waitTree } from '../index.js';
 
 const USAGE = `Usage:
   pidfd run [--json] [-o FILE] -- COMMAND [ARG...]   run COMMAND, then report how it ended and its resource usage
@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
 			return info(rest);
 		case 'serve':
 			// Loaded on demand: only serve needs ws and the bridge.
-			return (await import('./bridge/serve.js')).serve(rest);
+			return (await import('../bridge/serve.js')).serve(rest);
 		case '-h':
 		case '--help':
 		case 'help':
@@ -79,7 +79,9 @@ async function run(args: string[]): Promise<number> {
 	const leftover = child.scope?.pids().length ?? 0;
 	await child.scope?.kill();
 	const tree = child.scope && { ...child.scope.usage(), leftoverKilled: leftover };
-	const report = values.json ? `${JSON.stringify({ ...exit, wallMs: round(wallMs), ...(tree ? { tree } : {}) })}\n` : describeRun(file, exit, wallMs) + (tree ? describeTree(tree) : '');
+	const report = values.json
+		? `${JSON.stringify({ ...exit, wallMs: round(wallMs), ...(tree ? { tree } : {}) })}\n`
+		: describeRun(file, exit, wallMs) + (tree ? describeTree(tree) : '');
 	if (values.output) writeFileSync(values.output, report);
 	else process.stderr.write(report);
 	return exitCodeOf(exit);
@@ -125,7 +127,13 @@ async function info(args: string[]): Promise<number> {
 	const handle = await PidFd.open(parsePid(positionals[0]!));
 	const result = await handle.info();
 	await handle.close();
-	process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${Object.entries(result).map(([k, v]) => `${k}: ${String(v)}`).join('\n')}\n`);
+	process.stdout.write(
+		values.json
+			? `${JSON.stringify(result)}\n`
+			: `${Object.entries(result)
+					.map(([k, v]) => `${k}: ${String(v)}`)
+					.join('\n')}\n`,
+	);
 	return 0;
 }
 
@@ -151,7 +159,9 @@ function describeRun(file: string, exit: ExitInfo, wallMs: number): string {
 	const r = exit.rusage;
 	if (r) {
 		lines.push(`  pid ${exit.pid}  wall ${ms(wallMs)}  user ${ms(r.userCpuMs)}  sys ${ms(r.systemCpuMs)}  max RSS ${r.maxRssKiB.toLocaleString('en')} KiB`);
-		lines.push(`  page faults ${r.minorFaults} minor, ${r.majorFaults} major  context switches ${r.voluntaryCtxSwitches} voluntary, ${r.involuntaryCtxSwitches} involuntary`);
+		lines.push(
+			`  page faults ${r.minorFaults} minor, ${r.majorFaults} major  context switches ${r.voluntaryCtxSwitches} voluntary, ${r.involuntaryCtxSwitches} involuntary`,
+		);
 		lines.push(`  block I/O ${r.blockInputs} in, ${r.blockOutputs} out  signals ${r.signalsReceived}`);
 	}
 	return `${lines.join('\n')}\n`;
@@ -166,7 +176,9 @@ function limitsOf(values: { 'memory-max'?: string | undefined; 'pids-max'?: stri
 }
 
 function describeTree(tree: CgroupUsage & { leftoverKilled: number }): string {
-	const parts = [`  tree: cpu ${tree.cpu ? `${ms(tree.cpu.usageUsec / 1000)} (user ${ms(tree.cpu.userUsec / 1000)}, sys ${ms(tree.cpu.systemUsec / 1000)})` : 'n/a'}`];
+	const parts = [
+		`  tree: cpu ${tree.cpu ? `${ms(tree.cpu.usageUsec / 1000)} (user ${ms(tree.cpu.userUsec / 1000)}, sys ${ms(tree.cpu.systemUsec / 1000)})` : 'n/a'}`,
+	];
 	const kib = (bytes: number) => `${Math.round(bytes / 1024).toLocaleString('en')} KiB`;
 	parts.push(tree.memory ? `memory peak ${tree.memory.peakBytes === null ? 'n/a' : kib(tree.memory.peakBytes)}` : 'memory n/a (no memory controller)');
 	parts.push(tree.pids ? `pids peak ${tree.pids.peak ?? 'n/a'}` : 'pids n/a (no pids controller)');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { PidfdError } from '../errors.js';
+import { PidfdError } from '../../schemas/errors.js';
 
 /**
  * Where cgroup2 is on this machine and where a process sits in it, from /proc alone: never
@@ -74,18 +74,25 @@ export function cgroupDir(pid: number | 'self' = 'self', sources: { mountinfo?: 
 	const mountinfo = sources.mountinfo ?? readProc('/proc/self/mountinfo') ?? '';
 	const mounts = parseCgroup2Mounts(mountinfo);
 	if (mounts.length === 0) {
-		throw new PidfdError('ENOENT', 2, 'open', 'containment needs cgroup2: no cgroup2 filesystem is mounted (none in /proc/self/mountinfo)', { path: '/proc/self/mountinfo' });
+		throw new PidfdError('ENOENT', 'containment needs cgroup2: no cgroup2 filesystem is mounted (none in /proc/self/mountinfo)', {
+			syscall: 'open',
+			path: '/proc/self/mountinfo',
+		});
 	}
 	const procFile = `/proc/${pid}/cgroup`;
 	const text = sources.cgroup ?? readProc(procFile);
-	if (text === undefined) throw new PidfdError('ESRCH', 3, 'open', `cannot read ${procFile}: no such process`, { path: procFile });
+	if (text === undefined) throw new PidfdError('ESRCH', `cannot read ${procFile}: no such process`, { syscall: 'open', path: procFile });
 	const path = parseCgroup2Path(text);
 	if (path === undefined) {
-		throw new PidfdError('ENOENT', 2, 'open', `containment needs cgroup2: ${procFile} has no "0::" line (a cgroup v1-only system)`, { path: procFile });
+		throw new PidfdError('ENOENT', `containment needs cgroup2: ${procFile} has no "0::" line (a cgroup v1-only system)`, { syscall: 'open', path: procFile });
 	}
 	const found = findMount(mounts, path);
 	if (!found) {
-		throw new PidfdError('ENOENT', 2, 'open', `the cgroup2 path ${path} of ${procFile} is not visible under any cgroup2 mount (${mounts.map((m) => m.mountPoint).join(', ')})`, { path: procFile });
+		throw new PidfdError(
+			'ENOENT',
+			`the cgroup2 path ${path} of ${procFile} is not visible under any cgroup2 mount (${mounts.map((m) => m.mountPoint).join(', ')})`,
+			{ syscall: 'open', path: procFile },
+		);
 	}
 	return found.dir;
 }

@@ -1,8 +1,8 @@
-import { InvalidArgumentError, PidfdError } from './errors.js';
+import { InvalidArgumentError, PidfdError } from '../../schemas/errors.js';
 import type { ProcessHandle } from './handle.js';
 import { PidFd } from './pidfd.js';
-import { listChildren } from './procfs.js';
-import { signalNumber } from './signals.js';
+import { listChildren } from '../kernel/procfs.js';
+import { signalNumber } from '../../schemas/signals.js';
 
 // Process trees through pidfds. The kernel offers no "descendants of this pidfd", only
 // /proc/<pid>/task/<tid>/children, which names children by pid: by the time we open one,
@@ -14,6 +14,22 @@ import { signalNumber } from './signals.js';
 const SIGKILL = 9;
 const SIGSTOP = 19;
 const SIGCONT = 18;
+
+/** Options of the hard phase of a tree kill (`scope.kill()`, `child.killTree()`). */
+export interface HardKillOptions {
+	/** Give up waiting for the cgroup to empty after this many ms (processes stuck in D state). Default 10000. */
+	timeout?: number;
+	/** @internal Use the freezer path even when cgroup.kill exists (tests). */
+	viaFreezer?: boolean;
+}
+
+/** Options of `scope.kill()` and `child.killTree()`. */
+export interface TreeKillOptions extends HardKillOptions {
+	/** First send this signal (e.g. 'SIGTERM') to every process and give them `gracePeriod` ms to exit. */
+	graceful?: string | number;
+	/** How long the graceful phase waits before the hard kill, in ms. Default 5000. */
+	gracePeriod?: number;
+}
 
 export interface TreeOptions {
 	/**
@@ -72,7 +88,8 @@ export class ProcessTree {
 	 */
 	async wait(options: TreeWaitOptions = {}): Promise<void> {
 		const interval = options.interval ?? 100;
-		if (!Number.isInteger(interval) || interval < 1) throw new InvalidArgumentError(`ProcessTree.wait(): interval must be an integer ≥ 1, got ${String(interval)}`);
+		if (!Number.isInteger(interval) || interval < 1)
+			throw new InvalidArgumentError(`ProcessTree.wait(): interval must be an integer ≥ 1, got ${String(interval)}`);
 		const { signal } = options;
 		const watched = new Set<ProcessHandle>();
 		let wake: (() => void) | undefined;
@@ -109,7 +126,11 @@ export class ProcessTree {
 	/** @internal Opens and adds the children of `parent` not held yet; returns them. */
 	async #adopt(parent: ProcessHandle, live: readonly ProcessHandle[] = this.#members.filter((m) => !m.exited)): Promise<ProcessHandle[]> {
 		const held = new Set(live.map((m) => m.pid));
-		const found = await Promise.all(listChildren(parent.pid).filter((pid) => !held.has(pid)).map((pid) => openChild(parent, pid)));
+		const found = await Promise.all(
+			listChildren(parent.pid)
+				.filter((pid) => !held.has(pid))
+				.map((pid) => openChild(parent, pid)),
+		);
 		const added = found.filter((c): c is PidFd => c !== undefined);
 		this.#members.push(...added);
 		return added;
@@ -177,7 +198,7 @@ export async function openTree(root: ProcessHandle, options: TreeOptions = {}): 
 export async function killTree(root: ProcessHandle, signal: string | number = 'SIGTERM', options: TreeOptions = {}): Promise<ProcessTree> {
 	const number = signalOf(signal, 'killTree()');
 	const freeze = options.freeze ?? true;
-	if (root.exited) throw new PidfdError('ESRCH', 3, 'pidfd_send_signal', `pidfd_send_signal ESRCH: process ${root.pid} has exited`, { pid: root.pid });
+	if (root.exited) throw new PidfdError('ESRCH', `pidfd_send_signal ESRCH: process ${root.pid} has exited`, { syscall: 'pidfd_send_signal', pid: root.pid });
 	const tree = new ProcessTree(root, [root]);
 	let reached: number[] = [];
 	try {
@@ -189,7 +210,7 @@ export async function killTree(root: ProcessHandle, signal: string | number = 'S
 	}
 	if (!reached.includes(root.pid)) {
 		await tree.close();
-		throw new PidfdError('ESRCH', 3, 'pidfd_send_signal', `pidfd_send_signal ESRCH: process ${root.pid} has exited`, { pid: root.pid });
+		throw new PidfdError('ESRCH', `pidfd_send_signal ESRCH: process ${root.pid} has exited`, { syscall: 'pidfd_send_signal', pid: root.pid });
 	}
 	return tree;
 }
@@ -207,8 +228,7 @@ export async function waitTree(root: ProcessHandle, options: TreeWaitOptions = {
 /** SIGSTOP through the pidfd; false if the member has ended meanwhile. */
 async function stop(member: ProcessHandle): Promise<boolean> {
 	try {
-		await member.kill(SIGSTOP);
-		return true;
+		return await member.kill(SIGSTOP);
 	} catch (error) {
 		if (isGone(error)) return false;
 		throw error;
@@ -224,8 +244,9 @@ async function send(members: readonly ProcessHandle[], signal: number): Promise<
 	const reached: number[] = [];
 	let failure: unknown;
 	results.forEach((r, i) => {
-		if (r.status === 'fulfilled') reached.push(members[i]!.pid);
-		else if (!isGone(r.reason)) failure ??= r.reason;
+		if (r.status === 'fulfilled') {
+			if (r.value) reached.push(members[i]!.pid);
+		} else if (!isGone(r.reason)) failure ??= r.reason;
 	});
 	if (failure !== undefined) throw failure;
 	return reached;

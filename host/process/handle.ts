@@ -1,11 +1,12 @@
-import type { ExitInfo } from '../schemas/exit.js';
-import type { PidfdInfo } from '../schemas/kernel.js';
-import { decodePidfdInfo } from './decoder.js';
-import { InvalidArgumentError, PidfdError } from './errors.js';
-import { infoFromProc, isNoGetInfo } from './info.js';
-import { Feature, KillFlag, MessageType, PIDFD_INFO_SIZE, PidfdInfoMask } from './protocol.js';
-import type { Sidecar, Watcher } from './sidecar.js';
-import { signalNumber } from './signals.js';
+import type { ExitInfo } from '../../schemas/exit.js';
+import type { PidfdInfo } from '../../schemas/kernel.js';
+import { InvalidArgumentError, PidfdError } from '../../schemas/errors.js';
+import { infoFromProc, isNoGetInfo } from '../kernel/proc-info.js';
+import { PidfdInfoMask } from '../kernel/structs.js';
+import { decodeInfoReply, encodeHandle, encodeInfo, encodeKill } from '../sidecar/messages.js';
+import { Feature, KillFlag, MessageType } from '../sidecar/protocol.js';
+import type { Sidecar, Watcher } from '../sidecar/connection.js';
+import { signalNumber } from '../../schemas/signals.js';
 
 /**
  * Where a handle lives: its sidecar and its id there. Symbol.for, so a spawn() of another
@@ -16,6 +17,11 @@ export const kSidecarHandle = Symbol.for('pidfd.sidecarHandle');
 export interface KillOptions {
 	/** Signal the process group the child leads (children spawned with `setsid` or `processGroup`). */
 	group?: boolean;
+}
+
+/** The sidecar and handle id of a Child or PidFd (a stdio source for another spawn). */
+export function sidecarHandle(process: object): { sidecar: Sidecar; handle: number } {
+	return (process as { [kSidecarHandle](): { sidecar: Sidecar; handle: number } })[kSidecarHandle]();
 }
 
 /**
@@ -40,17 +46,29 @@ export abstract class ProcessHandle implements Watcher {
 		sidecar.watch(handle, this);
 	}
 
-	/** Sends a signal (default SIGTERM). Rejects ESRCH once the process has ended. */
-	kill(signal: string | number = 'SIGTERM', options: KillOptions = {}): Promise<void> {
+	/**
+	 * Sends a signal (default SIGTERM) through the pidfd. Resolves `true` when it was
+	 * delivered and `false` when the process had already ended (as Node's `subprocess.kill()`
+	 * returns false): a late kill is no error. Other failures reject (EPERM, a dead sidecar).
+	 */
+	kill(signal: string | number = 'SIGTERM', options: KillOptions = {}): Promise<boolean> {
 		const number = signalNumber(signal);
 		if (number === undefined) return Promise.reject(new InvalidArgumentError(`kill(): ${String(signal)} is not a signal name or number in 1..64`));
-		if (this.#exit || this.#lost) return Promise.reject(this.#gone('pidfd_send_signal'));
-		return this.sidecar.call(
-			MessageType.KILL,
-			(w) => w.u32(this.handle).i32(number).u32(options.group ? KillFlag.GROUP : 0),
-			() => undefined,
-			{ pid: this.pid },
-		);
+		if (this.#exit) return Promise.resolve(false);
+		if (this.#lost) return Promise.reject(this.#lost);
+		return this.sidecar
+			.call(
+				MessageType.KILL,
+				(w) => encodeKill(w, this.handle, number, options.group ? KillFlag.GROUP : 0),
+				() => true,
+				{ pid: this.pid },
+			)
+			.catch((error: unknown) => {
+				// ESRCH: it ended (and was reaped) between our last event and the signal. For a
+				// group signal ESRCH may also mean "no such group": that stays an error.
+				if (!options.group && error instanceof PidfdError && error.code === 'ESRCH') return false;
+				throw error;
+			});
 	}
 
 	/** Resolves with how the process ended; every call gives the same ExitInfo. */
@@ -97,8 +115,8 @@ export abstract class ProcessHandle implements Watcher {
 		try {
 			return await this.sidecar.call(
 				MessageType.INFO,
-				(w) => w.u32(this.handle).u32(PidfdInfoMask.PID | PidfdInfoMask.CREDS | PidfdInfoMask.CGROUPID),
-				(reply) => decodePidfdInfo(reply.body.subarray(8, 8 + PIDFD_INFO_SIZE)),
+				(w) => encodeInfo(w, this.handle, PidfdInfoMask.PID | PidfdInfoMask.CREDS | PidfdInfoMask.CGROUPID),
+				(reply) => decodeInfoReply(reply.body),
 				{ pid: this.pid },
 			);
 		} catch (error) {
@@ -117,7 +135,7 @@ export abstract class ProcessHandle implements Watcher {
 		try {
 			await this.sidecar.call(
 				MessageType.ALIVE,
-				(w) => w.u32(this.handle),
+				(w) => encodeHandle(w, this.handle),
 				() => undefined,
 				{ pid: this.pid },
 			);
@@ -159,6 +177,6 @@ export abstract class ProcessHandle implements Watcher {
 
 	#gone(syscall: string): PidfdError {
 		if (this.#lost) return this.#lost;
-		return new PidfdError('ESRCH', 3, syscall, `${syscall} ESRCH: process ${this.pid} has exited`, { pid: this.pid });
+		return new PidfdError('ESRCH', `${syscall} ESRCH: process ${this.pid} has exited`, { syscall, pid: this.pid });
 	}
 }

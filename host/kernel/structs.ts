@@ -1,7 +1,7 @@
 // Decodes the raw kernel structs the sidecar forwards (siginfo_t, struct rusage,
 // struct pidfd_info) with the AssemblyScript module built from assembly/.
-import * as L from '../assembly/layout.js';
-import type { PidfdInfo, Rusage, Siginfo } from '../schemas/kernel.js';
+import * as L from '../../assembly/layout.js';
+import type { PidfdInfo, Rusage, Siginfo } from '../../schemas/kernel.js';
 import { DECODER_WASM_BASE64 } from './generated/decoder-wasm.js';
 
 interface DecoderExports {
@@ -12,6 +12,12 @@ interface DecoderExports {
 	decodeRusage(): void;
 	decodePidfdInfo(): void;
 }
+
+/** PIDFD_GET_INFO request mask bits. */
+export const PidfdInfoMask = { PID: L.PIDFD_INFO_PID, CREDS: L.PIDFD_INFO_CREDS, CGROUPID: L.PIDFD_INFO_CGROUPID, EXIT: L.PIDFD_INFO_EXIT } as const;
+
+/** Sizes of the kernel structs on the wire: one definition, shared with the wasm decoder. */
+export const { SIGINFO_SIZE, RUSAGE_SIZE, PIDFD_INFO_SIZE } = L;
 
 let wasm: DecoderExports | undefined;
 let input = new Uint8Array(0);

@@ -1,7 +1,8 @@
-import { Child } from './child.js';
-import { InvalidArgumentError } from './errors.js';
-import { Sidecar } from './sidecar.js';
-import { signalNumber } from './signals.js';
+import { Child } from '../process/child.js';
+import { InvalidArgumentError } from '../../schemas/errors.js';
+import { Sidecar } from '../sidecar/connection.js';
+import { signalNumber } from '../../schemas/signals.js';
+import { reportDetached } from '../process/report.js';
 
 export interface ShutdownOptions {
 	/** The first signal every running child gets. Default `'SIGTERM'`. */
@@ -19,7 +20,7 @@ const inProgress = new WeakMap<Sidecar, Promise<void>>();
  * resolved) and the sidecar has exited. A later call starts a new sidecar.
  *
  * Processes opened with `PidFd.open()` are not ours to end: their handles are lost
- * (`wait()` rejects `ESIDECAR`), the processes are not touched.
+ * (`wait()` rejects `ERR_PIDFD_SIDECAR_DIED`), the processes are not touched.
  */
 export function shutdown(options: ShutdownOptions = {}): Promise<void> {
 	const { signal = 'SIGTERM', timeout = 5000 } = options;
@@ -45,16 +46,16 @@ async function stop(sidecar: Sidecar, signal: number, timeout: number): Promise<
 		return; // it never started or died already: nothing of its children is left
 	}
 	const children = sidecar.handles().filter((h): h is Child => h instanceof Child && !h.detached);
-	// A rejection here is ESRCH (it just exited) or ESIDECAR (so did the sidecar): both mean done.
+	// wait() rejects only when the sidecar died: its children died with it, which is done too.
 	const ended = children.map((c) =>
 		c.wait().then(
 			() => {},
 			() => {},
 		),
 	);
-	for (const c of children) c.kill(signal).catch(() => {});
+	for (const c of children) c.kill(signal).catch(reportDetached);
 	if (!(await settledWithin(ended, timeout))) {
-		for (const c of children) if (!c.exited) c.kill('SIGKILL').catch(() => {});
+		for (const c of children) if (!c.exited) c.kill('SIGKILL').catch(reportDetached);
 		// SIGKILL cannot be caught; a process stuck in the kernel is still killed (and reaped)
 		// by the sidecar on its way out, below.
 		await settledWithin(ended, timeout);

@@ -1,4 +1,4 @@
-import { PidfdError } from './errors.js';
+import { PidfdError } from '../../schemas/errors.js';
 
 /**
  * Runtimes with a permission model refuse some of what the host does: Deno (`NotCapable`,
@@ -16,7 +16,7 @@ export function explainDenied(error: unknown, what: string): unknown {
 		: procFd
 			? "run Deno with --allow-all (-A): the host takes its end of each 'pipe' from /proc/<pid>/fd, which Deno opens only with -A"
 			: `run Deno with ${flag ?? 'the flag it names'} (pidfd needs --allow-run --allow-read --allow-env; -A for 'pipe' stdio)`;
-	return new PidfdError('ERR_ACCESS_DENIED', 0, 'pidfd', `pidfd: ${what} was denied: ${error.message}; ${advice}`, { cause: error });
+	return new PidfdError('ERR_ACCESS_DENIED', `pidfd: ${what} was denied: ${error.message}; ${advice}`, { syscall: 'pidfd', cause: error });
 }
 
 /** True for a runtime's permission refusal (not for EACCES/EPERM from the kernel). */

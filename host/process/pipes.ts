@@ -1,8 +1,8 @@
 import { closeSync, constants, createReadStream, createWriteStream, openSync } from 'node:fs';
 import { type OnReadOpts, Socket } from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { explainDenied } from './permissions.js';
-import { runtime } from './runtime.js';
+import { explainDenied } from '../sidecar/permissions.js';
+import { runtime } from '../sidecar/runtime.js';
 
 /** Not in every runtime's fs.constants; the Linux value. */
 const O_CLOEXEC = 0o2000000;

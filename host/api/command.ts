@@ -1,8 +1,11 @@
-import type { ExitInfo } from '../schemas/exit.js';
-import type { Signal, StdioEntry } from '../schemas/spawn.js';
-import type { Child } from './child.js';
+import type { ExitInfo } from '../../schemas/exit.js';
+import type { Limits } from '../../schemas/cgroup.js';
+import { InvalidArgumentError } from '../../schemas/errors.js';
+import type { Signal, StdioEntry } from '../../schemas/spawn.js';
+import type { Child } from '../process/child.js';
 import { type RunOptions, type RunResult, run } from './run.js';
-import { type SpawnOptions, spawn, toWire } from './spawn.js';
+import { toWire } from '../process/spawn-request.js';
+import { type SpawnOptions, spawn } from './spawn.js';
 
 type Stdio = Exclude<StdioEntry, null | undefined>;
 
@@ -21,7 +24,8 @@ export class Command {
 	#args: string[] = [];
 	#env = new Map<string, string | undefined>();
 	#envClear = false;
-	#stdio: [Stdio | undefined, Stdio | undefined, Stdio | undefined] = [undefined, undefined, undefined];
+	/** By child fd: 0–2 and any extra fds given with `fd()`. */
+	#stdio: (Stdio | undefined)[] = [undefined, undefined, undefined];
 	#options: SpawnOptions = {};
 
 	constructor(file: string) {
@@ -79,6 +83,32 @@ export class Command {
 	stderr(stdio: Stdio): this {
 		this.#stdio[2] = stdio;
 		return this;
+	}
+
+	/**
+	 * What the child gets as fd `fd` (3 and up: extra fds; 0–2: as `stdin()`/`stdout()`/
+	 * `stderr()`), e.g. `.fd(3, 'pipe')` or `.fd(3, { process: other, fd: 4 })`.
+	 */
+	fd(fd: number, stdio: Stdio): this {
+		if (!Number.isInteger(fd) || fd < 0 || fd > 255) throw new InvalidArgumentError(`Command.fd(): ${String(fd)} is not an fd in 0..255`);
+		while (this.#stdio.length <= fd) this.#stdio.push(undefined);
+		this.#stdio[fd] = stdio;
+		return this;
+	}
+
+	/** Start the child in a cgroup scope of its own: `true`, or the scope's options (see Scope). */
+	contain(contain: NonNullable<SpawnOptions['contain']> = true): this {
+		return this.#set({ contain });
+	}
+
+	/** Budgets of the child's tree (memoryMax, pidsMax, cpuMax); implies `contain`. */
+	limits(limits: Limits): this {
+		return this.#set({ limits });
+	}
+
+	/** An existing cgroup v2 directory to start the child in. */
+	cgroup(dir: string | URL): this {
+		return this.#set({ cgroup: dir });
 	}
 
 	argv0(name: string): this {
@@ -153,15 +183,18 @@ export class Command {
 		return spawn(this.#file, this.#args, this.toOptions());
 	}
 
-	/** Runs to the end and captures stdout and stderr (stdin: /dev/null unless set). */
+	/** Runs to the end and captures stdout and stderr (stdin: as set by `stdin()`, else /dev/null). */
 	output(options: Pick<RunOptions, 'input' | 'maxBuffer'> & { encoding: 'utf8' }): Promise<RunResult<string>>;
 	output(options?: Pick<RunOptions, 'input' | 'maxBuffer'> & { encoding?: 'buffer' }): Promise<RunResult<Buffer>>;
 	output(options: Pick<RunOptions, 'input' | 'maxBuffer' | 'encoding'> = {}): Promise<RunResult> {
 		// stdin and stdout are run()'s to manage; stderr may be inherited or ignored.
 		const { stdio: _stdio, ...rest } = this.toOptions();
-		const stderr = this.#stdio[2];
+		const [stdin, , stderr] = this.#stdio;
+		if (this.#stdio.length > 3) throw new InvalidArgumentError('Command.output(): extra fds need spawn(), which gives their streams');
 		const runOptions: RunOptions = { ...rest, ...options };
 		if (stderr === 'inherit' || stderr === 'ignore' || stderr === 'pipe') runOptions.stderr = stderr;
+		// `input` wins over a stdin() of 'pipe' (output() has nothing else to write into it).
+		if (stdin !== undefined && options.input === undefined && stdin !== 'pipe') runOptions.stdin = stdin;
 		return run(this.#file, this.#args, runOptions as RunOptions & { encoding?: 'buffer' });
 	}
 

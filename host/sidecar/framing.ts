@@ -124,6 +124,13 @@ export class FrameWriter {
 		return this;
 	}
 
+	/** Drops what was written: the next frame starts afresh. */
+	reset(): void {
+		this.#off = HEADER_SIZE;
+		// A refused giant request must not pin its buffer.
+		if (this.#buf.length > 1 << 20) this.#buf = Buffer.allocUnsafe(4096);
+	}
+
 	/** Finishes the frame and resets the writer for the next one. */
 	finish(type: number, id: number): Buffer {
 		const frame = Buffer.allocUnsafe(this.#off);

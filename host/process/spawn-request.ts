@@ -1,100 +1,15 @@
+// Lowers spawn() options to a SPAWN request: validation (zod, with a fast path for the
+// common shapes), the environment, the stdio table. Pure but for reading process.env and cwd.
 import { constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ProcessRef, SpawnArgs, SpawnOptions, type StdioEntry } from '../schemas/spawn.js';
-import { Scope } from './cgroup/scope.js';
-import { Child, type PipeEnd } from './child.js';
-import { InvalidArgumentError, PidfdError } from './errors.js';
-import type { FrameWriter } from './framing.js';
-import { kSidecarHandle } from './handle.js';
-import { MessageType, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from './protocol.js';
-import { explainDenied } from './permissions.js';
-import { kPipeOnRead, type PipeOnRead } from './pipes.js';
-import { runtime } from './runtime.js';
-import { Sidecar } from './sidecar.js';
-import { signalNumber } from './signals.js';
-
-export type { SpawnOptions };
-
-/**
- * Starts `file` with `args` and resolves once it has exec'd: an exec failure (ENOENT,
- * EACCES, a bad cwd) rejects here, never as a later event.
- */
-export async function spawn(file: string, args: readonly string[] = [], options: SpawnOptions = {}): Promise<Child> {
-	if ((options.contain !== undefined && options.contain !== false) || options.limits !== undefined) return Scope.spawnContained(file, args, options);
-	return spawnChild(file, args, options);
-}
-
-/**
- * Pipe size asked for a captured stream: the default /proc/sys/fs/pipe-max-size, which any
- * user may ask for. 256 MiB captured: ~1,040 MiB/s against ~700 with the default 64 KiB.
- */
-const CAPTURE_PIPE_SIZE = 1024 * 1024;
-
-/** @internal `spawn()` without containment; `setup` runs on the Child before any event can reach it. */
-export async function spawnChild(file: string, args: readonly string[], options: SpawnOptions, setup?: (child: Child) => void): Promise<Child> {
-	const onread = (options as { [kPipeOnRead]?: PipeOnRead })[kPipeOnRead];
-	const request = sizeCapturePipes(toWire(file, args, options), onread);
-	const termination = {
-		timeout: options.timeout,
-		signal: options.signal,
-		killSignal: signalNumber(options.killSignal ?? 'SIGTERM')!,
-		forceKillAfter: options.forceKillAfter ?? 5000,
-	};
-	if (options.signal?.aborted) throw abortError(options.signal);
-	const sidecar = Sidecar.get();
-	checkSources(options.stdio, sidecar);
-	await sidecar.ready;
-	return sidecar.call(
-		MessageType.SPAWN,
-		(w) => encodeSpawn(w, request),
-		(reply) => {
-			const body = reply.body;
-			const handle = body.readUInt32LE(0);
-			const pid = body.readInt32LE(4);
-			const count = body.readUInt32LE(8);
-			const pipes: PipeEnd[] = [];
-			for (let i = 0; i < count; i++) pipes.push({ childFd: body.readUInt32LE(12 + i * 8), sidecarFd: body.readInt32LE(16 + i * 8) });
-			let child: Child | undefined;
-			try {
-				child = new Child(sidecar, handle, pid, pipes, request.stdio.length, onread);
-				if (request.flags & SpawnFlag.DETACHED) child.markDetached();
-				setup?.(child);
-			} catch (error) {
-				abandon(sidecar, handle, child);
-				throw error;
-			}
-			child.armTermination(termination);
-			if (count > 0) {
-				// Our ends are open now: the sidecar can drop its copies, so EOF and EPIPE work.
-				sidecar.call(MessageType.RELEASE, (w) => w.u32(handle), () => undefined).catch(() => {});
-			}
-			return child;
-		},
-	);
-}
-
-/**
- * A pipe read through `onread` (run() capturing output) goes into big buffers: a bigger
- * pipe lets each read take more. The sidecar's F_SETPIPE_SZ, best effort.
- */
-function sizeCapturePipes(request: WireSpawn, onread: PipeOnRead | undefined): WireSpawn {
-	if (!onread) return request;
-	const stdio = request.stdio.map((entry, fd) => (entry.kind === StdioKind.PIPE_FROM_CHILD && onread[fd] ? { ...entry, arg: CAPTURE_PIPE_SIZE } : entry));
-	return { ...request, stdio };
-}
-
-/**
- * The sidecar spawned a child but this side could not take it (its pipes could not be
- * opened, say): spawn() rejects, so nobody could ever wait for or kill it. It is killed, and
- * CLOSE lets the sidecar drop its pipes and reap it silently.
- */
-function abandon(sidecar: Sidecar, handle: number, child: Child | undefined): void {
-	child?.unref();
-	sidecar.unwatch(handle);
-	sidecar.call(MessageType.KILL, (w) => w.u32(handle).i32(9).u32(0), () => undefined).catch(() => {});
-	sidecar.call(MessageType.CLOSE, (w) => w.u32(handle), () => undefined).catch(() => {});
-}
+import { InvalidArgumentError } from '../../schemas/errors.js';
+import { signalNumber } from '../../schemas/signals.js';
+import { SpawnArgs, SpawnOptions, type StdioEntry } from '../../schemas/spawn.js';
+import { explainDenied } from '../sidecar/permissions.js';
+import { SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from '../sidecar/protocol.js';
+import { runtime } from '../sidecar/runtime.js';
+import { sidecarHandle } from './handle.js';
 
 /** Validates with the zod schema and lowers the options to a SPAWN request. */
 export function toWire(file: string, args: readonly string[], options: SpawnOptions): WireSpawn {
@@ -130,27 +45,6 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 		stdio: stdioList(o.stdio ?? 'inherit'),
 		...(o.cgroup === undefined ? {} : { cgroup: resolve(pathOf(o.cgroup)) }),
 	};
-}
-
-export function encodeSpawn(w: FrameWriter, s: WireSpawn): void {
-	w.u32(s.flags).i32(s.pdeathsig).i32(s.uid).i32(s.gid).u32(s.umask).u32(s.groups.length);
-	for (const g of s.groups) w.u32(g);
-	w.str(s.file).u32(s.argv.length);
-	for (const a of s.argv) w.str(a);
-	w.u32(s.env.length);
-	if (s.env === envBlock.list) w.bytes(envBlock.bytes);
-	else {
-		const start = w.length;
-		for (const e of s.env) w.str(e);
-		// The host's environment, as it was: the same list again next time, if unchanged.
-		if (s.env === lastHostEnv.list) envBlock = { list: s.env, bytes: w.copy(start) };
-	}
-	w.str(s.cwd).u32(s.stdio.length);
-	for (const e of s.stdio) {
-		w.u32(e.kind).i32(e.arg).str(e.path);
-		if (e.kind === StdioKind.FROM_PIDFD) w.u32(e.handle ?? 0);
-	}
-	if (s.flags & SpawnFlag.CGROUP) w.str(s.cgroup ?? '');
 }
 
 /*
@@ -195,15 +89,13 @@ function plainOptions(options: unknown): options is SpawnOptions {
 }
 
 /*
- * The last environment read from process.env, and its encoding in a SPAWN body. Every
- * spawn() still reads every variable (a child sees process.env as it is at the call), but
- * while they read the same, the list and its bytes are reused instead of being built again:
- * ~35 strings joined and encoded one by one, and their garbage, on every spawn.
+ * The last environment read from process.env. Every spawn() still reads every variable (a
+ * child sees process.env as it is at the call), but while they read the same, the same
+ * frozen list is returned, and the message codec reuses its encoding: ~35 strings joined
+ * and encoded one by one, and their garbage, saved on every spawn.
  */
 const EMPTY: readonly string[] = Object.freeze([]);
 let lastHostEnv: { names: string[]; values: string[]; list: readonly string[] } = { names: [], values: [], list: EMPTY };
-let envBlock: { list: readonly string[]; bytes: Buffer } = { list: EMPTY, bytes: Buffer.alloc(0) };
-
 /**
  * `envList({ ...process.env })` without the copy: each read of process.env is a getenv()
  * behind a C++ interceptor, and the spread cost ~25 µs for 35 variables, against ~16 here.
@@ -283,27 +175,6 @@ function stdioEntry(fd: number, entry: StdioEntry): WireStdio {
 	if ('process' in entry) return { kind: StdioKind.FROM_PIDFD, arg: entry.fd, path: '', handle: sidecarHandle(entry.process).handle };
 	const flags = entry.flags ?? (fd === 0 ? 'r' : 'w');
 	return { kind: StdioKind.FILE, arg: FILE_FLAGS[flags], path: resolve(pathOf(entry.file)) };
-}
-
-function sidecarHandle(process: ProcessRef): { sidecar: Sidecar; handle: number } {
-	return (process as unknown as { [kSidecarHandle](): { sidecar: Sidecar; handle: number } })[kSidecarHandle]();
-}
-
-/**
- * Handle ids are per sidecar: one from a sidecar that has died could name another process
- * in the new one. So `{ process, fd }` entries must come from the sidecar we spawn with.
- */
-function checkSources(stdio: SpawnOptions['stdio'], sidecar: Sidecar): void {
-	if (!Array.isArray(stdio)) return;
-	for (const entry of stdio as readonly StdioEntry[]) {
-		if (entry && typeof entry === 'object' && 'process' in entry && sidecarHandle(entry.process).sidecar !== sidecar) {
-			throw new PidfdError('ESRCH', 3, 'pidfd_getfd', `pidfd_getfd ESRCH: process ${entry.process.pid} was opened by a sidecar that is gone`, { pid: entry.process.pid });
-		}
-	}
-}
-
-function abortError(signal: AbortSignal): Error {
-	return new PidfdError('ABORT_ERR', 0, 'spawn', 'spawn() aborted before the child started', { cause: signal.reason });
 }
 
 function pathOf(path: string | URL): string {

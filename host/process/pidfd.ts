@@ -1,10 +1,10 @@
 import * as z from 'zod';
-import type { ExitInfo } from '../schemas/exit.js';
-import { InvalidArgumentError, PidfdError } from './errors.js';
-import { exitFromInfoEvent } from './exit.js';
+import type { ExitInfo } from '../../schemas/exit.js';
+import { InvalidArgumentError, PidfdError } from '../../schemas/errors.js';
 import { ProcessHandle } from './handle.js';
-import { MessageType, OpenFlag } from './protocol.js';
-import { Sidecar } from './sidecar.js';
+import { decodeExited, decodeOpened, encodeHandle, encodeOpen } from '../sidecar/messages.js';
+import { MessageType, OpenFlag } from '../sidecar/protocol.js';
+import { Sidecar } from '../sidecar/connection.js';
 
 const Pid = z.number().int().min(1).max(0x3fffffff);
 
@@ -37,8 +37,11 @@ export class PidFd extends ProcessHandle {
 		await sidecar.ready;
 		return sidecar.call(
 			MessageType.OPEN,
-			(w) => w.i32(pid).u32(flags),
-			(reply) => new PidFd(sidecar, reply.body.readUInt32LE(0), reply.body.readInt32LE(4)),
+			(w) => encodeOpen(w, pid, flags),
+			(reply) => {
+				const opened = decodeOpened(reply.body);
+				return new PidFd(sidecar, opened.handle, opened.pid);
+			},
 			{ pid },
 		);
 	}
@@ -53,15 +56,21 @@ export class PidFd extends ProcessHandle {
 		if (this.#closed || this.settled) return;
 		this.#closed = true;
 		this.sidecar.unwatch(this.handle);
-		this.onLost(new PidfdError('ECANCELED', 125, 'close', `close ECANCELED: the PidFd of process ${this.pid} was closed`, { pid: this.pid }));
-		await this.sidecar.call(MessageType.CLOSE, (w) => w.u32(this.handle), () => undefined).catch((error: unknown) => {
-			// ESRCH: the process ended and the sidecar freed the handle already; that is closed too.
-			if (!(error instanceof PidfdError && error.code === 'ESRCH')) throw error;
-		});
+		this.onLost(new PidfdError('ECANCELED', `close ECANCELED: the PidFd of process ${this.pid} was closed`, { syscall: 'close', pid: this.pid }));
+		await this.sidecar
+			.call(
+				MessageType.CLOSE,
+				(w) => encodeHandle(w, this.handle),
+				() => undefined,
+			)
+			.catch((error: unknown) => {
+				// ESRCH: the process ended and the sidecar freed the handle already; that is closed too.
+				if (!(error instanceof PidfdError && error.code === 'ESRCH')) throw error;
+			});
 	}
 
 	protected decodeExit(_type: number, body: Buffer): ExitInfo {
-		return exitFromInfoEvent(body, this.pid);
+		return decodeExited(body, this.pid);
 	}
 
 	protected override onWaitStarted(): void {

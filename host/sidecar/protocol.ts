@@ -1,6 +1,6 @@
 /**
- * Numbers and body layouts of the sidecar protocol, mirrored from sidecar/PROTOCOL.md.
- * Frozen once published: add, never renumber.
+ * Numbers of the sidecar protocol. sidecar/wire.h is the source; test/protocol.ts parses it
+ * and fails on any drift from these tables. Frozen once published: add, never renumber.
  */
 
 export const PROTOCOL_VERSION = 1;
@@ -63,11 +63,35 @@ export const KillFlag = { GROUP: 1 } as const;
 
 export const OpenFlag = { THREAD: 1 } as const;
 
-/** PIDFD_GET_INFO request mask bits. */
-export const PidfdInfoMask = { PID: 1, CREDS: 2, CGROUPID: 4, EXIT: 8 } as const;
-
-/** Sizes of the kernel structs on the wire: one definition, shared with the wasm decoder. */
-export { PIDFD_INFO_SIZE, RUSAGE_SIZE, SIGINFO_SIZE } from '../assembly/layout.js';
+/**
+ * Syscall names by the ids the sidecar puts in ERROR replies (`SC_*` in wire.h).
+ * Index = id. Append only: ids never change meaning once published.
+ */
+export const SYSCALLS = [
+	'',
+	'clone3',
+	'execve',
+	'chdir',
+	'pidfd_open',
+	'pidfd_send_signal',
+	'waitid',
+	'ioctl',
+	'pidfd_getfd',
+	'open',
+	'pipe2',
+	'dup2',
+	'setsid',
+	'setpgid',
+	'setuid',
+	'setgid',
+	'setgroups',
+	'prctl',
+	'fork',
+	'epoll_ctl',
+	'umask',
+	'fcntl',
+	'write',
+] as const;
 
 export interface Hello {
 	version: number;

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { cgroupDir } from './cgroup/discover.js';
+import { cgroupDir } from './cgroup2.js';
 
 // Readers of /proc for what the kernel gives no pidfd interface for (or not on every kernel).
 // Nothing read here names a process safely on its own: a pid can be reused between two reads.

@@ -1,18 +1,40 @@
 import type { Readable, Writable } from 'node:stream';
-import type { ExitInfo } from '../schemas/exit.js';
-import type { Scope, TreeKillOptions } from './cgroup/scope.js';
-import { PidfdError } from './errors.js';
-import { killTree, waitTree } from './tree.js';
-import { exitFromEvent } from './exit.js';
+import type { ExitInfo } from '../../schemas/exit.js';
+import { describeRunEnd, InvalidArgumentError, PidfdError, RunError } from '../../schemas/errors.js';
+import { collect } from './output.js';
+import { reportDetached } from './report.js';
+import { killTree, type TreeKillOptions, waitTree } from './tree.js';
 import { ProcessHandle } from './handle.js';
 import { openPipeEnd, type PipeOnRead } from './pipes.js';
-import type { Sidecar } from './sidecar.js';
+import type { Sidecar } from '../sidecar/connection.js';
+import { decodeExit, type PipeEnd } from '../sidecar/messages.js';
 
-/** One end of a child's pipe as SPAWNED reports it. */
-export interface PipeEnd {
-	childFd: number;
-	sidecarFd: number;
+export interface OutputOptions {
+	/** 'utf8' gives strings; default 'buffer' gives Buffers. */
+	encoding?: 'buffer' | 'utf8';
+	/** Most bytes kept per stream; past it the child is killed. Default 64 MiB; Infinity: no limit. */
+	maxBuffer?: number;
 }
+
+export interface ChildOutput<T = Buffer | string> {
+	stdout: T;
+	stderr: T;
+	exit: ExitInfo;
+}
+
+/** What a child needs of the cgroup scope holding its tree (host/cgroup's Scope). */
+export interface ChildScope {
+	kill(options?: TreeKillOptions): Promise<void>;
+	annotateExit(exit: ExitInfo, child: Child): ExitInfo;
+}
+
+/**
+ * Filled in by host/cgroup (declaration merging) with `scope: Scope`, so `child.scope` has
+ * the Scope type while this layer never imports the one above it.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: a registry for declaration merging
+export interface ScopeRegistry {}
+type ScopeType = ScopeRegistry extends { scope: infer S } ? S : ChildScope;
 
 /**
  * A child spawned by the sidecar. Like Node's ChildProcess it keeps the host's event loop
@@ -48,6 +70,47 @@ export class Child extends ProcessHandle {
 		this.stdin = (this.stdio[0] as Writable | null) ?? null;
 		this.stdout = (this.stdio[1] as Readable | null) ?? null;
 		this.stderr = (this.stdio[2] as Readable | null) ?? null;
+	}
+
+	/**
+	 * Reads the child's piped stdout and stderr to their end and waits for it, like Rust's
+	 * `wait_with_output()` and Deno's `output()`. A piped stdin is closed first, so a child
+	 * reading it to EOF cannot wait for us while we wait for it. Streams that are not
+	 * `'pipe'` give empty output. Past `maxBuffer` bytes on a stream (default 64 MiB,
+	 * `Infinity`: none) the child is killed and this rejects with a RunError.
+	 */
+	output(options: OutputOptions & { encoding: 'utf8' }): Promise<ChildOutput<string>>;
+	output(options?: OutputOptions & { encoding?: 'buffer' }): Promise<ChildOutput<Buffer>>;
+	async output(options: OutputOptions = {}): Promise<ChildOutput> {
+		const { encoding = 'buffer', maxBuffer = 64 * 1024 * 1024 } = options;
+		if (!(maxBuffer === Number.POSITIVE_INFINITY || (Number.isSafeInteger(maxBuffer) && maxBuffer > 0))) {
+			throw new InvalidArgumentError(`output(): maxBuffer must be a positive integer or Infinity, got ${String(maxBuffer)}`);
+		}
+		let overflow = false;
+		const onOverflow = () => {
+			if (overflow) return;
+			overflow = true;
+			this.kill('SIGKILL').catch(reportDetached);
+		};
+		if (this.stdin && !this.stdin.writableEnded) this.stdin.end();
+		const [exit, stdout, stderr] = await Promise.all([this.wait(), collect(this.stdout, maxBuffer, onOverflow), collect(this.stderr, maxBuffer, onOverflow)]);
+		const decode = (b: Buffer) => (encoding === 'utf8' ? b.toString('utf8') : b);
+		const result = { stdout: decode(stdout), stderr: decode(stderr), exit };
+		if (overflow) {
+			throw new RunError(describeRunEnd(`process ${this.pid}`, [], 'maxBuffer', exit, { maxBuffer }), 'maxBuffer', result.stdout, result.stderr, exit);
+		}
+		return result;
+	}
+
+	/**
+	 * `await using child = await spawn(...)`: on leaving the scope a child still running is
+	 * killed (SIGKILL, so leaving cannot hang on a child that ignores SIGTERM) and reaped.
+	 * A child lost with its sidecar is already gone: nothing to do.
+	 */
+	async [Symbol.asyncDispose](): Promise<void> {
+		if (this.settled) return;
+		await this.kill('SIGKILL');
+		await this.wait();
 	}
 
 	/** Why pidfd ended the child, if it did: its `timeout` passed, or its `signal` aborted. */
@@ -86,15 +149,15 @@ export class Child extends ProcessHandle {
 		this.#refed = true;
 		return this;
 	}
-	#scope: Scope | undefined;
+	#scope: ChildScope | undefined;
 
 	/** The scope (cgroup) holding the child and its whole tree: spawned with `contain`, or by `scope.spawn()`. */
-	get scope(): Scope | undefined {
-		return this.#scope;
+	get scope(): ScopeType | undefined {
+		return this.#scope as ScopeType | undefined;
 	}
 
 	/** @internal */
-	attachScope(scope: Scope): void {
+	attachScope(scope: ChildScope): void {
 		this.#scope = scope;
 	}
 
@@ -128,9 +191,9 @@ export class Child extends ProcessHandle {
 		const terminate = (why: 'timeout' | 'abort') => {
 			if (this.exited || this.#terminatedBy) return;
 			this.#terminatedBy = why;
-			this.kill(killSignal).catch(() => {}); // ESRCH: it ended meanwhile, which is what we want
+			this.kill(killSignal).catch(reportDetached);
 			if (forceKillAfter !== false) {
-				forceTimer = setTimeout(() => this.kill('SIGKILL').catch(() => {}), forceKillAfter);
+				forceTimer = setTimeout(() => this.kill('SIGKILL').catch(reportDetached), forceKillAfter);
 			}
 		};
 		const onAbort = () => terminate('abort');
@@ -147,7 +210,7 @@ export class Child extends ProcessHandle {
 	}
 
 	protected decodeExit(_type: number, body: Buffer): ExitInfo {
-		const exit = exitFromEvent(body);
+		const exit = decodeExit(body);
 		return this.#scope ? this.#scope.annotateExit(exit, this) : exit;
 	}
 

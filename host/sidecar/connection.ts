@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
-import { PidfdError, SYSCALLS } from './errors.js';
-import { BodyReader, type Frame, FrameDecoder, FrameWriter, ProtocolError } from './framing.js';
+import { ErrorCode, PidfdError } from '../../schemas/errors.js';
+import { type Frame, FrameDecoder, FrameWriter, MAX_FRAME, ProtocolError } from './framing.js';
 import { locateSidecar } from './locate.js';
+import { decodeError, decodeFatal, decodeHello, eventHandle } from './messages.js';
 import { explainDenied } from './permissions.js';
 import { type Hello, MessageType, PROTOCOL_VERSION } from './protocol.js';
 import { runtime } from './runtime.js';
@@ -21,16 +22,6 @@ interface Pending {
 	reject: (error: Error) => void;
 	/** What the request was about, for the error's context. */
 	pid: number | undefined;
-}
-
-/** Turns an ERROR reply body into a PidfdError. */
-export function errorFromReply(body: Buffer, context: { pid?: number | undefined } = {}): PidfdError {
-	const r = new BodyReader(body);
-	const errno = r.i32();
-	const syscallId = r.u32();
-	const detail = r.str();
-	const syscall = SYSCALLS[syscallId] ?? `syscall#${syscallId}`;
-	return PidfdError.fromErrno(errno, syscall || 'pidfd', { path: detail || undefined, pid: context.pid });
 }
 
 /**
@@ -87,7 +78,7 @@ export class Sidecar {
 			throw explainDenied(error, `starting the sidecar ${path}`);
 		}
 		const { stdin, stdout } = this.#proc;
-		if (!stdin || !stdout) throw new PidfdError('ESIDECAR', 0, 'spawn', 'pidfd: sidecar started without its pipes');
+		if (!stdin || !stdout) throw new PidfdError(ErrorCode.SIDECAR_DIED, 'pidfd: sidecar started without its pipes', { syscall: 'spawn' });
 		this.#proc.on('error', (cause) => this.#fail(`pidfd: could not start the sidecar ${path}: ${cause.message}`, cause));
 		this.#proc.on('close', (code, signal) => {
 			const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
@@ -103,7 +94,7 @@ export class Sidecar {
 			try {
 				this.#decoder.push(chunk, this.#onFrame);
 			} catch (cause) {
-				this.#fail(`pidfd: unreadable data from the sidecar: ${(cause as Error).message}`, cause);
+				this.#fail(`pidfd: unreadable data from the sidecar: ${(cause as Error).message}`, cause, ErrorCode.PROTOCOL);
 				this.#proc.kill('SIGKILL');
 			}
 		});
@@ -118,10 +109,23 @@ export class Sidecar {
 	/** Sends a request; `decode` turns the (non-ERROR) reply into the result, synchronously. */
 	call<T>(type: number, encode: (w: FrameWriter) => void, decode: (reply: Frame) => T, context?: { pid?: number }): Promise<T> {
 		if (this.#failure) return Promise.reject(this.#failure);
-		if (this.#stopping) return Promise.reject(new PidfdError('ESIDECAR', 0, 'pidfd', 'pidfd: the sidecar is being stopped by shutdown()', context));
+		if (this.#stopping) return Promise.reject(new PidfdError(ErrorCode.SIDECAR_DIED, 'pidfd: the sidecar is being stopped by shutdown()', context));
+		encode(this.#writer);
+		// A frame past the sidecar's limit would be a framing error there, fatal to every child
+		// of this host: refuse this one request instead.
+		const limit = this.hello?.maxFrame ?? MAX_FRAME;
+		if (this.#writer.length - 4 > limit) {
+			this.#writer.reset();
+			return Promise.reject(
+				new PidfdError(
+					'E2BIG',
+					`pidfd: the request is ${this.#writer.length - 4} bytes, over the sidecar's limit of ${limit} (arguments and environment too large)`,
+					{ syscall: 'write', ...context },
+				),
+			);
+		}
 		const id = this.#nextId;
 		this.#nextId = id === 0xffffffff ? 1 : id + 1;
-		encode(this.#writer);
 		const frame = this.#writer.finish(type, id);
 		return new Promise<T>((resolve, reject) => {
 			this.#pending.set(id, { decode, resolve: resolve as (v: unknown) => void, reject, pid: context?.pid });
@@ -201,8 +205,9 @@ export class Sidecar {
 			if (!pending) throw new ProtocolError(`reply ${frame.type} to unknown request ${frame.id}`);
 			this.#pending.delete(frame.id);
 			this.unref();
-			if (frame.type === MessageType.ERROR) pending.reject(errorFromReply(frame.body, { pid: pending.pid }));
-			else if (frame.type === MessageType.UNIMPLEMENTED) pending.reject(new PidfdError('ENOSYS', 38, 'pidfd', 'pidfd: the sidecar does not implement this request (a newer host than sidecar?)'));
+			if (frame.type === MessageType.ERROR) pending.reject(decodeError(frame.body, pending.pid));
+			else if (frame.type === MessageType.UNIMPLEMENTED)
+				pending.reject(new PidfdError('ENOSYS', 'pidfd: the sidecar does not implement this request (a newer host than sidecar?)'));
 			else {
 				let value: unknown;
 				try {
@@ -220,7 +225,7 @@ export class Sidecar {
 				return this.#onHello(frame.body);
 			case MessageType.EXIT:
 			case MessageType.EXITED: {
-				const handle = frame.body.readUInt32LE(0);
+				const handle = eventHandle(frame.body);
 				const watcher = this.#watchers.get(handle);
 				if (watcher) {
 					this.#watchers.delete(handle);
@@ -229,9 +234,8 @@ export class Sidecar {
 				return;
 			}
 			case MessageType.FATAL: {
-				const r = new BodyReader(frame.body);
-				const errno = r.i32();
-				throw new ProtocolError(`sidecar reported a fatal protocol error (errno ${errno}): ${r.str()}`);
+				const { errno, detail } = decodeFatal(frame.body);
+				throw new ProtocolError(`sidecar reported a fatal protocol error (errno ${errno}): ${detail}`);
 			}
 			default:
 				throw new ProtocolError(`unexpected event type ${frame.type}`);
@@ -239,10 +243,13 @@ export class Sidecar {
 	};
 
 	#onHello(body: Buffer): void {
-		const r = new BodyReader(body);
-		const hello: Hello = { version: r.u32(), features: r.u32(), maxFrame: r.u32(), pid: r.i32(), maxHandles: r.u32(), kernel: r.str() };
+		const hello = decodeHello(body);
 		if (hello.version !== PROTOCOL_VERSION) {
-			const error = new PidfdError('EPROTO', 71, 'pidfd', `pidfd: sidecar speaks protocol ${hello.version}, this host speaks ${PROTOCOL_VERSION}; rebuild the sidecar`);
+			const error = new PidfdError(
+				ErrorCode.PROTOCOL_MISMATCH,
+				`pidfd: sidecar speaks protocol ${hello.version}, this host speaks ${PROTOCOL_VERSION}; rebuild the sidecar`,
+				{ syscall: 'pidfd' },
+			);
 			this.#failWith(error);
 			this.#proc.kill('SIGKILL');
 			return;
@@ -252,8 +259,8 @@ export class Sidecar {
 		this.unref();
 	}
 
-	#fail(message: string, cause?: unknown): void {
-		this.#failWith(new PidfdError('ESIDECAR', 0, 'pidfd', message, { cause }));
+	#fail(message: string, cause?: unknown, code: string = ErrorCode.SIDECAR_DIED): void {
+		this.#failWith(new PidfdError(code, message, { cause }));
 	}
 
 	/** Everything outstanding settles: pending calls reject, handles learn they are lost. */

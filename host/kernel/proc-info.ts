@@ -1,7 +1,7 @@
-import type { PidfdInfo } from '../schemas/kernel.js';
-import { PidfdError } from './errors.js';
+import { PidfdError } from '../../schemas/errors.js';
+import type { PidfdInfo } from '../../schemas/kernel.js';
 import { cgroupIdOf, readStatus } from './procfs.js';
-import { PidfdInfoMask } from './protocol.js';
+import { PidfdInfoMask } from './structs.js';
 
 /**
  * info() on kernels without PIDFD_GET_INFO (before 6.13): the same fields from
@@ -19,7 +19,11 @@ export async function infoFromProc(pid: number, alive: () => Promise<boolean>): 
 	const status = readStatus(pid);
 	const cgroupId = status ? cgroupIdOf(pid) : undefined;
 	if (!status || !(await alive())) {
-		throw new PidfdError('ESRCH', 3, 'open', `open ESRCH: process ${pid} has exited (/proc fallback for PIDFD_GET_INFO)`, { pid, path: `/proc/${pid}/status` });
+		throw new PidfdError('ESRCH', `open ESRCH: process ${pid} has exited (/proc fallback for PIDFD_GET_INFO)`, {
+			syscall: 'open',
+			pid,
+			path: `/proc/${pid}/status`,
+		});
 	}
 	const [ruid, euid, suid, fsuid] = status.uids;
 	const [rgid, egid, sgid, fsgid] = status.gids;

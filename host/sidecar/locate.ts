@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { PidfdError } from './errors.js';
+import { PidfdError } from '../../schemas/errors.js';
 import { explainDenied, isDenied } from './permissions.js';
 
 /**
@@ -19,7 +19,7 @@ function locate(): string {
 	const fromEnv = process.env.PIDFD_SIDECAR;
 	const candidates = fromEnv
 		? [fromEnv]
-		: [new URL('./pidfd-sidecar', import.meta.url), new URL('../dist/pidfd-sidecar', import.meta.url)].map((u) => fileURLToPath(u));
+		: [new URL('./pidfd-sidecar', import.meta.url), new URL('../../dist/pidfd-sidecar', import.meta.url)].map((u) => fileURLToPath(u));
 	for (const path of candidates) {
 		let mode: number;
 		try {
@@ -32,17 +32,15 @@ function locate(): string {
 		}
 		if (!isExecutable(path, mode)) {
 			const message = `pidfd: the sidecar at ${path} is not executable (chmod +x it, or rebuild with \`npm run build:sidecar\`)`;
-			throw new PidfdError('EACCES', 13, 'spawn', message, { path });
+			throw new PidfdError('EACCES', message, { syscall: 'spawn', path });
 		}
 		return path;
 	}
 	const where = candidates.join(' or ');
 	throw new PidfdError(
-		'ESIDECAR',
-		2,
-		'spawn',
+		'ENOENT',
 		`pidfd: sidecar binary not found at ${where}. Build it with \`npm run build:sidecar\` (needs musl-tools or a C compiler), or point PIDFD_SIDECAR at one.`,
-		{ path: candidates[0] },
+		{ syscall: 'spawn', path: candidates[0] },
 	);
 }
 

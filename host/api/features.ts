@@ -1,5 +1,5 @@
-import { Feature, type FeatureName } from './protocol.js';
-import { Sidecar } from './sidecar.js';
+import { Feature, type FeatureName } from '../sidecar/protocol.js';
+import { Sidecar } from '../sidecar/connection.js';
 
 export type Features = Record<FeatureName, boolean>;
 

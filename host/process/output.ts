@@ -1,0 +1,115 @@
+// Reading a child's output to its end with a bound, and writing its input: shared by run()
+// and child.output().
+import type { OnReadOpts } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { reportDetached } from './report.js';
+
+/** Where a Capture with no room left reads; the bytes are copied out (or dropped) at once. */
+let spareBuffer: Buffer | undefined;
+
+/**
+ * Keeps what a pipe read through `onread` (see openPipeEnd()), like collect() below: at
+ * most `limit` bytes, then onOverflow and keep draining. The kernel reads straight into the
+ * free end of one buffer of ours, which grows by ×8 and is returned trimmed: no Buffer per
+ * read (nor its garbage), no copy out of it, no final join. Growing copies what was kept,
+ * so fewer, bigger steps copy less; the untouched tail of a big allocation costs address
+ * space, not memory. On 256 MiB this is about a third faster than streaming chunks.
+ */
+export class Capture {
+	#data = Buffer.alloc(0); // the first read lands in the spare buffer, then is kept exactly
+	#size = 0;
+	#spare = false;
+	readonly onread: OnReadOpts;
+
+	constructor(
+		readonly limit: number,
+		readonly onOverflow: () => void,
+	) {
+		// Node calls `buffer` for where the next read goes: once up front, then after each callback.
+		this.onread = { buffer: () => this.#next(), callback: (n, buffer) => this.#read(n, buffer) };
+	}
+
+	#next(): Uint8Array {
+		const free = Math.min(this.#data.length, this.limit) - this.#size;
+		this.#spare = free < 16 * 1024;
+		if (!this.#spare) return this.#data.subarray(this.#size, this.#size + free);
+		// Full: read into a spare buffer, and grow only if bytes come (an output that fits
+		// exactly, the EOF read of a long one, must not grow).
+		spareBuffer ??= Buffer.allocUnsafe(64 * 1024);
+		return spareBuffer;
+	}
+
+	#read(n: number, buffer: Uint8Array): boolean {
+		if (!this.#spare) {
+			this.#size += n;
+			return true;
+		}
+		const keep = Math.min(n, this.limit - this.#size);
+		if (keep < n) this.onOverflow();
+		if (keep > 0) {
+			if (this.#size + keep > this.#data.length) {
+				const next = this.#size === 0 ? keep : Math.min(this.limit, Math.max(64 * 1024, 8 * this.#data.length));
+				const grown = Buffer.allocUnsafe(Math.max(this.#size + keep, next));
+				this.#data.copy(grown, 0, 0, this.#size);
+				this.#data = grown;
+			}
+			this.#data.set(buffer.subarray(0, keep), this.#size);
+			this.#size += keep;
+		}
+		return true;
+	}
+
+	get bytes(): Buffer {
+		const { length } = this.#data;
+		// A short output should not hold on to a mostly empty buffer.
+		if (this.#size <= length / 2 && length <= 1024 * 1024) return Buffer.from(this.#data.subarray(0, this.#size));
+		return this.#data.subarray(0, this.#size);
+	}
+}
+
+/** Reads a stream to its end, keeping at most `limit` bytes; calls onOverflow once past it. */
+export function collect(stream: Readable | null, limit: number, onOverflow: () => void, capture?: Capture): Promise<Buffer> {
+	if (!stream) return Promise.resolve(Buffer.alloc(0));
+	return new Promise((resolve, reject) => {
+		const chunks: Buffer[] = [];
+		let size = 0;
+		// With a Capture, the bytes never come as 'data'; 'end' and 'close' still do.
+		if (!capture)
+			stream.on('data', (chunk: Buffer) => {
+				if (size >= limit) {
+					onOverflow(); // a byte past `limit`, even if the last chunk filled it exactly
+					return;
+				}
+				if (size + chunk.length > limit) {
+					chunks.push(chunk.subarray(0, limit - size));
+					size = limit;
+					// Kill first and keep draining: closing the pipe now would make the child die of
+					// SIGPIPE instead, and hide that pidfd was the one who stopped it.
+					onOverflow();
+					return;
+				}
+				chunks.push(chunk);
+				size += chunk.length;
+			});
+		// 'close' follows 'end', and also comes alone if the stream is destroyed: join the
+		// chunks once, on whichever comes first (a second join of 256 MiB costs ~30%).
+		let done = false;
+		const finish = () => {
+			if (done) return;
+			done = true;
+			resolve(capture ? capture.bytes : Buffer.concat(chunks, size));
+		};
+		stream.once('end', finish);
+		stream.once('close', finish);
+		stream.once('error', reject);
+	});
+}
+
+/** Writes all of `input` and closes stdin; a child that exits without reading it is fine (EPIPE ignored). */
+export function feed(stdin: Writable, input: string | Uint8Array): void {
+	stdin.on('error', (error: NodeJS.ErrnoException) => {
+		// EPIPE: the child did not want it all, which is its business.
+		if (error.code !== 'EPIPE') reportDetached(error);
+	});
+	stdin.end(input);
+}

@@ -1,0 +1,113 @@
+// Starting a child: one SPAWN request, and the Child built from its reply.
+import { abortError, PidfdError } from '../../schemas/errors.js';
+import { signalNumber } from '../../schemas/signals.js';
+import type { SpawnOptions, StdioEntry } from '../../schemas/spawn.js';
+import { Sidecar } from '../sidecar/connection.js';
+import { decodeSpawned, encodeHandle, encodeKill, encodeSpawn } from '../sidecar/messages.js';
+import { MessageType, SpawnFlag, StdioKind, type WireSpawn } from '../sidecar/protocol.js';
+import { Child } from './child.js';
+import { sidecarHandle } from './handle.js';
+import { kPipeOnRead, type PipeOnRead } from './pipes.js';
+import { toWire } from './spawn-request.js';
+import { reportDetached } from './report.js';
+
+/**
+ * Pipe size asked for a captured stream: the default /proc/sys/fs/pipe-max-size, which any
+ * user may ask for. 256 MiB captured: ~1,040 MiB/s against ~700 with the default 64 KiB.
+ */
+const CAPTURE_PIPE_SIZE = 1024 * 1024;
+
+/** @internal `spawn()` without containment; `setup` runs on the Child before any event can reach it. */
+export async function spawnChild(file: string, args: readonly string[], options: SpawnOptions, setup?: (child: Child) => void): Promise<Child> {
+	const onread = (options as { [kPipeOnRead]?: PipeOnRead })[kPipeOnRead];
+	const request = sizeCapturePipes(toWire(file, args, options), onread);
+	const termination = {
+		// 0 and Infinity mean no limit (Node's and execa's convention).
+		timeout: options.timeout === 0 || options.timeout === Number.POSITIVE_INFINITY ? undefined : options.timeout,
+		signal: options.signal,
+		killSignal: signalNumber(options.killSignal ?? 'SIGTERM')!,
+		forceKillAfter: options.forceKillAfter ?? 5000,
+	};
+	if (options.signal?.aborted) throw abortError('spawn() was aborted before the child started', options.signal);
+	const sidecar = Sidecar.get();
+	checkSources(options.stdio, sidecar);
+	await sidecar.ready;
+	return sidecar.call(
+		MessageType.SPAWN,
+		(w) => encodeSpawn(w, request),
+		(reply) => {
+			const { handle, pid, pipes } = decodeSpawned(reply.body);
+			let child: Child | undefined;
+			try {
+				child = new Child(sidecar, handle, pid, pipes, request.stdio.length, onread);
+				if (request.flags & SpawnFlag.DETACHED) child.markDetached();
+				setup?.(child);
+			} catch (error) {
+				abandon(sidecar, handle, child);
+				throw error;
+			}
+			child.armTermination(termination);
+			if (pipes.length > 0) {
+				// Our ends are open now: the sidecar can drop its copies, so EOF and EPIPE work.
+				sidecar
+					.call(
+						MessageType.RELEASE,
+						(w) => encodeHandle(w, handle),
+						() => undefined,
+					)
+					.catch(reportDetached);
+			}
+			return child;
+		},
+	);
+}
+
+/**
+ * A pipe read through `onread` (run() capturing output) goes into big buffers: a bigger
+ * pipe lets each read take more. The sidecar's F_SETPIPE_SZ, best effort.
+ */
+function sizeCapturePipes(request: WireSpawn, onread: PipeOnRead | undefined): WireSpawn {
+	if (!onread) return request;
+	const stdio = request.stdio.map((entry, fd) => (entry.kind === StdioKind.PIPE_FROM_CHILD && onread[fd] ? { ...entry, arg: CAPTURE_PIPE_SIZE } : entry));
+	return { ...request, stdio };
+}
+
+/**
+ * The sidecar spawned a child but this side could not take it (its pipes could not be
+ * opened, say): spawn() rejects, so nobody could ever wait for or kill it. It is killed, and
+ * CLOSE lets the sidecar drop its pipes and reap it silently.
+ */
+function abandon(sidecar: Sidecar, handle: number, child: Child | undefined): void {
+	child?.unref();
+	sidecar.unwatch(handle);
+	sidecar
+		.call(
+			MessageType.KILL,
+			(w) => encodeKill(w, handle, 9, 0),
+			() => undefined,
+		)
+		.catch(reportDetached);
+	sidecar
+		.call(
+			MessageType.CLOSE,
+			(w) => encodeHandle(w, handle),
+			() => undefined,
+		)
+		.catch(reportDetached);
+}
+
+/**
+ * Handle ids are per sidecar: one from a sidecar that has died could name another process
+ * in the new one. So `{ process, fd }` entries must come from the sidecar we spawn with.
+ */
+function checkSources(stdio: SpawnOptions['stdio'], sidecar: Sidecar): void {
+	if (!Array.isArray(stdio)) return;
+	for (const entry of stdio as readonly StdioEntry[]) {
+		if (entry && typeof entry === 'object' && 'process' in entry && sidecarHandle(entry.process).sidecar !== sidecar) {
+			throw new PidfdError('ESRCH', `pidfd_getfd ESRCH: process ${entry.process.pid} was opened by a sidecar that is gone`, {
+				syscall: 'pidfd_getfd',
+				pid: entry.process.pid,
+			});
+		}
+	}
+}
