@@ -3,17 +3,50 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { within } from './helpers/deadline.js';
 
+const LIMIT = 20_000;
+const CLI = ['--import', 'tsx', 'host/cli/main.ts'];
+
 /** Runs the CLI from source, as `npx pidfd` runs the bundle. */
 function pidfd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
 	return within(
-		20_000,
+		LIMIT,
 		new Promise((resolve) => {
-			execFile(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', ...args], (error, stdout, stderr) => {
+			execFile(process.execPath, [...CLI, ...args], (error, stdout, stderr) => {
 				resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
 			});
 		}),
 		`pidfd ${args.join(' ')}`,
 	);
+}
+
+/** The CLI in the background: `stderrLine(re)` waits for a line of its stderr, `done` for its end. */
+function pidfdRunning(args: string[]) {
+	const proc = nodeSpawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+	let stdout = '';
+	let stderr = '';
+	proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+	const stderrSeen: Array<() => void> = [];
+	proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+		stderr += chunk;
+		for (const wake of stderrSeen) wake();
+	});
+	const done = within(
+		LIMIT,
+		new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => proc.on('close', (code) => resolve({ code, stdout, stderr }))),
+		`pidfd ${args.join(' ')}`,
+	);
+	const stderrLine = (line: RegExp) =>
+		within(
+			LIMIT,
+			new Promise<void>((resolve, reject) => {
+				const check = () => (line.test(stderr) ? resolve() : undefined);
+				stderrSeen.push(check);
+				proc.on('close', () => reject(new Error(`pidfd ${args.join(' ')} ended before printing ${line}: ${stderr}`)));
+				check();
+			}),
+			`${line} on the stderr of pidfd ${args.join(' ')}`,
+		);
+	return { proc, done, stderrLine };
 }
 
 const run = suite('pidfd run');
@@ -60,14 +93,16 @@ run.run();
 
 const others = suite('pidfd wait / kill');
 
-others('wait returns when the process exits; kill signals it', async () => {
+others('wait says when it watches, returns when the process exits; kill signals it', async () => {
 	const sleeper = nodeSpawn('sleep', ['30'], { stdio: 'ignore' });
-	const waiting = pidfd(['wait', '--json', String(sleeper.pid)]);
-	await new Promise((resolve) => setTimeout(resolve, 500));
+	const waiting = pidfdRunning(['wait', '--json', String(sleeper.pid)]);
+	// Its pidfd is open: from now on the exit cannot be missed.
+	await waiting.stderrLine(new RegExp(`^pidfd wait: watching ${sleeper.pid}$`, 'm'));
 	const killed = await pidfd(['kill', String(sleeper.pid), 'KILL']);
 	assert.is(killed.code, 0);
-	const r = await waiting;
+	const r = await waiting.done;
 	assert.is(r.code, 0);
+	// stdout is the report alone.
 	const report = JSON.parse(r.stdout);
 	assert.is(report.pid, sleeper.pid);
 });

@@ -91,6 +91,8 @@ async function waitAll(args: string[]): Promise<number> {
 	const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, tree: { type: 'boolean' } } });
 	if (positionals.length === 0) throw new UsageError('wait: no PID given');
 	const handles = await Promise.all(positionals.map((p) => PidFd.open(parsePid(p))));
+	// From here no exit can be missed: say so, for whoever waits to act on it (stdout stays the report).
+	process.stderr.write(`pidfd wait: watching ${handles.map((h) => h.pid).join(' ')}\n`);
 	// The trees first, while their roots are alive to list descendants under; the roots' own
 	// exits are then already known.
 	if (values.tree) await Promise.all(handles.map((h) => waitTree(h)));
