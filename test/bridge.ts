@@ -13,6 +13,7 @@ import { type Bridge, createBridge } from '../host/bridge/index.js';
 import { type PolicyFile, ServerMessage } from '../schemas/bridge.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
 import { isAlive } from './helpers/proc.js';
+import { testIf } from './helpers/skip.js';
 
 const LIMIT = 15_000;
 const TOKEN = randomBytes(24).toString('base64url');
@@ -106,16 +107,17 @@ class RawClient {
 		this.ws.send(typeof data === 'object' && !Buffer.isBuffer(data) ? JSON.stringify(data) : data);
 	}
 
-	/** Removes and returns the first message that matches. */
-	async next<T extends ServerMessage>(match: (m: ServerMessage) => boolean, what = 'message'): Promise<T> {
-		const end = Date.now() + LIMIT;
-		for (;;) {
-			const i = this.messages.findIndex(match);
-			if (i >= 0) return this.messages.splice(i, 1)[0] as T;
-			if (this.closeCode !== undefined) throw new Error(`connection closed (${this.closeCode}) while waiting for ${what}`);
-			if (Date.now() > end) throw new Error(`no ${what} within ${LIMIT} ms`);
-			await within(LIMIT, new Promise<void>((resolve) => this.#waiters.push(resolve)), what);
-		}
+	/** Removes and returns the first message that matches, waiting for it if need be. */
+	next<T extends ServerMessage>(match: (m: ServerMessage) => boolean, what = 'message'): Promise<T> {
+		const take = async (): Promise<T> => {
+			for (;;) {
+				const i = this.messages.findIndex(match);
+				if (i >= 0) return this.messages.splice(i, 1)[0] as T;
+				if (this.closeCode !== undefined) throw new Error(`connection closed (${this.closeCode}) while waiting for ${what}`);
+				await new Promise<void>((resolve) => this.#waiters.push(resolve));
+			}
+		};
+		return within(LIMIT, take(), what);
 	}
 
 	closed(): Promise<number> {
@@ -712,11 +714,7 @@ for (const [name, command, args] of [
 	['Deno, --allow-net only', 'node_modules/.bin/deno', ['run', '--allow-net', '--no-config', bundle]],
 	['Bun', 'node_modules/.bin/bun', [bundle]],
 ] as const) {
-	portable(name, async () => {
-		if (!existsSync(command)) {
-			console.log(`    skipped: ${command} is not installed`);
-			return;
-		}
+	testIf(portable, existsSync(command), `${command} is not installed (npm install: it is a devDependency)`, name, async () => {
 		assertScriptPassed(await runScript(command, [...args, portableServer.url, TOKEN]));
 	});
 }

@@ -41,3 +41,17 @@ export function childrenOf(pid: number): number[] {
 export function fdCount(pid: number | 'self'): number {
 	return readdirSync(`/proc/${pid}/fd`).length;
 }
+
+/** Bytes a process has read so far (rchar of /proc/<pid>/io): moves once it has read what we wrote. */
+export function bytesRead(pid: number): number {
+	return Number(/^rchar:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
+}
+
+/** True while a process sleeps in epoll_wait: it has handled everything it was woken for. */
+export function inEpollWait(pid: number): boolean {
+	try {
+		return readFileSync(`/proc/${pid}/wchan`, 'utf8').includes('epoll');
+	} catch {
+		return false;
+	}
+}
