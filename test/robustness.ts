@@ -8,12 +8,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InvalidArgumentError, PidFd, PidfdError, shutdown, sidecarInfo, spawn } from '../host/index.js';
 import { Sidecar } from '../host/sidecar/connection.js';
-import { eventually, sleep, within } from './helpers/deadline.js';
-import { STDIO, T, Writer, decodeError, decodeSpawned, frame, spawnBody, type Frame } from './helpers/frames.js';
-import { fdCount, isAlive, startTime } from './helpers/proc.js';
+import { eventually, nextTurn, within } from './helpers/deadline.js';
+import { E, SC, STDIO, T, Writer, decodeError, decodeSpawned, expectError, frame, spawnBody } from './helpers/frames.js';
+import { bytesRead, fdCount, inEpollWait, isAlive, startTime } from './helpers/proc.js';
 import { RawSidecar } from './helpers/raw.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'host.ts');
+/** The hang guard of every wait here: generous, never a measurement. */
+const LIMIT = 10_000;
 
 interface Proc {
 	pid: number;
@@ -89,26 +91,23 @@ for (const [mode, how] of [
 	['exit', 'process.exit() with handles open'],
 	['crash', 'an uncaught exception'],
 ] as const) {
-	hostDies(`${how}: every child is gone within a second, reaped; detached ones live on`, async () => {
+	hostDies(`${how}: every child is gone, reaped by the sidecar; detached ones live on`, async () => {
 		const h = host(mode);
 		const ready = await h.line<Ready>('READY');
 		try {
 			assert.ok(ready.children.every(exists), 'children running');
 			if (mode === 'wait') process.kill(ready.host.pid, 'SIGKILL');
-			const { code, signal } = await within(10_000, h.exited, 'host exit');
+			const { code, signal } = await within(LIMIT, h.exited, 'host exit');
 			if (mode === 'wait') assert.is(signal, 'SIGKILL');
 			if (mode === 'exit') assert.is(code, 0);
 			if (mode === 'crash') {
 				assert.is(code, 1);
 				assert.match(h.errors(), /host crashed on purpose/);
 			}
-			const t0 = Date.now();
-			// Reaped by the sidecar: not even a zombie is left.
-			await eventually(1000, () => ready.children.every(reaped), `children of a host ended by ${how}`);
-			const took = Date.now() - t0;
-			await eventually(1000, () => dead(ready.sidecar), 'sidecar exits');
+			// Reaped by the sidecar: not even a zombie is left. (They would run for 300 s.)
+			await eventually(LIMIT, () => ready.children.every(reaped), `children of a host ended by ${how}`);
+			await eventually(LIMIT, () => dead(ready.sidecar), 'sidecar exits');
 			assert.ok(exists(ready.detached!) && isAlive(ready.detached!.pid), 'the detached child survives');
-			assert.ok(took < 1000, `${took} ms`);
 		} finally {
 			for (const p of [ready.detached, ...ready.children]) cleanup(p);
 		}
@@ -122,10 +121,10 @@ hostDies('host and sidecar SIGKILLed together: PR_SET_PDEATHSIG takes the childr
 		// The sidecar first, so it has no chance to kill anything itself.
 		process.kill(ready.sidecar.pid, 'SIGKILL');
 		process.kill(ready.host.pid, 'SIGKILL');
-		await within(5000, h.exited, 'host exit');
+		await within(LIMIT, h.exited, 'host exit');
 		// Orphans now: reaping them is their new parent's job (init, or a subreaper), so
 		// "dead" is the promise here, zombie or not.
-		await eventually(1000, () => ready.children.every(dead), 'children die of their death signal');
+		await eventually(LIMIT, () => ready.children.every(dead), 'children die of their death signal');
 		assert.ok(exists(ready.detached!) && isAlive(ready.detached!.pid), 'detached children have no death signal');
 	} finally {
 		for (const p of [ready.detached, ...ready.children]) cleanup(p);
@@ -166,11 +165,10 @@ sidecarDies('SIGKILL: pending calls and wait() reject ERR_PIDFD_SIDECAR_DIED, ch
 			(e: unknown) => e,
 		),
 	];
-	await sleep(50);
+	// Their requests are in the stopped sidecar's pipe once the loop has turned.
+	await nextTurn();
 	process.kill(pid, 'SIGKILL');
-	const t0 = Date.now();
-	const errors = await within(2000, Promise.all([...waits, ...pending]), 'everything settles');
-	assert.ok(Date.now() - t0 < 1000, 'promptly');
+	const errors = await within(LIMIT, Promise.all([...waits, ...pending]), 'everything settles');
 	for (const error of errors) {
 		assert.instance(error, PidfdError);
 		assert.is((error as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
@@ -184,11 +182,11 @@ sidecarDies('SIGKILL: pending calls and wait() reject ERR_PIDFD_SIDECAR_DIED, ch
 	assert.is(((await children[1]!.kill().catch((e: unknown) => e)) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
 	assert.is(((await children[1]!.wait().catch((e: unknown) => e)) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
 	// Not forgotten: PR_SET_PDEATHSIG (SIGKILL by default) ended them with their parent.
-	await eventually(1000, () => procs.every(dead), 'children of the dead sidecar die');
-	await eventually(1000, () => dead(sidecar), 'sidecar gone');
+	await eventually(LIMIT, () => procs.every(dead), 'children of the dead sidecar die');
+	await eventually(LIMIT, () => dead(sidecar), 'sidecar gone');
 	// The next call starts a new sidecar, transparently.
-	const child = await within(5000, spawn('sh', ['-c', 'exit 3']), 'spawn on a new sidecar');
-	assert.is((await within(5000, child.wait(), 'wait')).code, 3);
+	const child = await within(LIMIT, spawn('sh', ['-c', 'exit 3']), 'spawn on a new sidecar');
+	assert.is((await within(LIMIT, child.wait(), 'wait')).code, 3);
 	assert.is.not((await sidecarInfo()).pid, pid);
 });
 
@@ -200,26 +198,26 @@ sidecarDies('killed while starting: a spawn waiting for HELLO rejects ERR_PIDFD_
 		(e: unknown) => e,
 	);
 	process.kill(sc.pid!, 'SIGKILL');
-	const error = (await within(2000, spawning, 'spawn settles')) as PidfdError;
+	const error = (await within(LIMIT, spawning, 'spawn settles')) as PidfdError;
 	assert.instance(error, PidfdError);
 	assert.is(error.code, 'ERR_PIDFD_SIDECAR_DIED');
 	assert.match(error.message, /SIGKILL/);
-	const child = await within(5000, spawn('/bin/true'), 'the next spawn');
-	assert.is((await within(5000, child.wait(), 'wait')).code, 0);
+	const child = await within(LIMIT, spawn('/bin/true'), 'the next spawn');
+	assert.is((await within(LIMIT, child.wait(), 'wait')).code, 0);
 });
 
-for (const [what, bin, message] of [
-	['exits at once', '/bin/false', /exited with status 1/],
-	['sends garbage', '/usr/bin/yes', /unreadable data from the sidecar/],
-	['does not exist', '/nonexistent/pidfd-sidecar', /sidecar/],
+for (const [what, bin, code, message] of [
+	['exits at once', '/bin/false', 'ERR_PIDFD_SIDECAR_DIED', /exited with status 1/],
+	['sends garbage', '/usr/bin/yes', 'ERR_PIDFD_PROTOCOL', /unreadable data from the sidecar/],
+	['does not exist', '/nonexistent/pidfd-sidecar', 'ENOENT', /sidecar/],
 ] as const) {
-	sidecarDies(`a sidecar that ${what}: spawn() rejects ERR_PIDFD_SIDECAR_DIED instead of hanging`, async () => {
+	sidecarDies(`a sidecar that ${what}: spawn() rejects ${code} instead of hanging`, async () => {
 		await shutdown();
 		const saved = process.env.PIDFD_SIDECAR;
 		process.env.PIDFD_SIDECAR = bin;
 		try {
 			const error = (await within(
-				3000,
+				LIMIT,
 				spawn('/bin/true').then(
 					() => undefined,
 					(e: unknown) => e,
@@ -227,14 +225,14 @@ for (const [what, bin, message] of [
 				'spawn settles',
 			)) as PidfdError;
 			assert.instance(error, PidfdError);
-			assert.is(error.code, 'ERR_PIDFD_SIDECAR_DIED');
+			assert.is(error.code, code);
 			assert.match(error.message, message);
 		} finally {
 			if (saved === undefined) delete process.env.PIDFD_SIDECAR;
 			else process.env.PIDFD_SIDECAR = saved;
 		}
-		const child = await within(5000, spawn('/bin/true'), 'spawn with the real sidecar');
-		assert.is((await within(5000, child.wait(), 'wait')).code, 0);
+		const child = await within(LIMIT, spawn('/bin/true'), 'spawn with the real sidecar');
+		assert.is((await within(LIMIT, child.wait(), 'wait')).code, 0);
 	});
 }
 
@@ -246,8 +244,8 @@ sidecarDies('PidFd.close() on a handle whose sidecar died resolves: nothing is l
 		(e: unknown) => e,
 	);
 	process.kill((await sidecarInfo()).pid, 'SIGKILL');
-	assert.is(((await within(2000, waiting, 'wait')) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
-	await within(1000, handle.close(), 'close');
+	assert.is(((await within(LIMIT, waiting, 'wait')) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
+	await within(LIMIT, handle.close(), 'close');
 	assert.ok(isAlive(other.pid!), 'a process we only opened is not ours to kill');
 	other.kill('SIGKILL');
 });
@@ -270,17 +268,17 @@ stopping('shutdown(): SIGTERM, SIGKILL after the timeout, sidecar stopped; detac
 	const sidecar = { pid, start: startTime(pid) };
 	try {
 		const t0 = Date.now();
-		await within(5000, shutdown({ timeout: 300 }), 'shutdown');
-		const took = Date.now() - t0;
-		assert.ok(took >= 290 && took < 2000, `${took} ms`);
+		await within(LIMIT, shutdown({ timeout: 300 }), 'shutdown');
+		// A lower bound holds however busy the machine is: the stubborn child was given its 300 ms.
+		assert.ok(Date.now() - t0 >= 290, `${Date.now() - t0} ms`);
 		assert.is((await stubborn.wait()).signal, 'SIGKILL');
 		assert.is((await polite.wait()).signal, 'SIGTERM');
 		assert.ok(dead(sidecar), 'the sidecar has exited when shutdown() resolves');
 		assert.ok(exists(detachedProc) && isAlive(detached.pid), 'detached child left running');
 		assert.is(((await detached.wait().catch((e: unknown) => e)) as PidfdError).code, 'ERR_PIDFD_SIDECAR_DIED');
-		await within(1000, shutdown(), 'shutdown with nothing running');
+		await within(LIMIT, shutdown(), 'shutdown with nothing running');
 		const child = await spawn('/bin/true');
-		assert.is((await within(5000, child.wait(), 'wait')).code, 0);
+		assert.is((await within(LIMIT, child.wait(), 'wait')).code, 0);
 		assert.is.not((await sidecarInfo()).pid, pid);
 	} finally {
 		cleanup(detachedProc);
@@ -289,9 +287,8 @@ stopping('shutdown(): SIGTERM, SIGKILL after the timeout, sidecar stopped; detac
 
 stopping('shutdown(): children that exit on SIGTERM end it at once; bad options are refused', async () => {
 	const kids = await Promise.all(Array.from({ length: 5 }, () => spawn('sleep', ['300'], { stdio: 'ignore' })));
-	const t0 = Date.now();
-	await within(5000, shutdown({ signal: 'SIGINT', timeout: 10_000 }), 'shutdown');
-	assert.ok(Date.now() - t0 < 2000, 'did not wait for the timeout');
+	// A timeout of ~25 days: resolving at all means it did not wait for it.
+	await within(LIMIT, shutdown({ signal: 'SIGINT', timeout: 2 ** 31 - 1 }), 'shutdown, well before its timeout');
 	for (const k of kids) assert.is((await k.wait()).signal, 'SIGINT');
 	for (const bad of [{ signal: 'SIGNOPE' }, { signal: 0 }, { timeout: -1 }, { timeout: Number.NaN }]) {
 		const error = await shutdown(bad).catch((e: unknown) => e);
@@ -302,7 +299,7 @@ stopping('shutdown(): children that exit on SIGTERM end it at once; bad options 
 stopping('a host with nothing running exits by itself: the sidecar does not hold the loop', async () => {
 	const h = host('finish');
 	await h.line('DONE').catch(() => {});
-	const { code } = await within(5000, h.exited, 'host exits on its own');
+	const { code } = await within(LIMIT, h.exited, 'host exits on its own');
 	assert.is(code, 0);
 	assert.match(h.output(), /^DONE$/m);
 });
@@ -325,7 +322,7 @@ stopping('child.unref(): the host ends while the child runs, and the child goes 
 	try {
 		const { code } = await within(15_000, h.exited, 'host exits on its own');
 		assert.is(code, 0);
-		await eventually(1000, () => ready.children.every(reaped), 'the unref()ed child is killed with the host');
+		await eventually(LIMIT, () => ready.children.every(reaped), 'the unref()ed child is killed with the host');
 	} finally {
 		ready.children.forEach(cleanup);
 	}
@@ -337,7 +334,7 @@ stopping('a host process ending with shutdown() exits, having escalated to SIGKI
 	const result = await h.line<{ took: number; stubborn: string; polite: string }>('SHUTDOWN');
 	assert.is(result.stubborn, 'SIGKILL');
 	assert.is(result.polite, 'SIGTERM');
-	assert.is((await within(5000, h.exited, 'host exits')).code, 0);
+	assert.is((await within(LIMIT, h.exited, 'host exits')).code, 0);
 	assert.ok(ready.children.every(reaped));
 	assert.ok(dead(ready.sidecar));
 });
@@ -347,27 +344,15 @@ stopping('spawn() that fails in the host after the sidecar spawned (EMFILE) leav
 	const { code: errorCode, sidecar } = await h.line<{ code: string; sidecar: Proc }>('EMFILE');
 	assert.is(errorCode, 'EMFILE');
 	// Before the fix the orphaned Child held the loop: the host never exited.
-	assert.is((await within(10_000, h.exited, 'host exits on its own')).code, 0);
-	await eventually(1000, () => dead(sidecar), 'sidecar gone');
+	assert.is((await within(LIMIT, h.exited, 'host exits on its own')).code, 0);
+	await eventually(LIMIT, () => dead(sidecar), 'sidecar gone');
 });
 
 stopping.run();
 
 // ---
 
-const SC_NONE = 0;
-const EINVAL = 22;
-const ESRCH = 3;
-const E2BIG = 7;
-
-function expectError(f: Frame, errno: number, detail?: string | RegExp): void {
-	assert.is(f.type, T.ERROR, `expected ERROR, got type ${f.type}`);
-	const e = decodeError(f.body);
-	assert.is(e.errno, errno, `errno (detail: ${e.detail})`);
-	assert.is(e.syscall, SC_NONE, 'refused before any syscall');
-	if (typeof detail === 'string') assert.is(e.detail, detail);
-	else if (detail) assert.match(e.detail, detail);
-}
+const { EINVAL, ESRCH } = E;
 
 const u32s = (...v: number[]) => v.reduce((w, x) => w.u32(x), new Writer()).bytes();
 
@@ -398,6 +383,7 @@ frames('unknown types, and reply or event types sent as requests, get UNIMPLEMEN
 	for (const type of [0, 2, 3, 99, 107, 199, 200, 201, 205, 300, 302, 0xffff]) {
 		const f = await sc.request(type, Buffer.from('junk'));
 		assert.is(f.type, T.UNIMPLEMENTED, `type ${type}`);
+		assert.is(f.body.length, 4, 'u16 type, u16 reserved');
 		assert.is(f.body.readUInt16LE(0), type);
 	}
 });
@@ -405,11 +391,13 @@ frames('unknown types, and reply or event types sent as requests, get UNIMPLEMEN
 frames('every request type with a short or long body: EINVAL "body size"', async ({ sc }) => {
 	const sizes: Record<number, number> = { [T.KILL]: 12, [T.OPEN]: 8, [T.CLOSE]: 4, [T.INFO]: 8, [T.RELEASE]: 4, [T.ALIVE]: 4 };
 	for (const [type, size] of Object.entries(sizes).map(([t, s]) => [Number(t), s] as const)) {
-		for (const n of [0, 1, size - 1, size + 1, 4096]) expectError(await sc.request(type, Buffer.alloc(n)), EINVAL, 'body size');
+		for (const n of [0, 1, size - 1, size + 1, 4096]) expectError(await sc.request(type, Buffer.alloc(n)), EINVAL, SC.none, 'body size');
 	}
 	// SPAWN, cut anywhere: never a crash, never a child.
 	const body = spawnBody({ argv: ['/bin/true'], env: [], cwd: '/', stdio: [{ kind: STDIO.NULL }, { kind: STDIO.FILE, arg: 0, path: '/dev/null' }] });
 	for (let n = 0; n < body.length; n++) assert.is((await sc.request(T.SPAWN, body.subarray(0, n))).type, T.ERROR, `cut at ${n}`);
+	// ... or one byte too long.
+	expectError(await sc.request(T.SPAWN, Buffer.concat([body, Buffer.alloc(1)])), EINVAL, SC.none, 'body size');
 	assert.equal(sc.children(), []);
 });
 
@@ -419,11 +407,11 @@ frames('handles that never existed, or were closed: ESRCH for every request that
 	const closed = opened.body.readUInt32LE(0);
 	assert.is((await sc.request(T.CLOSE, u32s(closed))).type, T.OK);
 	for (const h of [0, closed, closed + 1, 0x3fff, 0x4000 + closed, 0x7fffffff, 0x80000000, 0xffffffff]) {
-		expectError(await sc.request(T.KILL, u32s(h, 9, 0)), ESRCH, 'handle');
-		expectError(await sc.request(T.CLOSE, u32s(h)), ESRCH, 'handle');
-		expectError(await sc.request(T.INFO, u32s(h, 1)), ESRCH, 'handle');
-		expectError(await sc.request(T.RELEASE, u32s(h)), ESRCH, 'handle');
-		expectError(await sc.request(T.ALIVE, u32s(h)), ESRCH, 'handle');
+		expectError(await sc.request(T.KILL, u32s(h, 9, 0)), ESRCH, SC.none, 'handle');
+		expectError(await sc.request(T.CLOSE, u32s(h)), ESRCH, SC.none, 'handle');
+		expectError(await sc.request(T.INFO, u32s(h, 1)), ESRCH, SC.none, 'handle');
+		expectError(await sc.request(T.RELEASE, u32s(h)), ESRCH, SC.none, 'handle');
+		expectError(await sc.request(T.ALIVE, u32s(h)), ESRCH, SC.none, 'handle');
 		const f = await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FROM_PIDFD, arg: 0, handle: h || 1 }] }));
 		assert.is(f.type, T.ERROR);
 		assert.is(decodeError(f.body).errno, ESRCH);
@@ -432,61 +420,45 @@ frames('handles that never existed, or were closed: ESRCH for every request that
 });
 
 frames('argv without a program, empty programs, strings with NUL: EINVAL', async ({ sc }) => {
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: [] })), EINVAL, 'argc');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: [''] })), EINVAL, 'file');
-	expectError(await sc.request(T.SPAWN, spawnBody({ file: '', argv: [''] })), EINVAL, 'file');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: [] })), EINVAL, SC.none, 'argc');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: [''] })), EINVAL, SC.none, 'file');
+	expectError(await sc.request(T.SPAWN, spawnBody({ file: '', argv: [''] })), EINVAL, SC.none, 'file');
 	const nul = '/bin/true\0--evil';
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: [nul] })), EINVAL, 'argv');
-	expectError(await sc.request(T.SPAWN, spawnBody({ file: nul, argv: ['true'] })), EINVAL, 'file');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true', 'a\0b'] })), EINVAL, 'argv');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], env: ['A=1\0LD_PRELOAD=x'] })), EINVAL, 'env');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], cwd: '/tmp\0/etc' })), EINVAL, 'cwd');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FILE, arg: 0, path: '/dev/null\0x' }] })), EINVAL, 'stdio');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], flags: 16, cgroup: '/sys\0/fs' })), EINVAL, 'cgroup');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: [nul] })), EINVAL, SC.none, 'argv');
+	expectError(await sc.request(T.SPAWN, spawnBody({ file: nul, argv: ['true'] })), EINVAL, SC.none, 'file');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true', 'a\0b'] })), EINVAL, SC.none, 'argv');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], env: ['A=1\0LD_PRELOAD=x'] })), EINVAL, SC.none, 'env');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], cwd: '/tmp\0/etc' })), EINVAL, SC.none, 'cwd');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FILE, arg: 0, path: '/dev/null\0x' }] })), EINVAL, SC.none, 'stdio');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], flags: 16, cgroup: '/sys\0/fs' })), EINVAL, SC.none, 'cgroup');
 	assert.equal(sc.children(), []);
 });
 
 frames('counts the body cannot hold are refused before any loop runs', async ({ sc }) => {
 	// SPAWN header fields, then a count claiming 2^32-1 entries in a few bytes.
 	const head = (ngroups: number) => new Writer().u32(0).i32(0).i32(-1).i32(-1).u32(0xffffffff).u32(ngroups);
-	expectError(await sc.request(T.SPAWN, head(0xffffffff).bytes()), EINVAL, 'ngroups');
-	expectError(await sc.request(T.SPAWN, head(0).str('/bin/true').u32(0xffffffff).str('x').bytes()), EINVAL, 'argc');
-	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0xffffffff).bytes()), EINVAL, 'envc');
-	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0).str('').u32(257).bytes()), EINVAL, 'nstdio');
-	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).u32(0xffffffff).bytes()), EINVAL, 'argv');
-	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0).str('').u32(1).u32(99).i32(0).str('').bytes()), EINVAL, 'stdio');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], pdeathsig: 65 })), EINVAL, 'pdeathsig');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], pdeathsig: -1 })), EINVAL, 'pdeathsig');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], flags: 1 << 12 })), EINVAL, 'flags');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], uid: -2 })), EINVAL, 'uid');
-});
-
-frames('SPAWN with 100,000 arguments: spawned (or E2BIG from execve), and the sidecar goes on', async ({ sc }) => {
-	const f = await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true', ...Array<string>(100_000).fill('x')] }), 10_000);
-	if (f.type === T.SPAWNED) {
-		const { handle } = decodeSpawned(f.body);
-		const exit = await within(
-			5000,
-			sc.next((g) => g.type === T.EXIT && g.body.readUInt32LE(0) === handle),
-			'EXIT',
-		);
-		assert.is(exit.body.readInt32LE(8 + 24), 0, 'exit status 0');
-	} else {
-		assert.is(decodeError(f.body).errno, E2BIG);
-	}
-	assert.is((await sc.request(T.ALIVE, u32s(1))).type, T.ERROR, 'still answering');
+	expectError(await sc.request(T.SPAWN, head(0xffffffff).bytes()), EINVAL, SC.none, 'ngroups');
+	expectError(await sc.request(T.SPAWN, head(0).str('/bin/true').u32(0xffffffff).str('x').bytes()), EINVAL, SC.none, 'argc');
+	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0xffffffff).bytes()), EINVAL, SC.none, 'envc');
+	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0).str('').u32(257).bytes()), EINVAL, SC.none, 'nstdio');
+	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).u32(0xffffffff).bytes()), EINVAL, SC.none, 'argv');
+	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0).str('').u32(1).u32(99).i32(0).str('').bytes()), EINVAL, SC.none, 'stdio');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], pdeathsig: 65 })), EINVAL, SC.none, 'pdeathsig');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], pdeathsig: -1 })), EINVAL, SC.none, 'pdeathsig');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], flags: 1 << 12 })), EINVAL, SC.none, 'flags');
+	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], uid: -2 })), EINVAL, SC.none, 'uid');
 });
 
 frames('signals 0, negative and above 64 are refused; the child does not see them', async ({ sc }) => {
 	const f = await sc.request(T.SPAWN, spawnBody({ argv: ['sleep', '300'] }));
 	const { handle, pid } = decodeSpawned(f.body);
 	for (const sig of [0, -1, -9, 65, 128, 0x7fffffff, -0x80000000])
-		expectError(await sc.request(T.KILL, new Writer().u32(handle).i32(sig).u32(0).bytes()), EINVAL, 'signal');
-	expectError(await sc.request(T.KILL, u32s(handle, 9, 0xfffffffe)), EINVAL, 'flags');
+		expectError(await sc.request(T.KILL, new Writer().u32(handle).i32(sig).u32(0).bytes()), EINVAL, SC.none, 'signal');
+	expectError(await sc.request(T.KILL, u32s(handle, 9, 0xfffffffe)), EINVAL, SC.none, 'flags');
 	assert.ok(isAlive(pid), 'untouched');
 	assert.is((await sc.request(T.KILL, u32s(handle, 9, 0))).type, T.OK);
 	await within(
-		3000,
+		LIMIT,
 		sc.next((g) => g.type === T.EXIT && g.body.readUInt32LE(0) === handle),
 		'EXIT',
 	);
@@ -495,21 +467,15 @@ frames('signals 0, negative and above 64 are refused; the child does not see the
 frames('pid 0, -1 and negative pids never reach the kernel (no "every process", no process group)', async ({ sc, canaryProc }) => {
 	// -canary is the canary's process group: pidfd_open would refuse it, but kill(2) semantics
 	// must never be one typo away.
-	for (const pid of [0, -1, -2, -canaryProc.pid, -0x80000000]) expectError(await sc.request(T.OPEN, new Writer().i32(pid).u32(0).bytes()), EINVAL, 'pid');
-	expectError(await sc.request(T.OPEN, new Writer().i32(canaryProc.pid).u32(0x80).bytes()), EINVAL, 'flags');
+	for (const pid of [0, -1, -2, -canaryProc.pid, -0x80000000]) expectError(await sc.request(T.OPEN, new Writer().i32(pid).u32(0).bytes()), EINVAL, SC.none, 'pid');
+	expectError(await sc.request(T.OPEN, new Writer().i32(canaryProc.pid).u32(0x80).bytes()), EINVAL, SC.none, 'flags');
 });
 
 frames('header flags must be 0', async ({ sc }) => {
 	sc.write(frame(T.ALIVE, 777, u32s(1), 0x8000));
-	expectError(
-		await within(
-			2000,
-			sc.next((g) => g.id === 777),
-			'reply',
-		),
-		EINVAL,
-		'header flags',
-	);
+	expectError(await within(LIMIT, sc.next((g) => g.id === 777), 'reply'), EINVAL, SC.none, 'header flags');
+	sc.write(frame(T.KILL, 778, u32s(1, 9, 0), 1));
+	expectError(await within(LIMIT, sc.next((g) => g.id === 778), 'reply'), EINVAL, SC.none, 'header flags');
 });
 
 frames('after all that: no child, no stray fd, and a real spawn still works', async ({ sc, fds }) => {
@@ -517,7 +483,7 @@ frames('after all that: no child, no stray fd, and a real spawn still works', as
 	assert.is(f.type, T.SPAWNED);
 	const { handle } = decodeSpawned(f.body);
 	await within(
-		3000,
+		LIMIT,
 		sc.next((g) => g.type === T.EXIT && g.body.readUInt32LE(0) === handle),
 		'EXIT',
 	);
@@ -537,13 +503,13 @@ async function expectFatal(bytes: Buffer, errno: number): Promise<void> {
 	const child = { pid: decodeSpawned(f.body).pid, start: startTime(decodeSpawned(f.body).pid) };
 	sc.write(bytes);
 	const ev = await within(
-		2000,
+		LIMIT,
 		sc.next((g) => g.type === T.FATAL),
 		'FATAL',
 	);
 	assert.is(ev.id, 0);
 	assert.is(ev.body.readInt32LE(0), errno);
-	assert.is((await within(2000, sc.exited, 'exit')).code, 2);
+	assert.is((await within(LIMIT, sc.exited, 'exit')).code, 2);
 	assert.ok(reaped(child), 'its child was killed and reaped');
 }
 
@@ -553,31 +519,34 @@ const lenOnly = (len: number) => {
 	return b;
 };
 
-fatal('length 0', () => expectFatal(lenOnly(0), 71 /* EPROTO */));
-fatal('length 7 (shorter than a header)', () => expectFatal(lenOnly(7), 71));
-fatal('length 2^32-1', () => expectFatal(lenOnly(0xffffffff), 90 /* EMSGSIZE */));
+fatal('length 0', () => expectFatal(lenOnly(0), E.EPROTO));
+fatal('length 7 (shorter than a header)', () => expectFatal(lenOnly(7), E.EPROTO));
+fatal('length 2^32-1', () => expectFatal(lenOnly(0xffffffff), E.EMSGSIZE));
 fatal('a bad length after good frames in the same write', () =>
-	expectFatal(Buffer.concat([frame(T.ALIVE, 1, u32s(9)), frame(999, 2), lenOnly(0xffffffff)]), 90),
+	expectFatal(Buffer.concat([frame(T.ALIVE, 1, u32s(9)), frame(999, 2), lenOnly(0xffffffff)]), E.EMSGSIZE),
 );
 
 fatal('a frame cut short by EOF: the sidecar exits 0 at once, killing its children', async () => {
 	const sc = await RawSidecar.start();
 	const f = await sc.request(T.SPAWN, spawnBody({ argv: ['sleep', '300'] }));
 	const child = { pid: decodeSpawned(f.body).pid, start: startTime(decodeSpawned(f.body).pid) };
+	// The pipe keeps the order: the sidecar reads the cut frame, then EOF.
 	sc.write(frame(T.KILL, 5, u32s(1, 9, 0)).subarray(0, 10));
-	await sleep(50);
 	sc.proc.stdin!.end();
-	assert.is((await within(1000, sc.exited, 'exit')).code, 0);
+	assert.is((await within(LIMIT, sc.exited, 'exit')).code, 0);
 	assert.ok(reaped(child));
 });
 
 fatal('a frame that promises 16 MiB and never comes: the sidecar waits, then exits on EOF', async () => {
 	const sc = await RawSidecar.start();
+	const before = bytesRead(sc.hello.pid);
 	sc.write(lenOnly(16 << 20));
-	await sleep(100);
+	// Read the header, and back in epoll_wait: it has decided to wait for the body.
+	await eventually(LIMIT, () => bytesRead(sc.hello.pid) >= before + 12 && inEpollWait(sc.hello.pid), 'the sidecar reads the header and waits');
 	assert.ok(isAlive(sc.hello.pid), 'a valid length is waited for, not fatal');
+	assert.equal(sc.queued((f) => f.type === T.FATAL), []);
 	sc.proc.stdin!.end();
-	assert.is((await within(1000, sc.exited, 'exit')).code, 0);
+	assert.is((await within(LIMIT, sc.exited, 'exit')).code, 0);
 });
 
 fatal.run();

@@ -6,48 +6,39 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-	type Frame,
-	STDIO,
-	T,
-	Writer,
-	decodeError,
-	decodeInfo,
-	decodeSpawned,
-	frame,
-	spawnBody,
-} from './helpers/frames.js';
+import { E, SC, STDIO, T, Writer, decodeError, decodeInfo, decodeSpawned, expectError, frame, spawnBody } from './helpers/frames.js';
 import { RawSidecar } from './helpers/raw.js';
-import { eventually } from './helpers/deadline.js';
+import { eventually, within } from './helpers/deadline.js';
+import { testIf } from './helpers/skip.js';
 
-const SC = { none: 0, clone3: 1, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, pidfd_getfd: 8, open: 9 };
 const FEAT = { clone3: 1, waitid: 2, getInfo: 4, infoExit: 8, getfd: 16, intoCgroup: 32, signalGroup: 128 };
 const CLD_EXITED = 1;
 const CLD_KILLED = 2;
-
-function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-	let timer: NodeJS.Timeout | undefined;
-	const t = new Promise<never>((_, reject) => {
-		timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-	});
-	return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A hang guard for every wait on the sidecar or a child: generous, never a measurement. */
+const LIMIT = 10_000;
 
 /** The raw-frame driver shared with test/robustness.ts. */
 const Sidecar = RawSidecar;
 type Sidecar = RawSidecar;
 
-function expectError(f: Frame, errno: number, syscall: number) {
-	assert.is(f.type, T.ERROR, `expected ERROR, got type ${f.type}`);
-	const e = decodeError(f.body);
-	assert.is(e.errno, errno, `errno (detail: ${e.detail})`);
-	assert.is(e.syscall, syscall, 'syscall id');
-	return e;
-}
+/** What this machine's sidecar can do, asked once, before the tests that need it are registered. */
+const FEATURES = await (async () => {
+	const probe = await Sidecar.start();
+	await probe.stop();
+	return probe.hello.features;
+})();
+const PIPE_MAX_SIZE = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
 
 // ---
+
+/**
+ * Ends a child whose handle was CLOSEd. Its pid cannot be reused meanwhile: the sidecar
+ * still has to reap it.
+ */
+async function killClosed(sc: Sidecar, pid: number): Promise<void> {
+	process.kill(pid, 'SIGKILL');
+	await eventually(LIMIT, () => !sc.children().includes(pid), `reap of ${pid}`);
+}
 
 const openFds = (pid: number) =>
 	readdirSync(`/proc/${pid}/fd`)
@@ -164,11 +155,7 @@ basics('OPEN a process node started; EXITED when it dies', async ({ sc }) => {
 	}
 
 	child.kill('SIGKILL');
-	const ev = await deadline(
-		sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle),
-		3000,
-		'EXITED',
-	);
+	const ev = await within(LIMIT, sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle), 'EXITED');
 	await reaped;
 	const hasExit = ev.body.readUInt32LE(4);
 	const i = decodeInfo(ev.body, 8);
@@ -190,19 +177,15 @@ basics('OPEN a process node started; EXITED when it dies', async ({ sc }) => {
 
 basics('OPEN of a zombie nobody reaps: EXITED after the grace period, no exit info', async ({ sc }) => {
 	// The shell's `sleep 0.2` becomes a zombie: its parent has exec'd into a
-	// `sleep 3` that never waits for it.
-	const sh = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+	// `sleep 1000` that never waits for it (and is killed below).
+	const sh = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
 	try {
-		const line = await deadline(new Promise<string>((r) => sh.stdout!.once('data', (d) => r(String(d)))), 2000, 'pid');
+		const line = await within(LIMIT, new Promise<string>((r) => sh.stdout!.once('data', (d) => r(String(d)))), 'pid');
 		const pid = Number(line.trim());
 		const f = await sc.request(T.OPEN, new Writer().i32(pid).u32(0).bytes());
 		assert.is(f.type, T.OPENED);
 		const handle = f.body.readUInt32LE(0);
-		const ev = await deadline(
-			sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle),
-			2000,
-			'EXITED',
-		);
+		const ev = await within(LIMIT, sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle), 'EXITED');
 		assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /);
 		assert.is(ev.body.readUInt32LE(4), 0);
 		const i = decodeInfo(ev.body, 8);
@@ -229,16 +212,15 @@ basics('KILL GROUP signals the process group a SETPGID child leads', async ({ sc
 			stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD }],
 		});
 		const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
-		await deadline(once(stream, 'open'), 2000, 'open pipe');
+		await within(LIMIT, once(stream, 'open'), 'open pipe');
 		await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes());
-		const line = await deadline(new Promise<string>((r) => stream.once('data', (d) => r(String(d)))), 2000, 'pid');
+		const line = await within(LIMIT, new Promise<string>((r) => stream.once('data', (d) => r(String(d)))), 'pid');
 		const grandchild = Number(line.trim());
 		assert.is((await sc.kill(s.handle, 9, 1)).type, T.OK);
 		const e = await sc.exit(s.handle);
 		assert.is(e.code, CLD_KILLED);
 		const dead = () => !existsSync(`/proc/${grandchild}`) || /\) Z /.test(readFileSync(`/proc/${grandchild}/stat`, 'utf8'));
-		for (let i = 0; i < 50 && !dead(); i++) await sleep(20);
-		assert.ok(dead(), 'the whole group got the signal');
+		await eventually(LIMIT, dead, 'the whole group got the signal');
 		stream.destroy();
 	}
 	await sc.kill(plain.handle, 9);
@@ -257,30 +239,14 @@ basics('OPEN rejects pid 0 and -1 without a syscall, ESRCH for a dead pid', asyn
 });
 
 basics('CLOSE stops events; the child is still reaped', async ({ sc }) => {
-	const s = await sc.spawnOk({ argv: ['sleep', '0.2'] });
+	const s = await sc.spawnOk({ argv: ['sleep', '1000'] });
 	assert.is((await sc.request(T.CLOSE, new Writer().u32(s.handle).bytes())).type, T.OK);
 	expectError(await sc.kill(s.handle, 9), 3, SC.none);
 	expectError(await sc.request(T.CLOSE, new Writer().u32(s.handle).bytes()), 3, SC.none);
-	await sleep(500);
-	assert.not.ok(sc.children().includes(s.pid), 'reaped silently');
-});
-
-basics('unknown type gets UNIMPLEMENTED; bad sizes and flags get EINVAL', async ({ sc }) => {
-	const f = await sc.request(999, Buffer.from([1, 2, 3]));
-	assert.is(f.type, T.UNIMPLEMENTED);
-	assert.is(f.body.length, 4);
-	assert.is(f.body.readUInt16LE(0), 999);
-	expectError(await sc.request(T.KILL, Buffer.alloc(8)), 22, SC.none);
-	expectError(await sc.request(T.SPAWN, Buffer.alloc(3)), 22, SC.none);
-	expectError(await sc.request(T.SPAWN, Buffer.concat([spawnBody({ argv: ['/bin/true'] }), Buffer.alloc(1)])), 22, SC.none);
-	expectError(await sc.spawn({ argv: [] }), 22, SC.none);
-	expectError(await sc.spawn({ argv: ['/bin/tr\0ue'] }), 22, SC.none);
-	const id = 4242;
-	sc.write(frame(T.KILL, id, new Writer().u32(1).i32(9).u32(0).bytes(), 1));
-	expectError(await deadline(sc.next((g) => g.id === id), 2000, 'flags reply'), 22, SC.none);
-	// Still answering.
-	const s = await sc.spawnOk({ argv: ['/bin/true'] });
-	await sc.exit(s.handle);
+	await killClosed(sc, s.pid);
+	// Anything the sidecar wrote when it reaped the child is here after a round trip.
+	await sc.sync();
+	assert.equal(sc.queued((f) => (f.type === T.EXIT || f.type === T.EXITED) && f.body.readUInt32LE(0) === s.handle), [], 'no event for a closed handle');
 });
 
 basics('children see only fds 0-2', async ({ sc }) => {
@@ -291,11 +257,11 @@ basics('children see only fds 0-2', async ({ sc }) => {
 	assert.is(s.pipes.length, 1);
 	assert.is(s.pipes[0]!.childFd, 1);
 	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
-	await deadline(once(stream, 'open'), 2000, 'open pipe');
+	await within(LIMIT, once(stream, 'open'), 'open pipe');
 	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
 	let out = '';
 	stream.on('data', (d) => (out += d));
-	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
+	await within(LIMIT, once(stream, 'close'), 'pipe EOF');
 	const e = await sc.exit(s.handle);
 	assert.is(e.status, 0);
 	// ls itself holds one more fd: the directory it is reading.
@@ -313,13 +279,13 @@ basics('pipes both ways: cat echoes what it reads', async ({ sc }) => {
 	const outFd = s.pipes.find((p) => p.childFd === 1)!.sidecarFd;
 	const w = openSync(`/proc/${sc.hello.pid}/fd/${inFd}`, os.O_WRONLY);
 	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${outFd}`);
-	await deadline(once(stream, 'open'), 2000, 'open pipe');
+	await within(LIMIT, once(stream, 'open'), 'open pipe');
 	assert.is((await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes())).type, T.OK);
 	let out = '';
 	stream.on('data', (d) => (out += d));
 	writeSync(w, 'hello');
 	closeSync(w);
-	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
+	await within(LIMIT, once(stream, 'close'), 'pipe EOF');
 	assert.is(out, 'hello');
 	assert.is((await sc.exit(s.handle)).status, 0);
 });
@@ -366,11 +332,11 @@ basics('stdio CLOSED and fewer than three entries', async ({ sc }) => {
 		stdio: [{ kind: STDIO.CLOSED }, { kind: STDIO.PIPE_FROM_CHILD }],
 	});
 	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${s.pipes[0]!.sidecarFd}`);
-	await deadline(once(stream, 'open'), 2000, 'open pipe');
+	await within(LIMIT, once(stream, 'open'), 'open pipe');
 	await sc.request(T.RELEASE, new Writer().u32(s.handle).bytes());
 	let out = '';
 	stream.on('data', (d) => (out += d));
-	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
+	await within(LIMIT, once(stream, 'close'), 'pipe EOF');
 	await sc.exit(s.handle);
 	// fd 1 is the pipe; the directory ls reads takes the lowest free fd, 0.
 	assert.equal(out.trim().split('\n').map(Number).sort(), [0, 1]);
@@ -401,7 +367,7 @@ basics('many spawns in one write are answered in order', async ({ sc }) => {
 	sc.write(Buffer.concat(frames));
 	const handles: number[] = [];
 	for (let i = 0; i < n; i++) {
-		const f = await deadline(sc.next((g) => g.id === 10_000 + i), 5000, `spawn ${i}`);
+		const f = await within(LIMIT, sc.next((g) => g.id === 10_000 + i), `spawn ${i}`);
 		assert.is(f.type, T.SPAWNED);
 		handles.push(decodeSpawned(f.body).handle);
 	}
@@ -428,10 +394,10 @@ lifecycle('a frame with len 4 is FATAL; the sidecar exits 2', async () => {
 	const bad = Buffer.alloc(12);
 	bad.writeUInt32LE(4, 0);
 	sc.write(bad);
-	const f = await deadline(sc.next((g) => g.type === T.FATAL), 2000, 'FATAL');
+	const f = await within(LIMIT, sc.next((g) => g.type === T.FATAL), 'FATAL');
 	assert.is(f.id, 0);
 	assert.ok(f.body.readInt32LE(0) > 0);
-	const { code } = await deadline(sc.exited, 3000, 'exit');
+	const { code } = await within(LIMIT, sc.exited, 'exit');
 	assert.is(code, 2);
 	assert.not.ok(existsSync(`/proc/${s.pid}`), 'child killed and reaped');
 });
@@ -441,9 +407,9 @@ lifecycle('a frame above max_frame is FATAL', async () => {
 	const bad = Buffer.alloc(12);
 	bad.writeUInt32LE((16 << 20) + 1, 0);
 	sc.write(bad);
-	const f = await deadline(sc.next((g) => g.type === T.FATAL), 2000, 'FATAL');
+	const f = await within(LIMIT, sc.next((g) => g.type === T.FATAL), 'FATAL');
 	assert.is(f.body.readInt32LE(0), 90); // EMSGSIZE
-	assert.is((await deadline(sc.exited, 3000, 'exit')).code, 2);
+	assert.is((await within(LIMIT, sc.exited, 'exit')).code, 2);
 });
 
 lifecycle('closing stdin kills running children and exits 0', async () => {
@@ -452,9 +418,9 @@ lifecycle('closing stdin kills running children and exits 0', async () => {
 	const d = await sc.spawnOk({ argv: ['sleep', '100'], flags: 1 /* DETACHED */ });
 	assert.ok(existsSync(`/proc/${s.pid}`));
 	sc.proc.stdin!.end();
-	const { code } = await deadline(sc.exited, 1000, 'exit');
+	const { code } = await within(LIMIT, sc.exited, 'exit');
 	assert.is(code, 0);
-	assert.not.ok(existsSync(`/proc/${s.pid}`), 'child gone within a second');
+	assert.not.ok(existsSync(`/proc/${s.pid}`), 'its child was killed and reaped before the sidecar exited');
 	assert.ok(existsSync(`/proc/${d.pid}`), 'detached child survives');
 	process.kill(d.pid, 'SIGKILL');
 });
@@ -463,15 +429,16 @@ lifecycle('SIGTERM to the sidecar ends it like the host going away', async () =>
 	const sc = await Sidecar.start();
 	const s = await sc.spawnOk({ argv: ['sleep', '100'] });
 	sc.proc.kill('SIGTERM');
-	const { code } = await deadline(sc.exited, 1000, 'exit');
+	const { code } = await within(LIMIT, sc.exited, 'exit');
 	assert.is(code, 0);
 	assert.not.ok(existsSync(`/proc/${s.pid}`));
 });
 
 lifecycle('SIGINT is left to the host', async () => {
 	const sc = await Sidecar.start();
+	// A signal's fate is settled when kill(2) returns: ignored, it is dropped; fatal, the
+	// sidecar is already on its way out, and the spawn below would get no answer.
 	sc.proc.kill('SIGINT');
-	await sleep(100);
 	const s = await sc.spawnOk({ argv: ['sh', '-c', 'kill -INT $$; exit 3'] });
 	const e = await sc.exit(s.handle);
 	// The child gets SIGINT's default action back.
@@ -495,30 +462,17 @@ late.after(async (ctx) => {
 const u32 = (v: number) => new Writer().u32(v).bytes();
 const alive = (sc: Sidecar, handle: number) => sc.request(T.ALIVE, u32(handle));
 const release = (sc: Sidecar, handle: number) => sc.request(T.RELEASE, u32(handle));
-const ENOENT = 2;
-const ESRCH = 3;
-const EBADF = 9;
-const ENOTDIR = 20;
-const EINVAL = 22;
-const ENOSYS = 38;
+const { ENOENT, ESRCH, EBADF, ENOTDIR, EINVAL, ENOSYS } = E;
 
-/**
- * Ends a child whose handle was CLOSEd. Its pid cannot be reused meanwhile: the sidecar
- * still has to reap it.
- */
-async function killClosed(sc: Sidecar, pid: number): Promise<void> {
-	process.kill(pid, 'SIGKILL');
-	await eventually(2000, () => !sc.children().includes(pid), `reap of ${pid}`);
-}
 
 /** What a PIPE_FROM_CHILD end carries until EOF; RELEASEs the handle once the stream is open. */
 async function drain(sc: Sidecar, handle: number, sidecarFd: number): Promise<string> {
 	const stream = createReadStream(`/proc/${sc.hello.pid}/fd/${sidecarFd}`);
-	await deadline(once(stream, 'open'), 2000, 'open pipe');
+	await within(LIMIT, once(stream, 'open'), 'open pipe');
 	assert.is((await release(sc, handle)).type, T.OK);
 	let out = '';
 	stream.on('data', (d) => (out += d));
-	await deadline(once(stream, 'close'), 3000, 'pipe EOF');
+	await within(LIMIT, once(stream, 'close'), 'pipe EOF');
 	return out;
 }
 
@@ -562,7 +516,7 @@ late('ALIVE: ESRCH for unknown and CLOSEd handles, OK for an OPENed process', as
 		expectError(await alive(sc, handle), ESRCH, SC.none);
 	} finally {
 		child.kill('SIGKILL');
-		await deadline(reaped, 2000, 'node child exit');
+		await within(LIMIT, reaped, 'node child exit');
 	}
 });
 
@@ -659,8 +613,7 @@ late('FROM_PIDFD: fd 1 of a spawned child becomes fd 1 of the next', async ({ sc
 	}
 });
 
-late('FROM_PIDFD: works from an OPENed handle too', async ({ sc }) => {
-	if (!(sc.hello.features & FEAT.getfd)) return;
+testIf(late, FEATURES & FEAT.getfd, 'no pidfd_getfd on this kernel (5.6+)', 'FROM_PIDFD: works from an OPENed handle too', async ({ sc }) => {
 	const child = spawn('sleep', ['10'], { stdio: ['ignore', 'ignore', 'ignore'] });
 	const reaped = once(child, 'exit');
 	try {
@@ -676,7 +629,7 @@ late('FROM_PIDFD: works from an OPENed handle too', async ({ sc }) => {
 		assert.is((await sc.request(T.CLOSE, u32(handle))).type, T.OK);
 	} finally {
 		child.kill('SIGKILL');
-		await deadline(reaped, 2000, 'node child exit');
+		await within(LIMIT, reaped, 'node child exit');
 	}
 });
 
@@ -727,14 +680,13 @@ late('PIPE_FROM_CHILD arg: any requested size still spawns a working pipe', asyn
 	}
 });
 
-late('PIPE_FROM_CHILD arg: a granted size holds more than the default 64 KiB unread', async ({ sc }) => {
-	if (Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8')) < 1 << 20) return;
+testIf(late, PIPE_MAX_SIZE >= 1 << 20, `/proc/sys/fs/pipe-max-size is ${PIPE_MAX_SIZE}, below the 1 MiB asked for`, 'PIPE_FROM_CHILD arg: a granted size holds more than the default 64 KiB unread', async ({ sc }) => {
 	// 256 KiB into a pipe nobody reads: the child exits only if the pipe took it all.
 	const s = await sc.spawnOk({
 		argv: ['head', '-c', String(256 << 10), '/dev/zero'],
 		stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD, arg: 1 << 20 }],
 	});
-	assert.is((await sc.exit(s.handle, 3000)).status, 0);
+	assert.is((await sc.exit(s.handle)).status, 0);
 	assert.is((await release(sc, s.handle)).type, T.OK);
 });
 

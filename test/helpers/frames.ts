@@ -1,5 +1,6 @@
 // Raw frame codec for the sidecar test: builds request bodies byte by byte
 // and splits the reply stream into frames, independent of host/.
+import * as assert from 'uvu/assert';
 
 export const T = {
 	HELLO: 1,
@@ -20,6 +21,12 @@ export const T = {
 	EXITED: 301,
 	FATAL: 302,
 } as const;
+
+/** Syscall ids of ERROR replies (sidecar/wire.h). */
+export const SC = { none: 0, clone3: 1, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, waitid: 6, ioctl: 7, pidfd_getfd: 8, open: 9 } as const;
+
+/** The errnos the sidecar answers with, by name (asm-generic numbering). */
+export const E = { ENOENT: 2, ESRCH: 3, E2BIG: 7, EBADF: 9, ENOTDIR: 20, EINVAL: 22, ENOSYS: 38, EPROTO: 71, EMSGSIZE: 90, EOPNOTSUPP: 95 } as const;
 
 export const STDIO = {
 	INHERIT: 0,
@@ -185,6 +192,20 @@ export interface WireError {
 export function decodeError(b: Buffer): WireError {
 	const n = b.readUInt32LE(8);
 	return { errno: b.readInt32LE(0), syscall: b.readUInt32LE(4), detail: b.subarray(12, 12 + n).toString() };
+}
+
+/**
+ * Asserts an ERROR reply with this errno and syscall id (default: refused before any
+ * syscall), and its detail when given; returns it decoded.
+ */
+export function expectError(f: Frame, errno: number, syscall: number = SC.none, detail?: string | RegExp): WireError {
+	assert.is(f.type, T.ERROR, `expected ERROR, got type ${f.type}`);
+	const e = decodeError(f.body);
+	assert.is(e.errno, errno, `errno (detail: ${e.detail})`);
+	assert.is(e.syscall, syscall, `syscall id (detail: ${e.detail})`);
+	if (typeof detail === 'string') assert.is(e.detail, detail);
+	else if (detail) assert.match(e.detail, detail);
+	return e;
 }
 
 export interface Spawned {

@@ -8,6 +8,9 @@ import { type Frame, FrameReader, T, Writer, decodeError, decodeExit, decodeHell
 
 export const BIN = process.env.PIDFD_SIDECAR ?? join(process.cwd(), 'dist', 'pidfd-sidecar');
 
+/** The hang guard of every wait on the sidecar: generous, never a measurement. */
+const LIMIT = 10_000;
+
 export class RawSidecar {
 	readonly proc: ChildProcess;
 	readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -31,7 +34,7 @@ export class RawSidecar {
 		s.hello = decodeHello(
 			(
 				await within(
-					3000,
+					LIMIT,
 					s.next((f) => f.type === T.HELLO),
 					'HELLO',
 				)
@@ -53,11 +56,24 @@ export class RawSidecar {
 		return new Promise((resolve) => this.waiters.push({ pred, resolve }));
 	}
 
+	/** Frames received and not yet taken that match pred (they stay queued). */
+	queued(pred: (f: Frame) => boolean): Frame[] {
+		return this.queue.filter(pred);
+	}
+
+	/**
+	 * A round trip: the sidecar answers requests in order on one pipe, so once this resolves
+	 * every frame it wrote before reading it has been received.
+	 */
+	async sync(): Promise<void> {
+		await this.request(T.ALIVE, new Writer().u32(0).bytes());
+	}
+
 	write(b: Buffer): void {
 		this.proc.stdin!.write(b);
 	}
 
-	request(type: number, body: Buffer = Buffer.alloc(0), ms = 3000): Promise<Frame> {
+	request(type: number, body: Buffer = Buffer.alloc(0), ms = LIMIT): Promise<Frame> {
 		const id = this.nextId++;
 		this.write(frame(type, id, body));
 		return within(
@@ -67,7 +83,7 @@ export class RawSidecar {
 		);
 	}
 
-	spawn(r: SpawnRequest, ms = 3000): Promise<Frame> {
+	spawn(r: SpawnRequest, ms = LIMIT): Promise<Frame> {
 		return this.request(T.SPAWN, spawnBody(r), ms);
 	}
 
@@ -80,7 +96,7 @@ export class RawSidecar {
 	}
 
 	/** The EXIT event of a handle, decoded. */
-	exit(handle: number, ms = 3000): Promise<ReturnType<typeof decodeExit>> {
+	exit(handle: number, ms = LIMIT): Promise<ReturnType<typeof decodeExit>> {
 		return within(
 			ms,
 			this.next((f) => f.type === T.EXIT && f.body.readUInt32LE(0) === handle),
@@ -101,7 +117,7 @@ export class RawSidecar {
 	async stop(): Promise<void> {
 		if (this.proc.exitCode === null && this.proc.signalCode === null) {
 			this.proc.stdin!.end();
-			await within(3000, this.exited, 'sidecar exit');
+			await within(LIMIT, this.exited, 'sidecar exit');
 		}
 	}
 }
