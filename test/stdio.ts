@@ -215,12 +215,10 @@ capture('busy pipes do not hold back other children\'s exits', async () => {
 	const writers = await Promise.all(Array.from({ length: 6 }, () => spawn('cat', ['/dev/zero'], { stdio: ['ignore', 'pipe', 'inherit'] })));
 	for (const w of writers) w.stdout!.on('data', () => {});
 	try {
+		// Starved, an exit would never arrive: the deadline catches that, however busy the machine.
 		for (let i = 0; i < 5; i++) {
-			const started = performance.now();
-			const exit = await within(LIMIT, (await spawn('/bin/true')).wait());
-			const ms = performance.now() - started;
+			const exit = await within(LIMIT, (await spawn('/bin/true')).wait(), 'an exit while 6 pipes stream');
 			assert.is(exit.code, 0);
-			assert.ok(ms < 2000, `an exit took ${ms.toFixed(0)} ms to arrive while 6 pipes streamed`);
 		}
 	} finally {
 		for (const w of writers) await w.kill('SIGKILL').catch(() => {});

@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { type RunningServer, startServer } from '../host/bridge/index.js';
 import { eventually, within } from './helpers/deadline.js';
 import { isAlive } from './helpers/proc.js';
+import { testIf } from './helpers/skip.js';
 
 const LIMIT = 20_000;
 const CHROMIUM = '/usr/bin/chromium';
@@ -144,8 +145,7 @@ http.run();
 // --- the page in Chromium
 
 const browser = suite('serve --ui in headless Chromium');
-const browserTest = HAVE_CHROMIUM ? browser : browser.skip;
-if (!HAVE_CHROMIUM) console.log(`  skipped: the Chromium page tests need ${CHROMIUM} (Debian: apt-get install chromium)`);
+const browserTest = (name: string, fn: () => Promise<void>) => testIf(browser, HAVE_CHROMIUM, `needs ${CHROMIUM} (Debian: apt-get install chromium)`, name, fn);
 
 let served: Awaited<ReturnType<typeof serveUi>>;
 let context: BrowserContext;
