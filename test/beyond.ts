@@ -14,6 +14,7 @@ import { features, killTree, openTree, PidFd, PidfdError, sidecarInfo, spawn } f
 import { infoFromProc } from '../host/kernel/proc-info.js';
 import { listChildren } from '../host/kernel/procfs.js';
 import { probeCgroup } from './helpers/cgroup.js';
+import { pidfd } from './helpers/cli.js';
 import { eventually, nextTurn, within } from './helpers/deadline.js';
 import { isAlive } from './helpers/proc.js';
 import { commandExists, testIf } from './helpers/skip.js';
@@ -263,7 +264,7 @@ tree('pidfd kill --tree PID SIG', async () => {
 	const child = nodeSpawn('sh', ['-c', 'sleep 1000 & sleep 1000 & wait'], { stdio: 'ignore' });
 	await eventually(LIMIT, () => listChildren(child.pid!).length === 2, 'forked');
 	const members = [child.pid!, ...listChildren(child.pid!)];
-	const r = await exec(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'kill', '--tree', '--json', String(child.pid), 'KILL']);
+	const r = await pidfd(['kill', '--tree', '--json', String(child.pid), 'KILL']);
 	assert.is(r.code, 0, r.stderr);
 	assert.equal(JSON.parse(r.stdout).pids.sort(), members.sort());
 	await eventually(LIMIT, () => members.every((p) => !isAlive(p)), 'all gone');

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn as nodeSpawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type Server, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +11,9 @@ import WebSocket from 'ws';
 import { type RemoteHost, RunError, connect } from '../client/index.js';
 import { type Bridge, createBridge } from '../host/bridge/index.js';
 import { type PolicyFile, ServerMessage } from '../schemas/bridge.js';
+import { CLI, pidfd } from './helpers/cli.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
-import { isAlive } from './helpers/proc.js';
+import { isAlive, rssKiB } from './helpers/proc.js';
 import { testIf } from './helpers/skip.js';
 
 const LIMIT = 15_000;
@@ -494,7 +495,7 @@ stdio.run();
 
 /** `pidfd serve` in its own process, so its memory can be measured alone. */
 async function serveProcess(args: string[], env: Record<string, string> = { PIDFD_TOKEN: TOKEN }): Promise<{ proc: ChildProcess; url: string; stderr: () => string; stop(): Promise<void> }> {
-	const proc = nodeSpawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+	const proc = nodeSpawn(process.execPath, [...CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 	let stderr = '';
 	proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
 	let stdout = '';
@@ -522,10 +523,6 @@ async function serveProcess(args: string[], env: Record<string, string> = { PIDF
 			await within(LIMIT, exited, 'serve exit');
 		},
 	};
-}
-
-function rssKiB(pid: number): number {
-	return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 }
 
 const backpressure = suite('backpressure: a slow client does not grow the server');
@@ -648,12 +645,7 @@ cli('--policy FILE plus flags; a bad policy file is refused with a message', asy
 		await server.stop();
 	}
 	writeFileSync(file, JSON.stringify({ allow: 'not a list' }));
-	const bad = await within(
-		LIMIT,
-		new Promise<{ code: number | null; stderr: string }>((resolve) =>
-			execFile(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'serve', '--policy', file], (error, _stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stderr })),
-		),
-	);
+	const bad = await pidfd(['serve', '--policy', file]);
 	assert.is(bad.code, 1);
 	assert.match(bad.stderr, /allow/);
 });

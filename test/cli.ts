@@ -1,23 +1,10 @@
-import { execFile, spawn as nodeSpawn } from 'node:child_process';
+import { spawn as nodeSpawn } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CLI, pidfd } from './helpers/cli.js';
 import { within } from './helpers/deadline.js';
 
-const LIMIT = 20_000;
-const CLI = ['--import', 'tsx', 'host/cli/main.ts'];
-
-/** Runs the CLI from source, as `npx pidfd` runs the bundle. */
-function pidfd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-	return within(
-		LIMIT,
-		new Promise((resolve) => {
-			execFile(process.execPath, [...CLI, ...args], (error, stdout, stderr) => {
-				resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-			});
-		}),
-		`pidfd ${args.join(' ')}`,
-	);
-}
+const LIMIT = 30_000;
 
 /** The CLI in the background: `stderrLine(re)` waits for a line of its stderr, `done` for its end. */
 function pidfdRunning(args: string[]) {

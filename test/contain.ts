@@ -8,6 +8,7 @@ import { cgroupDir, parseCgroup2Mounts, parseCgroup2Path, dirIn, hierarchyPath }
 import { bytesOf, controllersFor } from '../host/cgroup/limits.js';
 import { type Child, cgroupOf, type ExitInfo, PidfdError, Scope, spawn } from '../host/index.js';
 import { probeCgroup } from './helpers/cgroup.js';
+import { pidfd } from './helpers/cli.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
 import { runAsNobody } from './helpers/nobody.js';
 import { isAlive } from './helpers/proc.js';
@@ -379,20 +380,6 @@ accounting.run();
 // --- CLI
 
 const cli = suite('pidfd run --contain');
-
-/** Runs the CLI from source; resolves with its exit code and output. */
-function pidfd(args: string[]): Promise<{ code: number; stderr: string }> {
-	return within(
-		30_000,
-		new Promise((resolve) => {
-			const p = nodeSpawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-			let stderr = '';
-			p.stderr.on('data', (c: Buffer) => (stderr += c));
-			p.on('close', (code) => resolve({ code: code ?? 1, stderr }));
-		}),
-		`pidfd ${args.join(' ')}`,
-	);
-}
 
 testIf(cli, here.writable, here.why, 'reports the whole tree and ends what the command left running', async () => {
 	const r = await pidfd(['run', '--json', '--contain', '--', 'sh', '-c', 'setsid sleep 1000 & i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 4']);

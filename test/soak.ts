@@ -2,12 +2,11 @@
 // host and of the sidecar are back at their baseline, and RSS has grown less than a bound.
 // npm test runs a short version; `npm run soak` the full one (20,000 cycles, 1,000 children):
 //   SOAK_CYCLES=20000 SOAK_CONCURRENT=1000 node --expose-gc --import tsx node_modules/uvu/bin.js test soak.ts
-import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Child, sidecarInfo, spawn } from '../host/index.js';
 import { eventually, within } from './helpers/deadline.js';
-import { fdCount, isAlive } from './helpers/proc.js';
+import { fdCount, isAlive, rssKiB } from './helpers/proc.js';
 
 const CYCLES = Number(process.env.SOAK_CYCLES ?? 2000);
 const CONCURRENT = Number(process.env.SOAK_CONCURRENT ?? 200);
@@ -20,10 +19,6 @@ const SIDECAR_RSS_BOUND_MIB = 4;
 const MiB = 1 << 20;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-function rssOf(pid: number): number {
-	const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
-	return Number(m![1]) * 1024;
-}
 
 interface Sample {
 	hostFds: number;
@@ -34,7 +29,7 @@ interface Sample {
 
 function sample(sidecar: number): Sample {
 	gc();
-	return { hostFds: fdCount('self'), sidecarFds: fdCount(sidecar), hostRss: process.memoryUsage().rss, sidecarRss: rssOf(sidecar) };
+	return { hostFds: fdCount('self'), sidecarFds: fdCount(sidecar), hostRss: process.memoryUsage().rss, sidecarRss: rssKiB(sidecar) * 1024 };
 }
 
 const fmt = (s: Sample) =>
@@ -67,7 +62,7 @@ soak.before(async (ctx) => {
 async function settle(ctx: { sidecar: number; base: Sample }, what: string): Promise<Sample> {
 	let now = sample(ctx.sidecar);
 	await eventually(
-		3000,
+		10_000,
 		() => {
 			now = sample(ctx.sidecar);
 			return now.hostFds === ctx.base.hostFds && now.sidecarFds === ctx.base.sidecarFds;

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { Command, PidfdError, RunError, run, sidecarInfo, spawn } from '../host/index.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
 import { runAsNobody } from './helpers/nobody.js';
-import { childrenOf, fdCount, isAlive } from './helpers/proc.js';
+import { childrenOf, fdCount, isAlive, rssKiB } from './helpers/proc.js';
 
 const LIMIT = 15_000;
 const tmp = mkdtempSync(join(tmpdir(), 'pidfd-stdio-'));
@@ -287,11 +287,6 @@ deadlines.run();
 // ---
 
 const bounds = suite('bounded memory, no leaks, errors with context');
-
-/** VmRSS of a process in KiB. */
-function rssKiB(pid: number | 'self'): number {
-	return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-}
 
 bounds('64 MiB through stdout to a slow reader: host and sidecar memory stay bounded', async () => {
 	const { pid: sidecarPid } = await sidecarInfo();

@@ -55,3 +55,8 @@ export function inEpollWait(pid: number): boolean {
 		return false;
 	}
 }
+
+/** Resident set size of a process (VmRSS), in KiB. */
+export function rssKiB(pid: number | 'self'): number {
+	return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+}
