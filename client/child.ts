@@ -58,12 +58,16 @@ export class RemoteChild {
 	}
 
 	/** Sends a signal (default SIGTERM) through the host's pidfd. Rejects ESRCH once the child has ended. */
-	kill(signal: string | number = 'SIGTERM', options: RemoteKillOptions = {}): Promise<void> {
+	/**
+	 * Sends a signal. Resolves `true` when delivered and `false` when the child had already
+	 * ended, as the library's `kill()` does; other failures reject.
+	 */
+	kill(signal: string | number = 'SIGTERM', options: RemoteKillOptions = {}): Promise<boolean> {
 		if (this.#lost) return Promise.reject(this.#lost);
-		if (this.#exit) return Promise.reject(new PidfdError('ESRCH', `kill ESRCH: process ${this.pid} has exited`, { errno: 3, syscall: 'pidfd_send_signal' }));
+		if (this.#exit) return Promise.resolve(false);
 		const message: { type: string; [key: string]: unknown } = { type: 'kill', child: this.#id, signal };
 		if (options.group) message.group = true;
-		return this.#link.request(message).then(() => undefined);
+		return this.#link.request(message).then((reply) => (reply as { delivered?: boolean }).delivered !== false);
 	}
 
 	/** Resolves with how the child ended; every call gives the same ExitInfo. */

@@ -127,7 +127,12 @@ export const SpawnedReply = z.strictObject({
 });
 export type SpawnedReply = z.infer<typeof SpawnedReply>;
 
-export const OkReply = z.strictObject({ type: z.literal('ok'), id: RequestId });
+export const OkReply = z.strictObject({
+	type: z.literal('ok'),
+	id: RequestId,
+	/** kill: false when the child had already ended (nothing was delivered). */
+	delivered: z.boolean().optional(),
+});
 export type OkReply = z.infer<typeof OkReply>;
 
 const TerminatedBy = z.enum(['timeout', 'abort']).nullable();

@@ -211,8 +211,9 @@ export class PidfdError extends Error {
 	readonly code: string;
 	readonly errno: number;
 	readonly syscall: string;
-	readonly path?: string;
-	readonly pid?: number;
+	// `declare`: no class field, so the properties exist only when given (as in Node's errors).
+	declare readonly path?: string;
+	declare readonly pid?: number;
 
 	/** `message` defaults to Node's shape: `${syscall} ${code} ${path}`. */
 	constructor(code: string, message?: string, details: PidfdErrorDetails = {}) {

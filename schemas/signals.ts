@@ -53,6 +53,9 @@ export function signalNumber(signal: string | number): number | undefined {
 	if (typeof signal === 'number') return Number.isInteger(signal) && signal >= 1 && signal <= SIGNAL_MAX ? signal : undefined;
 	if (typeof signal !== 'string') return undefined;
 	const upper = signal.toUpperCase();
+	// Real-time signals have no fixed name: 'SIG34' is what signalName() gives for them.
+	const realtime = /^SIG(3[2-9]|[45]\d|6[0-4])$/.exec(upper);
+	if (realtime) return Number(realtime[1]);
 	return byName.get(upper.startsWith('SIG') ? upper : `SIG${upper}`);
 }
 

@@ -39,6 +39,11 @@ numbers('junk is undefined, never a guess', () => {
 	for (const junk of [null, undefined, {}, [], true, 9n] as unknown[]) assert.is(signalNumber(junk as string), undefined, String(junk));
 });
 
+numbers('real-time signals by the names signalName() gives them: SIG32..SIG64', () => {
+	for (const n of [32, 34, 50, 64]) assert.is(signalNumber(signalName(n)), n);
+	for (const junk of ['SIG31x', 'SIG65', 'SIG1', 'SIG031', '34']) assert.is(signalNumber(junk), undefined, junk);
+});
+
 numbers.run();
 
 // ---

@@ -258,7 +258,7 @@ export class Session {
 			return this.#send({ type: 'error', id: request.id, code: 'EPERM', message: 'group kill needs a child spawned with processGroup or setsid' });
 		}
 		entry.child.kill(signal, { group: request.group === true }).then(
-			() => this.#send({ type: 'ok', id: request.id }),
+			(delivered) => this.#send({ type: 'ok', id: request.id, delivered }),
 			(error: unknown) => this.#replyError(request.id, error),
 		);
 	}
