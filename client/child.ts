@@ -1,6 +1,6 @@
 import type { ExitEvent } from '../schemas/bridge.js';
 import type { ExitInfo } from '../schemas/exit.js';
-import { PidfdError } from '../schemas/errors.js';
+import type { PidfdError } from '../schemas/errors.js';
 import { type InputFeed, type Link, type OutputFeed, inputStream, outputStream } from './streams.js';
 import { FRAME_EOF } from '../schemas/bridge-wire.js';
 
