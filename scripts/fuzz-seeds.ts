@@ -1,12 +1,13 @@
-// Writes the fuzzers' seed corpus (sidecar/fuzz/seeds/): valid request frames of every type,
-// built with the same codec as the frame-level tests, so the fuzzer starts from inputs the
-// sidecar accepts and mutates its way into the corners. Rerun after a protocol change:
+// Writes the frame byte vectors (test/vectors/frames/, described in its README.md): complete
+// host -> sidecar request streams of every type, built with the same codec as the frame-level
+// tests. The C fuzzers start from them (so they mutate their way into the corners from inputs
+// the sidecar accepts) and the TypeScript tests replay them. Rerun after a protocol change:
 //   node --import tsx scripts/fuzz-seeds.ts
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { STDIO, T, Writer, frame, spawnBody } from '../test/helpers/frames.js';
 
-const dir = join(import.meta.dirname, '..', 'sidecar', 'fuzz', 'seeds');
+const dir = join(import.meta.dirname, '..', 'test', 'vectors', 'frames');
 const u32s = (...v: number[]) => v.reduce((w, x) => w.u32(x), new Writer()).bytes();
 
 const seeds: Record<string, Buffer[]> = {
@@ -41,6 +42,22 @@ const seeds: Record<string, Buffer[]> = {
 			}),
 		),
 	],
+	'spawn-files': [
+		frame(
+			T.SPAWN,
+			1,
+			spawnBody({
+				argv: ['/bin/cat'],
+				env: [],
+				stdio: [
+					{ kind: STDIO.FILE, arg: 0, path: '/tmp/in.fifo' },
+					{ kind: STDIO.FILE, arg: 0o1101, path: 'out.txt' },
+					{ kind: STDIO.FILE, arg: 0o2101, path: '/dev/null' },
+					{ kind: STDIO.FILE, arg: 0, path: '/dev/tty' },
+				],
+			}),
+		),
+	],
 	'open-kill-info-alive-close': [
 		frame(T.OPEN, 1, new Writer().i32(1).u32(0).bytes()),
 		frame(T.KILL, 2, u32s(1, 15, 0)),
@@ -64,6 +81,6 @@ const seeds: Record<string, Buffer[]> = {
 };
 
 mkdirSync(dir, { recursive: true });
-for (const name of readdirSync(dir)) rmSync(join(dir, name));
+for (const name of readdirSync(dir)) if (name !== 'README.md') rmSync(join(dir, name));
 for (const [name, frames] of Object.entries(seeds)) writeFileSync(join(dir, name), Buffer.concat(frames));
-console.log(`${Object.keys(seeds).length} seeds in ${dir}`);
+console.log(`${Object.keys(seeds).length} frame vectors in ${dir}`);

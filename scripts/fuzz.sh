@@ -10,14 +10,16 @@
 #   FUZZ_COVERAGE=1 npm run fuzz       # then line/branch coverage of the corpus (llvm-cov)
 #
 # The growing corpus is kept in dist/fuzz/corpus-<harness> between runs; the checked-in
-# seeds (sidecar/fuzz/seeds, from scripts/fuzz-seeds.ts) are read, never written. A crash
-# leaves its input in dist/fuzz/crash-*; replay it with dist/fuzz/<harness> <file>.
+# frame vectors (test/vectors/frames, from scripts/fuzz-seeds.ts, also replayed by the
+# TypeScript tests) are the seeds: read, never written (libFuzzer writes to the first folder
+# only). A crash leaves its input in dist/fuzz/crash-*; replay it with dist/fuzz/<harness> <file>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 harnesses=(fuzz_wire fuzz_dispatch)
+seeds=test/vectors/frames
 per=$(( seconds / ${#harnesses[@]} ))
 (( per >= 1 )) || per=1
 
@@ -34,7 +36,7 @@ for h in "${harnesses[@]}"; do
 	if (( jobs > 1 )); then
 		args+=(-fork="$jobs" -ignore_crashes=0)
 	fi
-	if ! "dist/fuzz/$h" "${args[@]}" "$corpus" sidecar/fuzz/seeds >"$log" 2>&1; then
+	if ! "dist/fuzz/$h" "${args[@]}" "$corpus" "$seeds" >"$log" 2>&1; then
 		status=1
 		tail -n 40 "$log"
 		echo "$h: FAILED (input saved under dist/fuzz/)"
@@ -51,7 +53,7 @@ if [[ ${FUZZ_COVERAGE:-} == 1 ]]; then
 	for h in "${harnesses[@]}"; do
 		echo "== coverage of $h's corpus"
 		LLVM_PROFILE_FILE=dist/fuzz/$h.profraw "dist/fuzz/cov_$h" -runs=0 \
-			"dist/fuzz/corpus-$h" sidecar/fuzz/seeds >/dev/null 2>&1
+			"dist/fuzz/corpus-$h" "$seeds" >/dev/null 2>&1
 		llvm-profdata merge -sparse "dist/fuzz/$h.profraw" -o "dist/fuzz/$h.profdata"
 		llvm-cov report "dist/fuzz/cov_$h" -instr-profile="dist/fuzz/$h.profdata" \
 			sidecar/wire.c sidecar/sidecar.c | sed "s|$PWD/||"
