@@ -157,13 +157,6 @@ struct wire_info_reply {
 };
 _Static_assert(sizeof(struct wire_info_reply) == 72, "INFO_REPLY size");
 
-/* What a failed child tells its parent through the error pipe. */
-struct wire_child_error {
-	int32_t err;
-	uint32_t syscall;
-};
-_Static_assert(sizeof(struct wire_child_error) == 8, "child error size");
-
 /* Little-endian accessors; unaligned access is fine through memcpy. */
 static inline uint32_t wire_get_u32(const uint8_t *p)
 {

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fakes of every sys_* call in ../sys.h, linked into fuzz_dispatch instead
+ * of ../sys.c: the real request handlers run, and nothing leaves the
+ * process.
+ *
+ * A fuzzer that can spawn can run any program with any arguments, open any
+ * file with O_TRUNC and signal any pid. Here every clone fails, no open
+ * reaches the file system, and the calls that make fds (pidfd_open,
+ * pidfd_getfd, open, openat) hand out eventfds, so handles come and go and
+ * the handle table, the pipes and every error path run for real. Which of
+ * them succeed depends on the input (the path's length, the fd's number).
+ *
+ * Calls the handlers must never make (they belong to the child side, to
+ * startup, or to the loop's reading) trap. Every fd made here is tracked:
+ * closing one that was not made here traps, and fuzz_dispatch checks that
+ * none is left once every handle is gone.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../sys.h"
+#include "stub_sys.h"
+
+static bool owned[STUB_MAX_FD];
+unsigned int stub_nowned;
+
+static _Noreturn void unexpected(const char *what)
+{
+	fprintf(stderr, "fuzz_dispatch: a handler reached sys_%s, which it must not\n", what);
+	abort();
+}
+
+static int own(int fd)
+{
+	if (fd >= STUB_MAX_FD)
+		abort();
+	if (fd >= 0) {
+		owned[fd] = true;
+		stub_nowned++;
+	}
+	return fd;
+}
+
+/* Pollable and harmless: epoll and fcntl work on it for real. */
+static int fake_fd(void)
+{
+	return own(eventfd(0, EFD_CLOEXEC));
+}
+
+static int fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+bool stub_owned(int fd)
+{
+	return fd >= 0 && fd < STUB_MAX_FD && owned[fd];
+}
+
+long sys_clone3(struct clone3_args *args, size_t size)
+{
+	(void)args;
+	(void)size;
+	return fail(EAGAIN);
+}
+
+pid_t sys_clone_fn(int (*fn)(void *), void *stack_top, int flags, void *arg, int *pidfd)
+{
+	(void)fn;
+	(void)stack_top;
+	(void)flags;
+	(void)arg;
+	(void)pidfd;
+	return fail(EAGAIN);
+}
+
+pid_t sys_clone(unsigned long flags, int *pidfd)
+{
+	(void)flags;
+	(void)pidfd;
+	return fail(EAGAIN);
+}
+
+int sys_pidfd_open(pid_t pid, unsigned int flags)
+{
+	(void)pid;
+	(void)flags;
+	return fake_fd();
+}
+
+int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags)
+{
+	(void)pidfd;
+	(void)sig;
+	(void)info;
+	(void)flags;
+	return 0;
+}
+
+int sys_pidfd_getfd(int pidfd, int fd, unsigned int flags)
+{
+	(void)pidfd;
+	(void)flags;
+	return fd & 1 ? fail(EBADF) : fake_fd();
+}
+
+int sys_pidfd_get_info(int pidfd, struct wire_pidfd_info *info)
+{
+	(void)pidfd;
+	(void)info;
+	return fail(ENOTTY);
+}
+
+int sys_waitid(int which, int id, void *info, int options, struct kernel_rusage *ru)
+{
+	(void)which;
+	(void)id;
+	(void)info;
+	(void)options;
+	(void)ru;
+	return fail(ECHILD);
+}
+
+int sys_kill(pid_t pid, int sig)
+{
+	(void)pid;
+	(void)sig;
+	unexpected("kill");
+}
+
+/* Paths fail or succeed by their length. */
+int sys_open(const char *path, int flags, mode_t mode)
+{
+	(void)flags;
+	(void)mode;
+	switch (strlen(path) % 3) {
+	case 0:
+		return fail(EACCES);
+	case 1:
+		return fail(ENOENT);
+	}
+	return fake_fd();
+}
+
+int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	(void)path;
+	(void)flags;
+	(void)mode;
+	return dirfd & 1 ? fail(EACCES) : fake_fd();
+}
+
+int sys_pipe2(int fd[2], int flags)
+{
+	if (pipe2(fd, flags) < 0)
+		return -1;
+	own(fd[0]);
+	own(fd[1]);
+	return 0;
+}
+
+int sys_close(int fd)
+{
+	if (!stub_owned(fd)) {
+		fprintf(stderr, "fuzz_dispatch: close(%d) of an fd no handler opened\n", fd);
+		abort();
+	}
+	owned[fd] = false;
+	stub_nowned--;
+	return close(fd);
+}
+
+int sys_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+	(void)first;
+	(void)last;
+	(void)flags;
+	unexpected("close_range");
+}
+
+ssize_t sys_read(int fd, void *buf, size_t n)
+{
+	(void)fd;
+	(void)buf;
+	(void)n;
+	unexpected("read");
+}
+
+/* Replies go nowhere; the harness reads them from obuf before the flush. */
+ssize_t sys_write(int fd, const void *buf, size_t n)
+{
+	(void)buf;
+	if (fd != STDOUT_FILENO)
+		unexpected("write");
+	return (ssize_t)n;
+}
+
+int sys_setgroups(size_t n, const uint32_t *groups)
+{
+	(void)n;
+	(void)groups;
+	unexpected("setgroups");
+}
+
+int sys_setgid(int32_t gid)
+{
+	(void)gid;
+	unexpected("setgid");
+}
+
+int sys_setuid(int32_t uid)
+{
+	(void)uid;
+	unexpected("setuid");
+}
+
+int sys_prlimit(int resource, const void *new_limit, void *old_limit)
+{
+	(void)resource;
+	(void)new_limit;
+	(void)old_limit;
+	unexpected("prlimit");
+}

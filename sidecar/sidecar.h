@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the sidecar's units share: the handle table and the output batch
+ * (sidecar.c), SPAWN (spawn.c), OPEN (opened.c), and the state set up
+ * before the loop (setup.c). Every table is sized here, up front: nothing is
+ * allocated once the loop runs.
+ */
+#ifndef PIDFD_SIDECAR_H
+#define PIDFD_SIDECAR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "wire.h"
+
+#define MAX_HANDLES	16384		/* power of two: slot = handle & (N - 1) */
+#define MAX_STAGED	8192		/* pipes spawned but not yet RELEASEd */
+#define OBUF_SIZE	(64u << 10)
+#define DETAIL_MAX	1024		/* ERROR detail is truncated to this */
+
+enum {
+	SLOT_CHILD	= 1 << 0,	/* spawned by us: we reap it */
+	SLOT_OPENED	= 1 << 1,	/* from OPEN: someone else reaps it */
+	SLOT_DETACHED	= 1 << 2,	/* survives the host */
+	SLOT_CLOSED	= 1 << 3,	/* host sent CLOSE: no events, handle dead */
+	SLOT_EXITED	= 1 << 4,	/* reaped; kept only for unreleased pipes */
+	SLOT_PARKED	= 1 << 5,	/* OPENed zombie waiting for its parent to reap it */
+};
+
+struct slot {
+	uint32_t handle;	/* 0: free */
+	int32_t pid;
+	int pidfd;		/* -1 once reaped */
+	uint32_t flags;
+	int staged;		/* first staged pipe, -1: none */
+};
+
+extern struct slot slots[MAX_HANDLES];
+extern uint32_t nslots;
+extern uint32_t next_handle;
+extern int nstaged_free;
+
+/* Set up before the loop (setup.c), read everywhere after. */
+extern int epfd;
+extern int devnull;
+extern int host_pidfd;
+extern pid_t host_pid;
+extern pid_t self_pid;
+extern uint32_t features;
+extern struct rlimit nofile_orig;
+extern bool nofile_raised;
+extern const int ignored_sigs[];
+extern const unsigned int nignored;
+
+/* sidecar.c: output */
+extern uint8_t obuf[OBUF_SIZE];
+extern size_t olen;
+uint8_t *out_frame(uint16_t type, uint32_t id, size_t body_len);
+int reply_error(uint32_t id, int err, uint32_t syscall_id, const char *detail);
+int reply_ok(uint32_t id);
+void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n);
+
+/* sidecar.c: the handle table */
+struct slot *slot_alloc(void);
+struct slot *slot_get(uint32_t h, bool exited_ok);
+void slot_free(struct slot *s);
+int slot_watch(struct slot *s);
+void staged_init(void);
+void staged_push(struct slot *s, int host_end, int child_end, uint32_t child_fd);
+void staged_close(struct slot *s);
+int reap(int pidfd, void *si, struct kernel_rusage *ru);
+void reply_spawned(uint32_t id, const struct slot *s);
+
+/* opened.c */
+int handle_open(uint32_t id, const uint8_t *body, size_t n);
+void on_opened_exit(struct slot *s, uint32_t events);
+void on_timer(void);
+int opened_init(void);
+
+/* spawn.c */
+int handle_spawn(uint32_t id, const uint8_t *body, size_t n);
+int spawn_init(void);
+
+/* setup.c: may die */
+_Noreturn void die(const char *what, int err);
+void say(const char *what, int err);
+void setup_fds(void);
+int setup_signals(void);
+void setup_rlimit(void);
+uint32_t probe_features(const char *release);
+
+#endif /* PIDFD_SIDECAR_H */

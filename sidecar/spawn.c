@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: MIT
+/*
+ * SPAWN, both sides of the clone.
+ *
+ * The parent side answers a request in steps: spawn_open() (stdio.c) opens
+ * what the child's fds will come from, spawn_clone() makes the child,
+ * spawn_adopt() gives it a handle, and the reply says SPAWNED or ERROR. The
+ * child side (child_*) runs between clone and execve and calls
+ * async-signal-safe functions only: in the common case it runs in our own
+ * memory, on child_stack, while we sleep.
+ *
+ * The common case is clone(CLONE_VM | CLONE_VFORK), as musl's posix_spawn
+ * does: the child borrows our memory instead of a copy of our page tables
+ * (half the CPU per spawn in the bench). The loop sleeps until the child
+ * has exec'd or failed, a matter of microseconds; a failure is in the
+ * report slot.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sidecar.h"
+#include "spawn.h"
+#include "sys.h"
+
+#define DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+static char arena[WIRE_MAX_FRAME];
+static char *strvec[WIRE_MAX_STRINGS + 2];
+static uint32_t groups[WIRE_MAX_GROUPS];
+static struct spawn_stdio stdio_tab[WIRE_MAX_STDIO];
+static const struct spawn_mem spawn_mem = {
+	.arena = arena,
+	.arena_size = sizeof(arena),
+	.vec = strvec,
+	.groups = groups,
+	.stdio = stdio_tab,
+};
+static struct spawn sp;
+
+/*
+ * A child that fails reports here: every clone is CLONE_VFORK, so when we
+ * resume it has exec'd (slot untouched) or exited. A MAP_SHARED page
+ * (spawn_init), so that clones without CLONE_VM reach it too. Cheaper than
+ * a CLOEXEC error pipe (a pipe2, two closes and a read per spawn).
+ */
+static struct child_report report_static;
+static struct child_report *report = &report_static;
+
+/* Stack of the CLONE_VM child: one thread, so one such child at a time. */
+#define CHILD_STACK_SIZE	(64u << 10)
+static uint8_t child_stack[CHILD_STACK_SIZE] __attribute__((aligned(16)));
+
+/* ---- the child side: async-signal-safe calls only ---- */
+
+/* Decimal digits of v at p; returns the end. */
+CHILD_SIDE char *put_uint(char *p, unsigned int v)
+{
+	char tmp[10];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/*
+ * Reports the failure of syscall_id, with detail naming what it was about,
+ * in the report slot: the parent reads it once we are gone.
+ */
+CHILD_SIDE static _Noreturn void child_fail(int err, uint32_t syscall_id, const char *detail)
+{
+	struct child_report msg = { .err = err ? err : EIO, .syscall = syscall_id };
+	size_t n = detail ? strnlen(detail, DETAIL_MAX) : 0;
+
+	if (n)
+		memcpy(msg.detail, detail, n);
+	memcpy(report, &msg, REPORT_HEAD + n + 1);
+	_exit(127);
+}
+
+/*
+ * execvpe() is not async-signal-safe in every libc, and must search the
+ * child's PATH, not ours. Like execvp: EACCES is remembered and the search
+ * goes on; a missing directory or file just moves to the next entry.
+ */
+CHILD_SIDE static int child_exec(const struct spawn_req *req)
+{
+	char path[PATH_MAX];	/* on the child's stack: no static of ours */
+	const char *dir = req->path_env ? req->path_env : DEFAULT_PATH;
+	const char *end;
+	size_t dlen, flen = strlen(req->file);
+	bool eacces = false;
+	int err = ENOENT;
+
+	if (strchr(req->file, '/')) {
+		execve(req->file, req->argv, req->envp);
+		return errno;
+	}
+	for (;; dir = end + 1) {
+		end = strchrnul(dir, ':');
+		dlen = (size_t)(end - dir);
+		if (dlen + 1 + flen < sizeof(path)) {
+			/* An empty entry means the current directory. */
+			if (dlen) {
+				memcpy(path, dir, dlen);
+				path[dlen++] = '/';
+			}
+			memcpy(path + dlen, req->file, flen + 1);
+			execve(path, req->argv, req->envp);
+			err = errno;
+			if (err == EACCES)
+				eacces = true;
+			else if (err != ENOENT && err != ENOTDIR && err != ESTALE &&
+				 err != ENODEV && err != ETIMEDOUT)
+				return err;
+		}
+		if (!*end)
+			break;
+	}
+	return eacces ? EACCES : err;
+}
+
+/*
+ * Runs between clone and execve, possibly in our own memory (CLONE_VM): it
+ * writes nothing of ours but the report slot, so the fd table it arranges
+ * is a copy on its stack. It starts with every signal blocked and unblocks
+ * only after resetting the dispositions we changed.
+ */
+CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	const struct spawn_req *req = &s->req;
+	int n = (int)req->nstdio;
+	int src[WIRE_MAX_STDIO];
+	unsigned int k;
+	sigset_t none;
+	int i, fd;
+
+	for (k = 0; k < nignored; k++)
+		sigaction(ignored_sigs[k], &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/*
+	 * No CLONE_INTO_CGROUP: join the cgroup before anything else runs,
+	 * while we still have the sidecar's credentials. "0" names the writer.
+	 */
+	if (s->cgroup_procs >= 0 && sys_write(s->cgroup_procs, "0", 1) != 1)
+		child_fail(errno, SC_WRITE, req->cgroup);
+
+	for (i = 0; i < n; i++)
+		src[i] = s->src[i];
+
+	if ((req->flags & SPAWN_SETSID) && setsid() < 0)
+		child_fail(errno, SC_SETSID, NULL);
+	if ((req->flags & SPAWN_SETPGID) && setpgid(0, 0) < 0)
+		child_fail(errno, SC_SETPGID, NULL);
+	if (req->pdeathsig) {
+		if (prctl(PR_SET_PDEATHSIG, req->pdeathsig) < 0)
+			child_fail(errno, SC_PRCTL, NULL);
+		/* The sidecar may have died before the prctl: nobody would signal us. */
+		if (getppid() != self_pid)
+			_exit(127);
+	}
+	if ((req->flags & SPAWN_SETGROUPS) && sys_setgroups(req->ngroups, req->groups) < 0)
+		child_fail(errno, SC_SETGROUPS, NULL);
+	if (req->gid != -1 && sys_setgid(req->gid) < 0)
+		child_fail(errno, SC_SETGID, NULL);
+	if (req->uid != -1 && sys_setuid(req->uid) < 0)
+		child_fail(errno, SC_SETUID, NULL);
+	if (req->umask != 0xffffffffu)
+		umask((mode_t)req->umask);
+
+	/*
+	 * Lift every source out of the target range first so no dup2() can
+	 * clobber a source another entry still needs.
+	 */
+	for (i = 0; i < n; i++) {
+		if (src[i] >= 0 && src[i] < n) {
+			fd = fcntl(src[i], F_DUPFD_CLOEXEC, n);
+			if (fd < 0)
+				child_fail(errno, SC_FCNTL, NULL);
+			src[i] = fd;
+		}
+	}
+	/* Everything we hold is CLOEXEC: only these copies survive execve. */
+	for (i = 0; i < n; i++) {
+		if (src[i] < 0)
+			sys_close(i);
+		else if (dup2(src[i], i) < 0)
+			child_fail(errno, SC_DUP2, NULL);
+	}
+
+	if (req->cwd && chdir(req->cwd) < 0)
+		child_fail(errno, SC_CHDIR, req->cwd);
+	if (nofile_raised)
+		sys_prlimit(RLIMIT_NOFILE, &nofile_orig, NULL);
+	child_fail(child_exec(req), SC_EXECVE, req->file);
+}
+
+/* clone() entry of the CLONE_VM child, on child_stack. */
+CHILD_SIDE static int child_entry(void *s)
+{
+	child_run(s);
+}
+
+/* ---- the parent side ---- */
+
+/* Parses the request and checks there is room for one more child. */
+static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
+{
+	uint32_t i;
+	int err;
+
+	s->nres = s->npipes = 0;
+	s->cgroup_dir = s->cgroup_procs = -1;
+	s->pid = 0;
+	s->pidfd = -1;
+	s->sc = SC_NONE;
+	err = wire_parse_spawn(body, n, &s->req, &spawn_mem, &s->detail);
+	if (err)
+		return -err;
+	for (i = 0; i < s->req.nstdio; i++) {
+		if (s->req.stdio[i].kind == STDIO_PIPE_TO_CHILD ||
+		    s->req.stdio[i].kind == STDIO_PIPE_FROM_CHILD)
+			s->npipes++;
+	}
+	if (nslots >= MAX_HANDLES) {
+		s->detail = "handle table full";
+		return -EAGAIN;
+	}
+	if (s->npipes > (uint32_t)nstaged_free) {
+		s->detail = "too many unreleased pipes";
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/*
+ * A child on a copy of our memory, held by a pidfd: clone3, else a plain
+ * clone and pidfd_open (race-free too: the pid cannot be recycled before
+ * we reap it). CLONE_VFORK: we resume once it has exec'd or exited.
+ * cgroup_fd >= 0 starts the child in that cgroup: only clone3 can, and
+ * open_cgroup() asked for it only then. Returns the pid, 0 in the child,
+ * or -errno.
+ */
+static pid_t clone_child(struct spawn *s, int cgroup_fd)
+{
+	struct clone3_args args = {
+		.flags = CLONE_PIDFD | CLONE_VFORK,
+		.pidfd = (uint64_t)(uintptr_t)&s->pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	size_t size = CLONE_ARGS_SIZE_VER0;
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	pid_t pid;
+	int err;
+
+	if (features & FEAT_CLONE3) {
+		/* VER0 unless the cgroup is needed: the size every clone3 knows. */
+		if (cgroup_fd >= 0) {
+			args.flags |= CLONE_INTO_CGROUP;
+			args.cgroup = (uint64_t)cgroup_fd;
+			size = CLONE_ARGS_SIZE_VER2;
+		}
+		s->sc = SC_CLONE3;
+		pid = (pid_t)sys_clone3(&args, size);
+		return pid < 0 ? -errno : pid;
+	}
+	s->sc = SC_FORK;
+	/* Raw: libc fork() runs atfork handlers we have no use for. */
+	pid = sys_clone(CLONE_VFORK | SIGCHLD, NULL);
+	if (pid <= 0)
+		return pid < 0 ? -errno : 0;
+	s->pidfd = sys_pidfd_open(pid, 0);
+	if (s->pidfd < 0) {
+		err = errno;
+		sys_kill(pid, SIGKILL);
+		while (sys_waitid(P_PID, pid, si, WEXITED, NULL) < 0 && errno == EINTR)
+			;
+		s->sc = SC_PIDFD_OPEN;
+		return -err;
+	}
+	return pid;
+}
+
+/*
+ * Makes the child: s->pid and s->pidfd, or -errno. The child has exec'd
+ * when this returns (a failure is reaped and returned as ours).
+ *
+ * The child inherits a mask of every signal and lifts it once its
+ * dispositions are reset: a child sharing our memory must never run in a
+ * state of ours (musl's posix_spawn does the same).
+ */
+static int spawn_clone(struct spawn *s)
+{
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	struct kernel_rusage ru;
+	/* Only with CLONE_INTO_CGROUP: otherwise the child joins by itself. */
+	int cgroup_fd = s->cgroup_procs < 0 ? s->cgroup_dir : -1;
+	sigset_t all, old;
+	pid_t pid;
+
+	report->err = 0;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	/*
+	 * clone() with CLONE_PIDFD needs 5.2, hence only where clone3 (5.3)
+	 * was found; not for CLONE_INTO_CGROUP, which only clone3 takes (and
+	 * clone3 cannot start a function on a new stack without assembly).
+	 * Failure is reported as clone3.
+	 */
+	if (cgroup_fd < 0 && (features & FEAT_CLONE3)) {
+		s->sc = SC_CLONE3;
+		pid = sys_clone_fn(child_entry, child_stack + sizeof(child_stack),
+				   CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, s, &s->pidfd);
+		/* Only on failure, when no child shared our errno. */
+		if (pid < 0)
+			pid = -errno;
+	} else {
+		pid = clone_child(s, cgroup_fd);
+		if (pid == 0)
+			child_run(s);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		s->detail = s->req.cgroup;
+		return pid;
+	}
+	s->pid = pid;
+	if (!report->err)
+		return 0;
+	/* CLONE_VFORK: the child is gone already, or about to be. */
+	reap(s->pidfd, si, &ru);
+	close_fd(&s->pidfd);
+	s->sc = report->syscall;
+	s->detail = report->detail[0] ? report->detail : NULL;
+	return -report->err;
+}
+
+/*
+ * The child has its own copies now: a slot holds it, the pipes are staged
+ * until RELEASE, the rest of what we opened for it is closed.
+ */
+static struct slot *spawn_adopt(struct spawn *s)
+{
+	struct slot *slot = slot_alloc();
+	uint32_t i;
+
+	slot->pid = s->pid;
+	slot->pidfd = s->pidfd;
+	slot->flags = SLOT_CHILD | ((s->req.flags & SPAWN_DETACHED) ? SLOT_DETACHED : 0);
+	/* Last entry first: the staged list then reads in fd order. */
+	for (i = s->nres; i-- > 0;) {
+		if (s->keep[i] >= 0)
+			staged_push(slot, s->keep[i], s->src[i], i);
+		else if (src_owned(s, i))
+			sys_close(s->src[i]);
+	}
+	s->nres = 0;
+	close_fd(&s->cgroup_dir);
+	close_fd(&s->cgroup_procs);
+	return slot;
+}
+
+/* A child nobody may learn of: it must not run on unseen. */
+static void spawn_kill(struct slot *s)
+{
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	struct kernel_rusage ru;
+
+	sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+	reap(s->pidfd, si, &ru);
+	slot_free(s);
+}
+
+/* The child has exec'd: watch for its end, and answer. */
+static int spawn_confirm(struct slot *s, uint32_t id)
+{
+	int r = slot_watch(s);
+
+	if (r < 0) {
+		spawn_kill(s);
+		return reply_error(id, -r, SC_EPOLL_CTL, NULL);
+	}
+	reply_spawned(id, s);
+	return 0;
+}
+
+int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
+{
+	struct spawn *s = &sp;
+	struct slot *slot;
+	int r;
+
+	r = spawn_parse(s, body, n);
+	if (r == 0)
+		r = spawn_open(s);
+	if (r == 0)
+		r = spawn_clone(s);
+	if (r < 0) {
+		spawn_undo(s);
+		return reply_error(id, -r, s->sc, s->detail);
+	}
+	slot = spawn_adopt(s);
+	return spawn_confirm(slot, id);
+}
+
+/* ---- startup ---- */
+
+/* The report slot, shared with every clone. Returns 0 or -errno. */
+int spawn_init(void)
+{
+	void *page = mmap(NULL, sizeof(*report), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (page == MAP_FAILED)
+		return -errno;
+	report = page;
+	return 0;
+}

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/*
+ * SPAWN, the step before the clone: what the child's fds will come from,
+ * opened by the sidecar with its own credentials and cwd. Each step records
+ * the call that failed and what about (s->sc, s->detail) and returns
+ * -errno; handle_spawn() turns that into the ERROR reply.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sidecar.h"
+#include "spawn.h"
+#include "sys.h"
+
+/* Sources the parent opened for the child alone: closed once it has them. */
+bool src_owned(const struct spawn *s, uint32_t i)
+{
+	switch (s->req.stdio[i].kind) {
+	case STDIO_FILE:
+	case STDIO_HOST_FD:
+	case STDIO_FROM_PIDFD:
+		return true;
+	}
+	return false;
+}
+
+void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		sys_close(*fd);
+	*fd = -1;
+}
+
+/* Closes everything opened for a child that will not run. */
+void spawn_undo(struct spawn *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nres; i++) {
+		if (s->keep[i] >= 0) {
+			sys_close(s->keep[i]);
+			sys_close(s->src[i]);
+		} else if (src_owned(s, i)) {
+			sys_close(s->src[i]);
+		}
+	}
+	s->nres = 0;
+	close_fd(&s->cgroup_dir);
+	close_fd(&s->cgroup_procs);
+}
+
+/*
+ * The cgroup a child is to start in. With clone3 and CLONE_INTO_CGROUP
+ * the kernel places it there atomically; otherwise the child writes itself
+ * into cgroup.procs before it execs, so it may run a few instructions in
+ * the sidecar's cgroup first.
+ */
+static int open_cgroup(struct spawn *s)
+{
+	s->sc = SC_OPEN;
+	s->detail = s->req.cgroup;
+	s->cgroup_dir = sys_open(s->req.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	if (s->cgroup_dir < 0)
+		return -errno;
+	if ((features & FEAT_CLONE3) && (features & FEAT_INTO_CGROUP))
+		return 0;
+	s->cgroup_procs = sys_openat(s->cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC, 0);
+	if (s->cgroup_procs < 0)
+		return -errno;
+	return 0;
+}
+
+/* In the parent: a relative path follows the sidecar's cwd, like Node's. */
+static int stdio_file(struct spawn *s, uint32_t i)
+{
+	const struct spawn_stdio *e = &s->req.stdio[i];
+	int fd;
+
+	s->sc = SC_OPEN;
+	s->detail = e->path;
+	fd = sys_open(e->path, e->arg | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -errno;
+	s->src[i] = fd;
+	return 0;
+}
+
+/* A copy of the host's fd: pidfd_getfd, or through /proc before Linux 5.6. */
+static int stdio_host_fd(struct spawn *s, int fd)
+{
+	char path[64], *p;
+	int r;
+
+	if (host_pidfd >= 0 && (features & FEAT_GETFD)) {
+		s->sc = SC_PIDFD_GETFD;
+		r = sys_pidfd_getfd(host_pidfd, fd, 0);
+	} else {
+		s->sc = SC_OPEN;
+		p = put_uint(stpcpy(path, "/proc/"), (unsigned int)host_pid);
+		*put_uint(stpcpy(p, "/fd/"), (unsigned int)fd) = '\0';
+		r = sys_open(path, O_RDWR | O_CLOEXEC, 0);
+	}
+	return r < 0 ? -errno : r;
+}
+
+/* Sets up what the child gets as fd i. */
+static int stdio_open(struct spawn *s, uint32_t i)
+{
+	const struct spawn_stdio *e = &s->req.stdio[i];
+	const struct slot *from;
+	int pfd[2], r;
+
+	s->keep[i] = -1;
+	s->sc = SC_NONE;
+	s->detail = NULL;
+	switch (e->kind) {
+	case STDIO_INHERIT:
+		s->src[i] = 3 + e->arg;
+		return 0;
+	case STDIO_NULL:
+		s->src[i] = devnull;
+		return 0;
+	case STDIO_CLOSED:
+		s->src[i] = -1;
+		return 0;
+	case STDIO_PIPE_TO_CHILD:
+	case STDIO_PIPE_FROM_CHILD:
+		s->sc = SC_PIPE2;
+		if (sys_pipe2(pfd, O_CLOEXEC) < 0)
+			return -errno;
+		if (e->kind == STDIO_PIPE_TO_CHILD) {
+			s->src[i] = pfd[0];
+			s->keep[i] = pfd[1];
+			return 0;
+		}
+		s->src[i] = pfd[1];
+		s->keep[i] = pfd[0];
+		/*
+		 * A bigger pipe for a reader that asks (run() capturing
+		 * output): fewer, larger reads. Only an optimisation: past the
+		 * per-user pipe limits the kernel refuses (EPERM), and the
+		 * default stays.
+		 */
+		if (e->arg > 0)
+			(void)fcntl(pfd[0], F_SETPIPE_SZ, e->arg);
+		return 0;
+	case STDIO_FILE:
+		return stdio_file(s, i);
+	case STDIO_HOST_FD:
+		r = stdio_host_fd(s, e->arg);
+		if (r < 0)
+			return r;
+		s->src[i] = r;
+		return 0;
+	case STDIO_FROM_PIDFD:
+		/* Another process's fd, e.g. an old server's listening socket. */
+		from = slot_get(e->handle, false);
+		if (!from) {
+			s->detail = "handle";
+			return -ESRCH;
+		}
+		s->sc = SC_PIDFD_GETFD;
+		r = sys_pidfd_getfd(from->pidfd, e->arg, 0);
+		if (r < 0)
+			return -errno;
+		s->src[i] = r;
+		return 0;
+	}
+	return -EINVAL;		/* the parser lets no other kind through */
+}
+
+int spawn_open(struct spawn *s)
+{
+	uint32_t i;
+	int r;
+
+	if (s->req.cgroup) {
+		r = open_cgroup(s);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < s->req.nstdio; i++) {
+		r = stdio_open(s, i);
+		if (r < 0)
+			return r;
+		s->nres = i + 1;
+	}
+	s->detail = NULL;
+	return 0;
+}
