@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,20 +175,40 @@ static bool probe_info_exit(void)
 	return r == 0 && (info.mask & PIDFD_INFO_EXIT);
 }
 
-static bool kernel_at_least(const char *release, int major, int minor)
+/*
+ * CLONE_INTO_CGROUP (Linux 5.7), asked of the kernel, not guessed from its
+ * version. Only a kernel that knows the flag looks at the cgroup fd, after
+ * every argument check and before the new task could ever run: EBADF means
+ * it knows. One that does not refuses the larger struct (E2BIG) or the flag
+ * (EINVAL). fd INT_MAX is never open: fs.nr_open stays below it.
+ */
+static bool probe_into_cgroup(void)
 {
-	char *end;
-	long ma = strtol(release, &end, 10), mi = 0;
+	struct clone3_args args = {
+		.flags = CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD,
+		.cgroup = INT_MAX,
+	};
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	pid_t pid;
 
-	if (end == release)
-		return false;
-	if (*end == '.')
-		mi = strtol(end + 1, NULL, 10);
-	return ma > major || (ma == major && mi >= minor);
+	pid = (pid_t)sys_clone3(&args, CLONE_ARGS_SIZE_VER2);
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0) {
+		while (sys_waitid(P_PID, pid, si, WEXITED, NULL) < 0 && errno == EINTR)
+			;
+		return true;
+	}
+	return errno == EBADF;
 }
 
-/* ENOSYS (or a seccomp EPERM) means absent; anything else is an answer. */
-uint32_t probe_features(const char *release)
+/*
+ * Every bit of HELLO's features from the kernel's answers, none from its
+ * version. ENOSYS (or a seccomp EPERM) means absent; anything else is an
+ * answer.
+ */
+uint32_t probe_features(void)
 {
 	struct wire_pidfd_info info = { .mask = PIDFD_INFO_PID };
 	uint8_t si[KERNEL_SIGINFO_SIZE];
@@ -222,7 +243,7 @@ uint32_t probe_features(const char *release)
 		sys_close(fd);
 	}
 	/* A clone3 flag: without clone3 (or seccomp hiding it) there is none. */
-	if ((f & FEAT_CLONE3) && kernel_at_least(release, 5, 7))
+	if ((f & FEAT_CLONE3) && probe_into_cgroup())
 		f |= FEAT_INTO_CGROUP;
 	if ((f & FEAT_GET_INFO) && probe_info_exit())
 		f |= FEAT_INFO_EXIT;

@@ -573,7 +573,8 @@ int main(int argc, char **argv)
 		die("mmap", -n);
 	if (uname(&uts) < 0)
 		die("uname", errno);
-	features = probe_features(uts.release);
+	features = probe_features();
+	spawn_probe_clone();
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)

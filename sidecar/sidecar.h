@@ -82,6 +82,7 @@ int opened_init(void);
 /* spawn.c */
 int handle_spawn(uint32_t id, const uint8_t *body, size_t n);
 int spawn_init(void);
+bool spawn_probe_clone(void);
 
 /* setup.c: may die */
 _Noreturn void die(const char *what, int err);
@@ -89,6 +90,6 @@ void say(const char *what, int err);
 void setup_fds(void);
 int setup_signals(void);
 void setup_rlimit(void);
-uint32_t probe_features(const char *release);
+uint32_t probe_features(void);
 
 #endif /* PIDFD_SIDECAR_H */

@@ -34,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		   FEAT_GETFD | FEAT_INTO_CGROUP | FEAT_THREAD | FEAT_SIGNAL_GROUP;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (epfd < 0 || devnull < 0 || spawn_init() < 0)
+	if (epfd < 0 || devnull < 0 || spawn_init() < 0 || !spawn_probe_clone() || stub_nowned)
 		abort();
 	return 0;
 }
