@@ -30,9 +30,9 @@ pid_t self_pid;
 uint32_t features;
 struct rlimit nofile_orig;
 bool nofile_raised;
-/* Dispositions the sidecar changes; children get them back as SIG_DFL. */
-const int ignored_sigs[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP };
-const unsigned int nignored = sizeof(ignored_sigs) / sizeof(ignored_sigs[0]);
+/* Signals ignored in the sidecar, which every child resets to SIG_DFL. */
+int ignored_sigs[KERNEL_NSIG];
+unsigned int nignored;
 
 /* A last word on stderr. No stdio: it would double the binary's size. */
 void say(const char *what, int err)
@@ -107,24 +107,35 @@ void setup_fds(void)
 }
 
 /*
- * Start from a known state whatever the host left us: SIGCHLD must not be
- * ignored (children would vanish unreaped), Ctrl-C and hangups are the
- * host's to act on, and SIGTERM arrives through a signalfd.
+ * Start from a known state whatever the host left us: every disposition
+ * SIG_DFL, with the raw call, as libc's sigaction() refuses the signals it
+ * keeps for itself (Deno starts us with 32 and 33 ignored). So SIGCHLD is
+ * not ignored (children would vanish unreaped); Ctrl-C and hangups are the
+ * host's to act on, so we ignore them; SIGTERM arrives through a signalfd.
+ *
+ * Then the table is read back, and what is ignored is listed: SIG_IGN
+ * survives execve, so each child resets exactly these (child_signals()).
  */
 int setup_signals(void)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
+	static const int ignore[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP };
+	struct kernel_sigaction sa = { .handler = SIG_DFL }, old;
 	sigset_t set;
-	unsigned int i;
+	size_t i;
 	int sig, sfd;
 
-	for (sig = 1; sig < NSIG; sig++) {
+	for (sig = 1; sig <= KERNEL_NSIG; sig++) {
 		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &sa, NULL);
+			sys_rt_sigaction(sig, &sa, NULL);
 	}
-	sa.sa_handler = SIG_IGN;
-	for (i = 0; i < nignored; i++)
-		sigaction(ignored_sigs[i], &sa, NULL);
+	sa.handler = SIG_IGN;
+	for (i = 0; i < sizeof(ignore) / sizeof(ignore[0]); i++)
+		sys_rt_sigaction(ignore[i], &sa, NULL);
+	for (sig = 1; sig <= KERNEL_NSIG; sig++) {
+		if (sys_rt_sigaction(sig, NULL, &old) == 0 && old.handler == SIG_IGN)
+			ignored_sigs[nignored++] = sig;
+	}
+
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	if (sigprocmask(SIG_SETMASK, &set, NULL) < 0)

@@ -51,8 +51,8 @@ extern pid_t self_pid;
 extern uint32_t features;
 extern struct rlimit nofile_orig;
 extern bool nofile_raised;
-extern const int ignored_sigs[];
-extern const unsigned int nignored;
+extern int ignored_sigs[];
+extern unsigned int nignored;
 
 /* sidecar.c: output */
 extern uint8_t obuf[OBUF_SIZE];

@@ -99,6 +99,24 @@ CHILD_SIDE static _Noreturn void child_fail(int err, uint32_t syscall_id, const 
 }
 
 /*
+ * SIG_IGN and the mask are all of our signal state that survives execve
+ * (handlers fall back to SIG_DFL; the sidecar has none anyway). The signals
+ * ignored in the sidecar were listed once at start (setup_signals): those
+ * go back to SIG_DFL, then the mask is emptied. Raw calls: libc's refuse
+ * the signals it keeps for itself.
+ */
+CHILD_SIDE static void child_signals(void)
+{
+	const struct kernel_sigaction dfl = { .handler = SIG_DFL };
+	const uint64_t none = 0;
+	unsigned int i;
+
+	for (i = 0; i < nignored; i++)
+		sys_rt_sigaction(ignored_sigs[i], &dfl, NULL);
+	sys_rt_sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
  * execvpe() is not async-signal-safe in every libc, and must search the
  * child's PATH, not ours. Like execvp: EACCES is remembered and the search
  * goes on; a missing directory or file just moves to the next entry.
@@ -143,23 +161,16 @@ CHILD_SIDE static int child_exec(const struct spawn_req *req)
 /*
  * Runs between clone and execve, possibly in our own memory (CLONE_VM): it
  * writes nothing of ours but the report slot, so the fd table it arranges
- * is a copy on its stack. It starts with every signal blocked and unblocks
- * only after resetting the dispositions we changed.
+ * is a copy on its stack. It starts with every signal blocked.
  */
 CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
 	const struct spawn_req *req = &s->req;
 	int n = (int)req->nstdio;
 	int src[WIRE_MAX_STDIO];
-	unsigned int k;
-	sigset_t none;
 	int i, fd;
 
-	for (k = 0; k < nignored; k++)
-		sigaction(ignored_sigs[k], &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	child_signals();
 
 	/*
 	 * No CLONE_INTO_CGROUP: join the cgroup before anything else runs,
@@ -318,16 +329,16 @@ static pid_t clone_child(struct spawn *s, int cgroup_fd)
  */
 static int spawn_clone(struct spawn *s)
 {
+	const uint64_t all = ~0ull;
 	uint8_t si[KERNEL_SIGINFO_SIZE];
 	struct kernel_rusage ru;
 	/* Only with CLONE_INTO_CGROUP: otherwise the child joins by itself. */
 	int cgroup_fd = s->cgroup_procs < 0 ? s->cgroup_dir : -1;
-	sigset_t all, old;
+	uint64_t old;
 	pid_t pid;
 
 	report->err = 0;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	sys_rt_sigprocmask(SIG_BLOCK, &all, &old);
 	if (cgroup_fd < 0 && clone_fn_pidfd) {
 		s->sc = SC_CLONE3;
 		pid = sys_clone_fn(child_entry, child_stack + sizeof(child_stack),
@@ -340,7 +351,7 @@ static int spawn_clone(struct spawn *s)
 		if (pid == 0)
 			child_run(s);
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	sys_rt_sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		s->detail = s->req.cgroup;
 		return pid;

@@ -35,6 +35,8 @@ int sys_close_range(unsigned int first, unsigned int last, unsigned int flags) {
 ssize_t sys_read(int fd, void *buf, size_t n) { return read(fd, buf, n); }
 ssize_t sys_write(int fd, const void *buf, size_t n) { return write(fd, buf, n); }
 
+int sys_rt_sigaction(int sig, const struct kernel_sigaction *act, struct kernel_sigaction *old) { return (int)syscall(SYS_rt_sigaction, sig, act, old, KERNEL_SIGSET_SIZE); }
+int sys_rt_sigprocmask(int how, const uint64_t *set, uint64_t *old) { return (int)syscall(SYS_rt_sigprocmask, how, set, old, KERNEL_SIGSET_SIZE); }
 int sys_setgroups(size_t n, const uint32_t *groups) { return (int)syscall(SYS_setgroups, n, groups); }
 int sys_setgid(int32_t gid) { return (int)syscall(SYS_setgid, gid); }
 int sys_setuid(int32_t uid) { return (int)syscall(SYS_setuid, uid); }

@@ -81,6 +81,21 @@ struct clone3_args {
 #define CLONE_ARGS_SIZE_VER2	88
 _Static_assert(sizeof(struct clone3_args) == CLONE_ARGS_SIZE_VER2, "CLONE_ARGS_SIZE_VER2");
 
+/*
+ * Kernel struct sigaction for rt_sigaction. libc's sigaction() refuses the
+ * signals it keeps for itself (musl 32-34, glibc 32-33), which a host may
+ * still have left ignored. Handler first, as on every architecture we build
+ * for; we only ever write SIG_DFL there and read the handler back.
+ */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+#define KERNEL_NSIG		64	/* signals 1..64 */
+#define KERNEL_SIGSET_SIZE	8
+
 /* Processes */
 long sys_clone3(struct clone3_args *args, size_t size);
 /* clone() on a stack of its own, running fn(arg) in the child. */
@@ -103,7 +118,9 @@ int sys_close_range(unsigned int first, unsigned int last, unsigned int flags);
 ssize_t sys_read(int fd, void *buf, size_t n);
 ssize_t sys_write(int fd, const void *buf, size_t n);
 
-/* Credentials, limits: raw, so libc runs no thread sync we have no use for. */
+/* Signals, credentials, limits: raw, so no libc policy or thread sync runs. */
+int sys_rt_sigaction(int sig, const struct kernel_sigaction *act, struct kernel_sigaction *old);
+int sys_rt_sigprocmask(int how, const uint64_t *set, uint64_t *old);
 int sys_setgroups(size_t n, const uint32_t *groups);
 int sys_setgid(int32_t gid);
 int sys_setuid(int32_t uid);
