@@ -186,19 +186,22 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 		child_fail(errno, SC_SETSID, NULL);
 	if ((req->flags & SPAWN_SETPGID) && setpgid(0, 0) < 0)
 		child_fail(errno, SC_SETPGID, NULL);
-	if (req->pdeathsig) {
-		if (prctl(PR_SET_PDEATHSIG, req->pdeathsig) < 0)
-			child_fail(errno, SC_PRCTL, NULL);
-		/* The sidecar may have died before the prctl: nobody would signal us. */
-		if (getppid() != self_pid)
-			_exit(127);
-	}
 	if ((req->flags & SPAWN_SETGROUPS) && sys_setgroups(req->ngroups, req->groups) < 0)
 		child_fail(errno, SC_SETGROUPS, NULL);
 	if (req->gid != -1 && sys_setgid(req->gid) < 0)
 		child_fail(errno, SC_SETGID, NULL);
 	if (req->uid != -1 && sys_setuid(req->uid) < 0)
 		child_fail(errno, SC_SETUID, NULL);
+	/*
+	 * After the credentials, whose change clears the death signal. The
+	 * sidecar may have died before the prctl: nobody would signal us then.
+	 */
+	if (req->pdeathsig) {
+		if (prctl(PR_SET_PDEATHSIG, req->pdeathsig) < 0)
+			child_fail(errno, SC_PRCTL, NULL);
+		if (getppid() != self_pid)
+			_exit(127);
+	}
 	if (req->umask != 0xffffffffu)
 		umask((mode_t)req->umask);
 

@@ -1,12 +1,12 @@
 // What a child starts with, whatever the sidecar was started with: no ignored signal, an
-// empty signal mask.
+// empty signal mask, and a death signal that holds after a change of uid.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Test, suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { run } from '../host/index.js';
+import { run, spawn } from '../host/index.js';
 
 const LIMIT = 15_000;
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -115,6 +115,52 @@ testIf(signals, signalsSkip, 'children of a sidecar started with ignored and blo
 		assert.ok(text.includes('SigBlk:\t0000000000000000'), `${route}: ${text}`);
 	}
 });
+
+/**
+ * A host that starts `sleep` as nobody, on its own sidecar, and says both pids. The child
+ * shares the host's stdout, so the reader sees EOF only once both are gone.
+ */
+const DEATH_SCRIPT = `
+import { readFileSync } from 'node:fs';
+const { spawn } = await import(process.env.HOST_URL);
+const child = await spawn('sleep', ['30'], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'inherit', 'ignore'] });
+const sidecar = Number(readFileSync('/proc/' + child.pid + '/stat', 'utf8').split(') ')[1].split(' ')[1]);
+process.stdout.write(JSON.stringify({ child: child.pid, sidecar }) + '\\n');
+await child.wait().catch(() => {});
+`;
+
+testIf(
+	signals,
+	process.getuid?.() === 0 ? undefined : 'needs root to start a child as another user',
+	'the death signal survives the change of uid: the child dies with its sidecar',
+	async () => {
+		const script = join(tmp, 'death.mjs');
+		writeFileSync(script, DEATH_SCRIPT);
+		const env = { ...process.env, HOST_URL: new URL('../host/index.js', import.meta.url).href };
+		const host = await deadline(
+			spawn(process.execPath, ['--import', 'tsx', script], { cwd: repo, env, stdio: ['ignore', 'pipe', 'inherit'], signal: AbortSignal.timeout(LIMIT) }),
+			'the inner host',
+		);
+		let out = '';
+		let pids: { child: number; sidecar: number } | undefined;
+		try {
+			const eof = (async () => {
+				for await (const chunk of host.stdout!) {
+					out += chunk.toString();
+					if (pids || !out.includes('\n')) continue;
+					pids = JSON.parse(out.slice(0, out.indexOf('\n'))) as { child: number; sidecar: number };
+					process.kill(pids.sidecar, 'SIGKILL');
+				}
+			})();
+			await deadline(eof, 'EOF from the host and its child once the sidecar is killed');
+			assert.ok(pids, out);
+		} finally {
+			try {
+				if (pids) process.kill(pids.child, 'SIGKILL');
+			} catch {}
+		}
+	},
+);
 
 signals.after(() => rmSync(tmp, { recursive: true, force: true }));
 signals.run();
