@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")/../sidecar"
 
 units="sidecar.c spawn.c stdio.c opened.c setup.c"
-wrapped='syscall|clone|clone3|open|openat|pipe2|close|close_range|read|write|ioctl|kill|waitid|rt_sigaction|rt_sigprocmask|setgroups|setgid|setuid|prlimit|sigaction'
+wrapped='syscall|clone|clone3|open|openat|fstat|pipe2|close|close_range|read|write|ioctl|kill|waitid|rt_sigaction|rt_sigprocmask|setgroups|setgid|setuid|prlimit|sigaction'
 status=0
 for f in $units; do
 	if gcc -fpreprocessed -dD -E -P "$f" 2>/dev/null |

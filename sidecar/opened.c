@@ -61,7 +61,7 @@ int handle_open(uint32_t id, const uint8_t *b, size_t n)
 	s->pid = pid;
 	s->pidfd = fd;
 	s->flags = SLOT_OPENED;
-	r = slot_watch(s);
+	r = slot_watch(s, s->pidfd);
 	if (r < 0) {
 		slot_free(s);
 		return reply_error(id, -r, SC_EPOLL_CTL, NULL);

@@ -57,6 +57,7 @@ size_t olen;
 struct slot slots[MAX_HANDLES];
 uint32_t nslots;
 uint32_t next_handle = 1;
+unsigned int npending;
 static struct staged_pipe staged[MAX_STAGED];
 static int staged_free;
 int nstaged_free;
@@ -160,6 +161,8 @@ struct slot *slot_alloc(void)
 		s->pidfd = -1;
 		s->flags = 0;
 		s->staged = -1;
+		s->report_fd = -1;
+		s->req_id = 0;
 		nslots++;
 		return s;
 	}
@@ -167,13 +170,14 @@ struct slot *slot_alloc(void)
 
 /*
  * The slot of a handle the host may still name. After EXIT a handle is dead
- * for KILL and INFO, but RELEASE and CLOSE may still need its pipes.
+ * for KILL and INFO, but RELEASE and CLOSE may still need its pipes. A
+ * pending spawn's handle is nobody's yet: the host learns it from SPAWNED.
  */
 struct slot *slot_get(uint32_t h, bool exited_ok)
 {
 	struct slot *s = &slots[h & (MAX_HANDLES - 1)];
 
-	if (!h || s->handle != h || (s->flags & SLOT_CLOSED))
+	if (!h || s->handle != h || (s->flags & (SLOT_CLOSED | SLOT_PENDING)))
 		return NULL;
 	if ((s->flags & SLOT_EXITED) && !exited_ok)
 		return NULL;
@@ -218,25 +222,39 @@ void staged_close(struct slot *s)
 	}
 }
 
+/*
+ * Closes an fd that may be in epoll. A deferred child holds copies of our
+ * fds until it has let go of them (slots_close_copies()), and a copy keeps
+ * the registration alive after our close: remove it first while one may.
+ */
+void close_watched(int *fd)
+{
+	if (*fd < 0)
+		return;
+	if (npending)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, *fd, NULL);
+	sys_close(*fd);
+	*fd = -1;
+}
+
 void slot_free(struct slot *s)
 {
 	staged_close(s);
-	if (s->pidfd >= 0)
-		sys_close(s->pidfd);
-	s->pidfd = -1;
+	close_watched(&s->pidfd);
+	close_watched(&s->report_fd);
 	s->handle = 0;
 	nslots--;
 }
 
-/* Watches the slot's pidfd. Returns 0 or -errno. */
-int slot_watch(struct slot *s)
+/* Watches fd (the pidfd, or a pending spawn's report pipe) for the slot. */
+int slot_watch(struct slot *s, int fd)
 {
 	struct epoll_event ev = {
 		.events = EPOLLIN,
 		.data.u64 = (uint64_t)s->handle << 32 | (uint64_t)(s - slots),
 	};
 
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, s->pidfd, &ev) < 0 ? -errno : 0;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
 /* Reaps a child we own; it has exited or is about to. Returns 0 or -errno. */
@@ -248,6 +266,31 @@ int reap(int pidfd, void *si, struct kernel_rusage *ru)
 		r = sys_waitid(P_PIDFD, pidfd, si, WEXITED, ru);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : 0;
+}
+
+/*
+ * In a deferred child, on a copy of our memory and fds, which may wait long
+ * before it execs: let go of the other children's fds at once. A copy of a
+ * pipe's end would keep its reader from ever seeing EOF; a copy of a pidfd
+ * would keep it in our epoll after we close ours.
+ */
+void slots_close_copies(void)
+{
+	uint32_t i;
+	int j;
+
+	for (i = 0; i < MAX_HANDLES; i++) {
+		if (!slots[i].handle)
+			continue;
+		if (slots[i].pidfd >= 0)
+			sys_close(slots[i].pidfd);
+		if (slots[i].report_fd >= 0)
+			sys_close(slots[i].report_fd);
+		for (j = slots[i].staged; j >= 0; j = staged[j].next) {
+			sys_close(staged[j].fd[0]);
+			sys_close(staged[j].fd[1]);
+		}
+	}
 }
 
 /*
@@ -440,8 +483,7 @@ static void on_child_exit(struct slot *s)
 
 	/* On error the zeroed siginfo tells the host nothing was reaped. */
 	reap(s->pidfd, ex.siginfo, &ex.rusage);
-	sys_close(s->pidfd);
-	s->pidfd = -1;
+	close_watched(&s->pidfd);
 	if (s->flags & SLOT_CLOSED) {
 		slot_free(s);
 		return;
@@ -454,16 +496,17 @@ static void on_child_exit(struct slot *s)
 		slot_free(s);
 }
 
-/* Children that go with the host: all but DETACHED ones. */
+/* Children that go with the host: all but DETACHED ones that have exec'd. */
 static bool dies_with_host(const struct slot *s)
 {
 	return s->handle && (s->flags & SLOT_CHILD) && s->pidfd >= 0 &&
-	       !(s->flags & SLOT_DETACHED);
+	       (!(s->flags & SLOT_DETACHED) || (s->flags & SLOT_PENDING));
 }
 
 /*
  * The host is gone (or asked us to go): kill every child that is not
- * DETACHED, then reap them all so none is left a zombie. Killing first
+ * DETACHED, and every deferred one still on its way to exec (nobody has
+ * heard of it), then reap them all so none is left a zombie. Killing first
  * lets them die in parallel.
  */
 static _Noreturn void host_gone(int status)
@@ -521,7 +564,9 @@ static void on_event(uint64_t data, uint32_t events, int sfd)
 	s = &slots[idx];
 	if (s->handle != h || s->pidfd < 0)
 		return;
-	if (s->flags & SLOT_OPENED)
+	if (s->flags & SLOT_PENDING)
+		on_spawn_report(s);
+	else if (s->flags & SLOT_OPENED)
 		on_opened_exit(s, events);
 	else
 		on_child_exit(s);

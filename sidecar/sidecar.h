@@ -27,6 +27,7 @@ enum {
 	SLOT_CLOSED	= 1 << 3,	/* host sent CLOSE: no events, handle dead */
 	SLOT_EXITED	= 1 << 4,	/* reaped; kept only for unreleased pipes */
 	SLOT_PARKED	= 1 << 5,	/* OPENed zombie waiting for its parent to reap it */
+	SLOT_PENDING	= 1 << 6,	/* deferred spawn: not exec'd yet, no reply sent */
 };
 
 struct slot {
@@ -35,11 +36,14 @@ struct slot {
 	int pidfd;		/* -1 once reaped */
 	uint32_t flags;
 	int staged;		/* first staged pipe, -1: none */
+	int report_fd;		/* SLOT_PENDING: the child's report pipe */
+	uint32_t req_id;	/* SLOT_PENDING: the SPAWN to answer */
 };
 
 extern struct slot slots[MAX_HANDLES];
 extern uint32_t nslots;
 extern uint32_t next_handle;
+extern unsigned int npending;		/* slots with SLOT_PENDING */
 extern int nstaged_free;
 
 /* Set up before the loop (setup.c), read everywhere after. */
@@ -66,7 +70,9 @@ void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n);
 struct slot *slot_alloc(void);
 struct slot *slot_get(uint32_t h, bool exited_ok);
 void slot_free(struct slot *s);
-int slot_watch(struct slot *s);
+void close_watched(int *fd);
+void slots_close_copies(void);
+int slot_watch(struct slot *s, int fd);
 void staged_init(void);
 void staged_push(struct slot *s, int host_end, int child_end, uint32_t child_fd);
 void staged_close(struct slot *s);
@@ -81,6 +87,7 @@ int opened_init(void);
 
 /* spawn.c */
 int handle_spawn(uint32_t id, const uint8_t *body, size_t n);
+void on_spawn_report(struct slot *s);
 int spawn_init(void);
 bool spawn_probe_clone(void);
 

@@ -9,11 +9,36 @@
  * async-signal-safe functions only: in the common case it runs in our own
  * memory, on child_stack, while we sleep.
  *
- * The common case is clone(CLONE_VM | CLONE_VFORK), as musl's posix_spawn
- * does: the child borrows our memory instead of a copy of our page tables
- * (half the CPU per spawn in the bench). The loop sleeps until the child
- * has exec'd or failed, a matter of microseconds; a failure is in the
- * report slot.
+ * Two routes to a child:
+ *  - At once, nearly every spawn: clone(CLONE_VM | CLONE_VFORK), as musl's
+ *    posix_spawn does: the child borrows our memory instead of a copy of
+ *    our page tables (half the CPU per spawn in the bench). The loop sleeps
+ *    until the child has exec'd or failed, a matter of microseconds; a
+ *    failure is in the report slot.
+ *  - Deferred, when a FILE entry's open(2) may wait: a FIFO waits for its
+ *    other end, a tty for its carrier, a leased file for the lease to be
+ *    broken. Opening it in a vfork child would suspend us just the same, so
+ *    the child is cloned without CLONE_VFORK and CLONE_VM, opens the file
+ *    itself and execs, while the loop goes on. How it went arrives through
+ *    a close-on-exec pipe in epoll: a report means failure, EOF means exec.
+ *    Only then does the SPAWN get its reply; replies to later requests may
+ *    overtake it, which ids allow (PROTOCOL.md, Ordering).
+ *
+ * What else in a spawn could make the loop wait (audited):
+ *  - Path lookups: the FILE and cgroup paths opened before the clone
+ *    (stdio.c), and in the vfork child chdir, the PATH search and execve.
+ *    Local file systems answer in microseconds; an automount point or an
+ *    unreachable network share stalls the loop as long as the lookup. Not
+ *    deferred: that would make every spawn pay for a fork.
+ *  - cgroups: opening the directory (O_PATH) and cgroup.procs waits for
+ *    nobody; the child's write to cgroup.procs (without CLONE_INTO_CGROUP)
+ *    and CLONE_INTO_CGROUP itself take the kernel's cgroup locks: bounded.
+ *  - pidfd_getfd waits at most for the target's exec in progress.
+ *  - HOST_FD without pidfd_getfd (before Linux 5.6) reopens
+ *    /proc/<host>/fd/N with O_RDWR: a FIFO never waits so, a tty could.
+ *  - pipe2, F_SETPIPE_SZ, pidfd_open and the pidfd calls never wait.
+ *  - Reaping a child that failed before exec waits for its _exit(), which
+ *    directly follows its report.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,10 +77,11 @@ static const struct spawn_mem spawn_mem = {
 static struct spawn sp;
 
 /*
- * A child that fails reports here: every clone is CLONE_VFORK, so when we
- * resume it has exec'd (slot untouched) or exited. A MAP_SHARED page
- * (spawn_init), so that clones without CLONE_VM reach it too. Cheaper than
- * a CLOEXEC error pipe (a pipe2, two closes and a read per spawn).
+ * A child of the at-once route reports here: its clone is CLONE_VFORK, so
+ * when we resume it has exec'd (slot untouched) or exited. A MAP_SHARED
+ * page (spawn_init), so that clones without CLONE_VM reach it too. Cheaper
+ * than a pipe per spawn. Deferred children, several of which may wait at
+ * once, have a pipe each instead.
  */
 static struct child_report report_static;
 static struct child_report *report = &report_static;
@@ -84,18 +110,40 @@ CHILD_SIDE char *put_uint(char *p, unsigned int v)
 }
 
 /*
- * Reports the failure of syscall_id, with detail naming what it was about,
- * in the report slot: the parent reads it once we are gone.
+ * Reports the failure of syscall_id, with detail naming what it was about:
+ * in the report slot (the parent reads it once we are gone) or down the
+ * report pipe of a deferred child.
  */
-CHILD_SIDE static _Noreturn void child_fail(int err, uint32_t syscall_id, const char *detail)
+CHILD_SIDE static _Noreturn void child_fail(const struct spawn *s, int err,
+					    uint32_t syscall_id, const char *detail)
 {
 	struct child_report msg = { .err = err ? err : EIO, .syscall = syscall_id };
 	size_t n = detail ? strnlen(detail, DETAIL_MAX) : 0;
 
 	if (n)
 		memcpy(msg.detail, detail, n);
-	memcpy(report, &msg, REPORT_HEAD + n + 1);
+	if (s->report[1] >= 0)
+		(void)!sys_write(s->report[1], &msg, REPORT_HEAD + n);
+	else
+		memcpy(report, &msg, REPORT_HEAD + n + 1);
 	_exit(127);
+}
+
+/*
+ * Opens what path_fd (an O_PATH fd) names: through /proc/self/fd, so it is
+ * the file that was looked at, whatever the path names by now; by the path
+ * if /proc is not mounted. Returns the fd or -errno. Both sides use it.
+ */
+CHILD_SIDE int reopen(int path_fd, const char *path, int flags)
+{
+	char proc[32];
+	int fd;
+
+	*put_uint(stpcpy(proc, "/proc/self/fd/"), (unsigned int)path_fd) = '\0';
+	fd = sys_open(proc, flags, 0666);
+	if (fd < 0 && errno == ENOENT)
+		fd = sys_open(path, flags, 0666);
+	return fd < 0 ? -errno : fd;
 }
 
 /*
@@ -114,6 +162,34 @@ CHILD_SIDE static void child_signals(void)
 	for (i = 0; i < nignored; i++)
 		sys_rt_sigaction(ignored_sigs[i], &dfl, NULL);
 	sys_rt_sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * The deferred route: open the entries that may wait, as the sidecar does
+ * on the other route (its credentials, its cwd, before setsid so a tty does
+ * not become our controlling terminal). Nobody knows of this child until it
+ * execs: should the sidecar die while we wait, so do we.
+ */
+CHILD_SIDE static void child_open(const struct spawn *s, int *src)
+{
+	const struct spawn_stdio *e;
+	uint32_t i;
+	int fd;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_fail(s, errno, SC_PRCTL, NULL);
+	if (getppid() != self_pid)
+		_exit(127);
+	slots_close_copies();
+	for (i = 0; i < s->req.nstdio; i++) {
+		if (!s->defer[i])
+			continue;
+		e = &s->req.stdio[i];
+		fd = reopen(src[i], e->path, e->arg | O_CLOEXEC);
+		if (fd < 0)
+			child_fail(s, -fd, SC_OPEN, e->path);
+		src[i] = fd;
+	}
 }
 
 /*
@@ -177,29 +253,31 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 	 * while we still have the sidecar's credentials. "0" names the writer.
 	 */
 	if (s->cgroup_procs >= 0 && sys_write(s->cgroup_procs, "0", 1) != 1)
-		child_fail(errno, SC_WRITE, req->cgroup);
+		child_fail(s, errno, SC_WRITE, req->cgroup);
 
 	for (i = 0; i < n; i++)
 		src[i] = s->src[i];
+	if (s->deferred)
+		child_open(s, src);
 
 	if ((req->flags & SPAWN_SETSID) && setsid() < 0)
-		child_fail(errno, SC_SETSID, NULL);
+		child_fail(s, errno, SC_SETSID, NULL);
 	if ((req->flags & SPAWN_SETPGID) && setpgid(0, 0) < 0)
-		child_fail(errno, SC_SETPGID, NULL);
+		child_fail(s, errno, SC_SETPGID, NULL);
 	if ((req->flags & SPAWN_SETGROUPS) && sys_setgroups(req->ngroups, req->groups) < 0)
-		child_fail(errno, SC_SETGROUPS, NULL);
+		child_fail(s, errno, SC_SETGROUPS, NULL);
 	if (req->gid != -1 && sys_setgid(req->gid) < 0)
-		child_fail(errno, SC_SETGID, NULL);
+		child_fail(s, errno, SC_SETGID, NULL);
 	if (req->uid != -1 && sys_setuid(req->uid) < 0)
-		child_fail(errno, SC_SETUID, NULL);
+		child_fail(s, errno, SC_SETUID, NULL);
 	/*
 	 * After the credentials, whose change clears the death signal. The
 	 * sidecar may have died before the prctl: nobody would signal us then.
 	 */
-	if (req->pdeathsig) {
+	if (req->pdeathsig || s->deferred) {
 		if (prctl(PR_SET_PDEATHSIG, req->pdeathsig) < 0)
-			child_fail(errno, SC_PRCTL, NULL);
-		if (getppid() != self_pid)
+			child_fail(s, errno, SC_PRCTL, NULL);
+		if (req->pdeathsig && getppid() != self_pid)
 			_exit(127);
 	}
 	if (req->umask != 0xffffffffu)
@@ -213,7 +291,7 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 		if (src[i] >= 0 && src[i] < n) {
 			fd = fcntl(src[i], F_DUPFD_CLOEXEC, n);
 			if (fd < 0)
-				child_fail(errno, SC_FCNTL, NULL);
+				child_fail(s, errno, SC_FCNTL, NULL);
 			src[i] = fd;
 		}
 	}
@@ -222,14 +300,14 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 		if (src[i] < 0)
 			sys_close(i);
 		else if (dup2(src[i], i) < 0)
-			child_fail(errno, SC_DUP2, NULL);
+			child_fail(s, errno, SC_DUP2, NULL);
 	}
 
 	if (req->cwd && chdir(req->cwd) < 0)
-		child_fail(errno, SC_CHDIR, req->cwd);
+		child_fail(s, errno, SC_CHDIR, req->cwd);
 	if (nofile_raised)
 		sys_prlimit(RLIMIT_NOFILE, &nofile_orig, NULL);
-	child_fail(child_exec(req), SC_EXECVE, req->file);
+	child_fail(s, child_exec(req), SC_EXECVE, req->file);
 }
 
 /* clone() entry of the CLONE_VM child, on child_stack. */
@@ -247,7 +325,9 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 	int err;
 
 	s->nres = s->npipes = 0;
+	s->deferred = false;
 	s->cgroup_dir = s->cgroup_procs = -1;
+	s->report[0] = s->report[1] = -1;
 	s->pid = 0;
 	s->pidfd = -1;
 	s->sc = SC_NONE;
@@ -273,16 +353,16 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 /*
  * A child on a copy of our memory, held by a pidfd: clone3, else clone()
  * with CLONE_PIDFD, else a plain clone and pidfd_open (race-free too: the
- * pid cannot be recycled before we reap it). CLONE_VFORK: we resume once
- * it has exec'd or exited.
+ * pid cannot be recycled before we reap it). CLONE_VFORK unless deferred.
  * cgroup_fd >= 0 starts the child in that cgroup: only clone3 can, and
  * open_cgroup() asked for it only then. Returns the pid, 0 in the child,
  * or -errno.
  */
 static pid_t clone_child(struct spawn *s, int cgroup_fd)
 {
+	uint64_t vfork = s->deferred ? 0 : CLONE_VFORK;
 	struct clone3_args args = {
-		.flags = CLONE_PIDFD | CLONE_VFORK,
+		.flags = CLONE_PIDFD | vfork,
 		.pidfd = (uint64_t)(uintptr_t)&s->pidfd,
 		.exit_signal = SIGCHLD,
 	};
@@ -304,10 +384,10 @@ static pid_t clone_child(struct spawn *s, int cgroup_fd)
 	}
 	s->sc = SC_FORK;
 	if (clone_fn_pidfd) {
-		pid = sys_clone(CLONE_PIDFD | CLONE_VFORK | SIGCHLD, &s->pidfd);
+		pid = sys_clone(CLONE_PIDFD | vfork | SIGCHLD, &s->pidfd);
 		return pid < 0 ? -errno : pid;
 	}
-	pid = sys_clone(CLONE_VFORK | SIGCHLD, NULL);
+	pid = sys_clone(vfork | SIGCHLD, NULL);
 	if (pid <= 0)
 		return pid < 0 ? -errno : 0;
 	s->pidfd = sys_pidfd_open(pid, 0);
@@ -323,8 +403,9 @@ static pid_t clone_child(struct spawn *s, int cgroup_fd)
 }
 
 /*
- * Makes the child: s->pid and s->pidfd, or -errno. The child has exec'd
- * when this returns (a failure is reaped and returned as ours).
+ * Makes the child: s->pid and s->pidfd, or -errno. At once, the child has
+ * exec'd when this returns (a failure is reaped and returned as ours);
+ * deferred, it is on its way and s->report[0] will tell.
  *
  * The child inherits a mask of every signal and lifts it once its
  * dispositions are reset: a child sharing our memory must never run in a
@@ -340,9 +421,14 @@ static int spawn_clone(struct spawn *s)
 	uint64_t old;
 	pid_t pid;
 
+	if (s->deferred) {
+		s->sc = SC_PIPE2;
+		if (sys_pipe2(s->report, O_CLOEXEC | O_NONBLOCK) < 0)
+			return -errno;
+	}
 	report->err = 0;
 	sys_rt_sigprocmask(SIG_BLOCK, &all, &old);
-	if (cgroup_fd < 0 && clone_fn_pidfd) {
+	if (!s->deferred && cgroup_fd < 0 && clone_fn_pidfd) {
 		s->sc = SC_CLONE3;
 		pid = sys_clone_fn(child_entry, child_stack + sizeof(child_stack),
 				   CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, s, &s->pidfd);
@@ -355,12 +441,13 @@ static int spawn_clone(struct spawn *s)
 			child_run(s);
 	}
 	sys_rt_sigprocmask(SIG_SETMASK, &old, NULL);
+	close_fd(&s->report[1]);
 	if (pid < 0) {
 		s->detail = s->req.cgroup;
 		return pid;
 	}
 	s->pid = pid;
-	if (!report->err)
+	if (s->deferred || !report->err)
 		return 0;
 	/* CLONE_VFORK: the child is gone already, or about to be. */
 	reap(s->pidfd, si, &ru);
@@ -409,7 +496,7 @@ static void spawn_kill(struct slot *s)
 /* The child has exec'd: watch for its end, and answer. */
 static int spawn_confirm(struct slot *s, uint32_t id)
 {
-	int r = slot_watch(s);
+	int r = slot_watch(s, s->pidfd);
 
 	if (r < 0) {
 		spawn_kill(s);
@@ -435,7 +522,57 @@ int handle_spawn(uint32_t id, const uint8_t *body, size_t n)
 		return reply_error(id, -r, s->sc, s->detail);
 	}
 	slot = spawn_adopt(s);
-	return spawn_confirm(slot, id);
+	if (!s->deferred)
+		return spawn_confirm(slot, id);
+
+	/* The reply waits for the child's report (on_spawn_report). */
+	slot->report_fd = s->report[0];
+	s->report[0] = -1;
+	r = slot_watch(slot, slot->report_fd);
+	if (r < 0) {
+		spawn_kill(slot);
+		return reply_error(id, -r, SC_EPOLL_CTL, NULL);
+	}
+	slot->flags |= SLOT_PENDING;
+	slot->req_id = id;
+	npending++;
+	return 0;
+}
+
+/*
+ * A deferred child's report pipe is readable. A report means it failed and
+ * is exiting: it is reaped silently once its pidfd says so. EOF means it
+ * exec'd; a child killed before it could exec reads the same, and its EXIT
+ * then tells what killed it.
+ */
+void on_spawn_report(struct slot *s)
+{
+	struct child_report rep;
+	ssize_t n;
+	int r;
+
+	n = sys_read(s->report_fd, &rep, sizeof(rep) - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	close_watched(&s->report_fd);
+	s->flags &= ~SLOT_PENDING;
+	npending--;
+	if (n <= 0) {
+		spawn_confirm(s, s->req_id);
+		return;
+	}
+	if ((size_t)n < REPORT_HEAD) {
+		rep.err = EIO;
+		rep.syscall = SC_NONE;
+		n = REPORT_HEAD;
+	}
+	rep.detail[n - REPORT_HEAD] = '\0';
+	reply_error(s->req_id, rep.err, rep.syscall, rep.detail[0] ? rep.detail : NULL);
+	staged_close(s);
+	s->flags |= SLOT_CLOSED;
+	r = slot_watch(s, s->pidfd);
+	if (r < 0)
+		spawn_kill(s);
 }
 
 /* ---- startup ---- */

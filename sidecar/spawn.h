@@ -44,10 +44,13 @@ struct spawn {
 	struct spawn_req req;
 	int src[WIRE_MAX_STDIO];	/* what the child gets as fd i, -1: closed */
 	int keep[WIRE_MAX_STDIO];	/* the host's end of a pipe, or -1 */
+	bool defer[WIRE_MAX_STDIO];	/* src is an O_PATH fd the child opens */
 	uint32_t nres;			/* entries 0..nres-1 are set up */
 	uint32_t npipes;
+	bool deferred;			/* some entry is opened by the child */
 	int cgroup_dir;			/* O_PATH, for CLONE_INTO_CGROUP, or -1 */
 	int cgroup_procs;		/* cgroup.procs the child joins by, or -1 */
+	int report[2];			/* deferred: the child's report pipe */
 	pid_t pid;
 	int pidfd;
 	uint32_t sc;			/* on failure: the call, for ERROR */
@@ -62,5 +65,6 @@ void close_fd(int *fd);
 
 /* spawn.c: child side, also used before the clone */
 char *put_uint(char *p, unsigned int v);
+int reopen(int path_fd, const char *path, int flags);
 
 #endif /* PIDFD_SPAWN_H */

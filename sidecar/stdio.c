@@ -9,11 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "sidecar.h"
 #include "spawn.h"
 #include "sys.h"
+
+#define MEM_MAJOR	1	/* /dev/null, /dev/zero, /dev/urandom, ...: open never waits */
 
 /* Sources the parent opened for the child alone: closed once it has them. */
 bool src_owned(const struct spawn *s, uint32_t i)
@@ -50,6 +54,8 @@ void spawn_undo(struct spawn *s)
 	s->nres = 0;
 	close_fd(&s->cgroup_dir);
 	close_fd(&s->cgroup_procs);
+	close_fd(&s->report[0]);
+	close_fd(&s->report[1]);
 }
 
 /*
@@ -73,18 +79,77 @@ static int open_cgroup(struct spawn *s)
 	return 0;
 }
 
-/* In the parent: a relative path follows the sidecar's cwd, like Node's. */
+/* Types whose open(2) never waits for anyone. */
+static bool opens_at_once(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) ||
+	       (S_ISCHR(st->st_mode) && major(st->st_rdev) == MEM_MAJOR);
+}
+
+/*
+ * Our open added O_NONBLOCK only so as not to wait: the child gets the
+ * status flags it asked for (F_SETFL takes exactly those open(2) can set).
+ */
+static int as_asked(int fd, int flags)
+{
+	if (!(flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, flags);
+	return fd;
+}
+
+/*
+ * A FILE entry, opened by the sidecar unless its open may wait: a FIFO's
+ * waits for the other end, a tty's for its carrier, a leased file's for the
+ * lease's break, and the loop must not wait with them.
+ *
+ * Why look first: opening with O_NONBLOCK instead would not wait, but it
+ * is another open. A FIFO opened so for reading sees EOF before any writer
+ * came, for writing fails (ENXIO) without a reader; a device may act on
+ * any open (a serial line raises DTR, which resets some boards). An O_PATH
+ * open does none of that and never waits; fstat then says what the path is.
+ * Regular files, directories and the memory devices are opened here,
+ * through /proc/self/fd so that it is the file we looked at, and still with
+ * O_NONBLOCK, which makes a lease refuse (EWOULDBLOCK) instead of wait.
+ * Anything else, and a leased file, is opened by the child itself on the
+ * deferred route (spawn.c), which costs that spawn a fork: the rare case.
+ * A relative path follows the sidecar's cwd.
+ */
 static int stdio_file(struct spawn *s, uint32_t i)
 {
 	const struct spawn_stdio *e = &s->req.stdio[i];
-	int fd;
+	int flags = e->arg | O_CLOEXEC;
+	struct stat st;
+	int fd, path_fd;
 
 	s->sc = SC_OPEN;
 	s->detail = e->path;
-	fd = sys_open(e->path, e->arg | O_CLOEXEC, 0666);
-	if (fd < 0)
+	path_fd = sys_open(e->path, O_PATH | O_CLOEXEC | (flags & (O_NOFOLLOW | O_DIRECTORY)), 0);
+	if (path_fd < 0 && errno == ENOENT && (flags & O_CREAT)) {
+		/* O_CREAT makes a regular file; O_NONBLOCK, should a FIFO appear meanwhile. */
+		fd = sys_open(e->path, flags | O_NONBLOCK, 0666);
+		if (fd < 0)
+			return -errno;
+		s->src[i] = as_asked(fd, flags);
+		return 0;
+	}
+	if (path_fd < 0)
 		return -errno;
-	s->src[i] = fd;
+	if (sys_fstat(path_fd, &st) < 0) {
+		fd = -errno;
+		sys_close(path_fd);
+		return fd;
+	}
+	fd = opens_at_once(&st) ? reopen(path_fd, e->path, flags | O_NONBLOCK) : -EWOULDBLOCK;
+	if (fd == -EWOULDBLOCK) {
+		s->src[i] = path_fd;
+		s->defer[i] = true;
+		s->deferred = true;
+		return 0;
+	}
+	sys_close(path_fd);
+	if (fd < 0)
+		return fd;
+	s->src[i] = as_asked(fd, flags);
 	return 0;
 }
 
@@ -114,6 +179,7 @@ static int stdio_open(struct spawn *s, uint32_t i)
 	int pfd[2], r;
 
 	s->keep[i] = -1;
+	s->defer[i] = false;
 	s->sc = SC_NONE;
 	s->detail = NULL;
 	switch (e->kind) {

@@ -29,6 +29,7 @@ int sys_kill(pid_t pid, int sig) { return kill(pid, sig); }
 /* Raw: musl's open() follows every O_CLOEXEC open with an fcntl(F_SETFD) for kernels before 2.6.23. */
 int sys_open(const char *path, int flags, mode_t mode) { return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode); }
 int sys_openat(int dirfd, const char *path, int flags, mode_t mode) { return (int)syscall(SYS_openat, dirfd, path, flags, mode); }
+int sys_fstat(int fd, struct stat *st) { return fstat(fd, st); }
 int sys_pipe2(int fd[2], int flags) { return pipe2(fd, flags); }
 int sys_close(int fd) { return close(fd); }
 int sys_close_range(unsigned int first, unsigned int last, unsigned int flags) { return (int)syscall(__NR_close_range, first, last, flags); }

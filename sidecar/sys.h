@@ -112,6 +112,7 @@ int sys_kill(pid_t pid, int sig);
 /* Files */
 int sys_open(const char *path, int flags, mode_t mode);
 int sys_openat(int dirfd, const char *path, int flags, mode_t mode);
+int sys_fstat(int fd, struct stat *st);
 int sys_pipe2(int fd[2], int flags);
 int sys_close(int fd);
 int sys_close_range(unsigned int first, unsigned int last, unsigned int flags);

@@ -1,6 +1,11 @@
 // What a child starts with, whatever the sidecar was started with: no ignored signal, an
-// empty signal mask, and a death signal that holds after a change of uid.
+// empty signal mask, and a death signal that holds after a change of uid. And a FILE stdio
+// entry whose open waits (a FIFO) waits in the child, not in the sidecar: every other request
+// goes on meanwhile.
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, open } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +41,21 @@ function testIf(s: Test, reason: string | undefined, name: string, fn: () => Pro
 	if (reason === undefined) return s(name, fn);
 	console.log(`  skip: ${name}: ${reason}`);
 	s.skip(name, fn);
+}
+
+/** The rejection of `promise`, or undefined if it resolved. */
+function rejection(promise: Promise<unknown>): Promise<{ code?: string; syscall?: string; path?: string } | undefined> {
+	return promise.then(
+		() => undefined,
+		(error: unknown) => error as { code?: string; syscall?: string; path?: string },
+	);
+}
+
+async function mkfifo(name: string): Promise<string> {
+	const path = join(tmp, name);
+	const { exit } = await deadline(run('mkfifo', [path], { signal: AbortSignal.timeout(LIMIT) }), 'mkfifo');
+	assert.is(exit.code, 0, 'mkfifo');
+	return path;
 }
 
 // ---
@@ -76,11 +96,15 @@ exec { $cmd[0] } @cmd or die "exec $cmd[0]: $!";
 	return path;
 }
 
-/** What the child of a host whose sidecar started in that state sees. */
+/** What the child of a host whose sidecar started in that state sees, once direct and once deferred. */
 const HOST_SCRIPT = `
+import { open } from 'node:fs/promises';
 const { run } = await import(process.env.HOST_URL);
-const direct = await run('grep', ['-E', '^Sig(Ign|Blk)', '/proc/self/status'], { encoding: 'utf8', timeout: 10000 });
-process.stdout.write(JSON.stringify({ direct: direct.stdout }));
+const status = ['-E', '^Sig(Ign|Blk)', '/proc/self/status'];
+const direct = await run('grep', status, { encoding: 'utf8', timeout: 10000 });
+const deferred = run('grep', status, { stdin: { file: process.env.FIFO }, encoding: 'utf8', timeout: 10000 });
+await (await open(process.env.FIFO, 'w')).close();
+process.stdout.write(JSON.stringify({ direct: direct.stdout, deferred: (await deferred).stdout }));
 `;
 
 const signalsSkip = !numbers ? `no syscall numbers for ${process.arch}` : !existsSync('/usr/bin/perl') ? 'needs /usr/bin/perl' : undefined;
@@ -103,13 +127,14 @@ testIf(signals, signalsSkip, 'children of a sidecar started with ignored and blo
 		PIDFD_SIDECAR: wrapper(),
 		PIDFD_WRAPPED: sidecar,
 		HOST_URL: new URL('../host/index.js', import.meta.url).href,
+		FIFO: await mkfifo('signals.fifo'),
 	};
 	const result = await deadline(
 		run(process.execPath, ['--import', 'tsx', script], { cwd: repo, env, encoding: 'utf8', stderr: 'inherit', signal: AbortSignal.timeout(LIMIT) }),
 		'host under the wrapper',
 	);
 	assert.is(result.exit.code, 0, 'the inner host exits 0');
-	const seen = JSON.parse(result.stdout) as { direct: string };
+	const seen = JSON.parse(result.stdout) as { direct: string; deferred: string };
 	for (const [route, text] of Object.entries(seen)) {
 		assert.ok(text.includes('SigIgn:\t0000000000000000'), `${route}: ${text}`);
 		assert.ok(text.includes('SigBlk:\t0000000000000000'), `${route}: ${text}`);
@@ -162,5 +187,73 @@ testIf(
 	},
 );
 
-signals.after(() => rmSync(tmp, { recursive: true, force: true }));
 signals.run();
+
+// ---
+
+const fifos = suite('a FILE entry that waits');
+
+fifos('a FIFO nobody writes yet: the spawn waits, other requests do not', async () => {
+	const fifo = await mkfifo('in.fifo');
+	let settled = false;
+	// In one write to the sidecar, and the unrelated one first: the waiting child must not
+	// hold on to its pipe, or its reader would never see EOF.
+	const other = run('echo', ['unrelated'], { encoding: 'utf8', signal: AbortSignal.timeout(LIMIT) });
+	const pending = spawn('cat', [], { stdio: [{ file: fifo }, 'pipe', 'inherit'], signal: AbortSignal.timeout(LIMIT) });
+	pending.then(
+		() => (settled = true),
+		() => (settled = true),
+	);
+	try {
+		const result = await deadline(other, 'run(echo) while the FIFO spawn waits');
+		assert.is(result.stdout, 'unrelated\n');
+		assert.is((await deadline(run('true', [], { signal: AbortSignal.timeout(LIMIT) }), "run('true') while the FIFO spawn waits")).exit.code, 0);
+		assert.not.ok(settled, 'the FIFO spawn is still pending');
+
+		const writer = await deadline(open(fifo, 'w'), 'opening the other end of the FIFO');
+		await writer.write('through the fifo\n');
+		await writer.close();
+		const child = await deadline(pending, 'the FIFO spawn, once its FIFO has a writer');
+		let out = '';
+		for await (const chunk of child.stdout!) out += chunk.toString();
+		assert.is(out, 'through the fifo\n');
+		assert.is((await deadline(child.wait(), 'cat')).code, 0);
+	} finally {
+		// A failed assertion must not leave the child waiting on the FIFO: O_RDWR never waits.
+		if (!settled) await (await open(fifo, 'r+')).close();
+		await pending.catch(() => {});
+	}
+});
+
+fifos('an open that fails in the child rejects with open and the path', async () => {
+	// open(2) of a unix socket fails with ENXIO: like a FIFO, it is left to the child.
+	const socket = join(tmp, 'sock');
+	const server = createServer().listen(socket);
+	await deadline(once(server, 'listening'), 'listen');
+	try {
+		const error = await deadline(rejection(spawn('true', [], { stdio: [{ file: socket }, 'ignore', 'ignore'] })), 'spawn with a socket as stdin');
+		assert.is(error?.code, 'ENXIO');
+		assert.is(error?.syscall, 'open');
+		assert.is(error?.path, socket);
+	} finally {
+		server.close();
+	}
+	// A path that is not there fails before any child: the same shape.
+	const missing = join(tmp, 'missing', 'file');
+	const error = await deadline(rejection(spawn('true', [], { stdio: [{ file: missing }, 'ignore', 'ignore'] })), 'spawn with a missing stdin');
+	assert.is(error?.code, 'ENOENT');
+	assert.is(error?.syscall, 'open');
+	assert.is(error?.path, missing);
+});
+
+testIf(fifos, process.getuid?.() === 0 ? 'root may open any FIFO' : undefined, 'a FIFO the sidecar may not open: EACCES from the child', async () => {
+	const fifo = await mkfifo('closed.fifo');
+	await chmod(fifo, 0);
+	const error = await deadline(rejection(spawn('true', [], { stdio: [{ file: fifo }, 'ignore', 'ignore'] })), 'spawn with an unreadable FIFO');
+	assert.is(error?.code, 'EACCES');
+	assert.is(error?.syscall, 'open');
+	assert.is(error?.path, fifo);
+});
+
+fifos.after(() => rmSync(tmp, { recursive: true, force: true }));
+fifos.run();

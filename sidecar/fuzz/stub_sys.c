@@ -9,7 +9,9 @@
  * reaches the file system, and the calls that make fds (pidfd_open,
  * pidfd_getfd, open, openat) hand out eventfds, so handles come and go and
  * the handle table, the pipes and every error path run for real. Which of
- * them succeed depends on the input (the path's length, the fd's number).
+ * them succeed, and what fstat says a file is, depends on the input (the
+ * path's length, the fd's number), so both routes of a FILE entry, at once
+ * and deferred, are reached.
  *
  * Calls the handlers must never make (they belong to the child side, to
  * startup, or to the loop's reading) trap. Every fd made here is tracked:
@@ -26,6 +28,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../sys.h"
@@ -142,11 +145,18 @@ int sys_kill(pid_t pid, int sig)
 	unexpected("kill");
 }
 
-/* Paths fail or succeed by their length. */
+/*
+ * A reopen through /proc/self/fd succeeds but for every third fd (a lease:
+ * EWOULDBLOCK); other paths fail or succeed by their length.
+ */
 int sys_open(const char *path, int flags, mode_t mode)
 {
+	static const char proc[] = "/proc/self/fd/";
+
 	(void)flags;
 	(void)mode;
+	if (!strncmp(path, proc, sizeof(proc) - 1))
+		return atoi(path + sizeof(proc) - 1) % 3 ? fake_fd() : fail(EWOULDBLOCK);
 	switch (strlen(path) % 3) {
 	case 0:
 		return fail(EACCES);
@@ -162,6 +172,18 @@ int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
 	(void)flags;
 	(void)mode;
 	return dirfd & 1 ? fail(EACCES) : fake_fd();
+}
+
+/* Regular file, FIFO, /dev/null or a tty, by the fd's number. */
+int sys_fstat(int fd, struct stat *st)
+{
+	static const mode_t modes[] = { S_IFREG, S_IFIFO, S_IFCHR, S_IFCHR };
+
+	memset(st, 0, sizeof(*st));
+	st->st_mode = modes[fd & 3] | 0644;
+	if (S_ISCHR(st->st_mode))
+		st->st_rdev = (fd & 3) == 2 ? makedev(1, 3) : makedev(4, 1);
+	return 0;
 }
 
 int sys_pipe2(int fd[2], int flags)
