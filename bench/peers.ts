@@ -48,8 +48,20 @@ export function peers(): Peer[] {
 		{ id: 'pidfd-node', label: 'pidfd (Node)', subject: true, command: (w, p) => [...NODE, driver('pidfd'), ...task(w, p), join(ROOT, 'host', 'index.ts')] },
 		{ id: 'pidfd-bun', label: 'pidfd (Bun)', subject: true, command: haveBundle ?? via(bun, (w, p) => [bun.path!, driver('pidfd'), ...task(w, p), bundle]) },
 		{
+			id: 'pidfd-node-relay',
+			label: 'pidfd (Node, relay)',
+			subject: true,
+			command: (w, p) => [...NODE, driver('pidfd'), ...task(w, p), join(ROOT, 'host', 'index.ts'), 'relay'],
+		},
+		{
+			id: 'pidfd-bun-relay',
+			label: 'pidfd (Bun, relay)',
+			subject: true,
+			command: haveBundle ?? via(bun, (w, p) => [bun.path!, driver('pidfd'), ...task(w, p), bundle, 'relay']),
+		},
+		{
 			id: 'pidfd-deno',
-			label: 'pidfd (Deno)',
+			label: 'pidfd (Deno, relay)',
 			subject: true,
 			command: haveBundle ?? via(deno, (w, p) => [...denoRun, driver('pidfd'), ...task(w, p), bundle]),
 		},

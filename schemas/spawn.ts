@@ -79,6 +79,12 @@ export const SpawnOptions = z.strictObject({
 	env: z.record(z.string(), z.union([cString, z.undefined()])).optional(),
 	/** Where the child's fds come from. Default: `'inherit'` for 0–2. */
 	stdio: Stdio.optional(),
+	/**
+	 * How `'pipe'` entries reach the host: `'direct'` (the host opens the kernel pipe itself)
+	 * or `'relay'` (the sidecar carries the bytes over its connection). Default: PIDFD_STDIO,
+	 * else 'relay' on Deno and where /proc may not be read, 'direct' elsewhere.
+	 */
+	stdioTransport: z.enum(['direct', 'relay']).optional(),
 	/** argv[0] as the child sees it. Default: the file as given. */
 	argv0: cString.optional(),
 	/** Not killed when the host goes away, and no death signal. Default: false. */

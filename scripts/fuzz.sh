@@ -56,7 +56,7 @@ if [[ ${FUZZ_COVERAGE:-} == 1 ]]; then
 			"dist/fuzz/corpus-$h" "$seeds" >/dev/null 2>&1
 		llvm-profdata merge -sparse "dist/fuzz/$h.profraw" -o "dist/fuzz/$h.profdata"
 		llvm-cov report "dist/fuzz/cov_$h" -instr-profile="dist/fuzz/$h.profdata" \
-			sidecar/wire.c sidecar/sidecar.c sidecar/spawn.c sidecar/stdio.c sidecar/opened.c | sed "s|$PWD/||"
+			sidecar/wire.c sidecar/sidecar.c sidecar/spawn.c sidecar/stdio.c sidecar/opened.c sidecar/relay.c | sed "s|$PWD/||"
 	done
 fi
 exit "$status"

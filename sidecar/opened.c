@@ -128,13 +128,13 @@ void on_opened_exit(struct slot *s, uint32_t events)
 	ev.handle = s->handle;
 	ev.info.mask = PIDFD_INFO_PID | PIDFD_INFO_CREDS | PIDFD_INFO_CGROUPID |
 		       PIDFD_INFO_EXIT;
-	if (!(features & FEAT_GET_INFO) ||
+	if (!(features & FEAT_PIDFD_GET_INFO) ||
 	    sys_pidfd_get_info(s->pidfd, &ev.info) < 0)
 		memset(&ev.info, 0, sizeof(ev.info));
 	ev.has_exit = !!(ev.info.mask & PIDFD_INFO_EXIT);
 	/* Still there, so not reaped yet: PIDFD_INFO_PID needs a live task. */
 	zombie = !ev.has_exit && (ev.info.mask & PIDFD_INFO_PID);
-	if (zombie && (features & FEAT_INFO_EXIT) && !(events & EPOLLHUP) &&
+	if (zombie && (features & FEAT_PIDFD_INFO_EXIT) && !(events & EPOLLHUP) &&
 	    !(s->flags & SLOT_PARKED) && park(s))
 		return;
 	memcpy(out_frame(MSG_EXITED, 0, sizeof(ev)), &ev, sizeof(ev));

@@ -233,10 +233,10 @@ uint32_t probe_features(void)
 		if (sys_waitid(P_PIDFD, self, si, WEXITED | WNOHANG, NULL) < 0 && errno == ECHILD)
 			f |= FEAT_WAITID_PIDFD;
 		if (sys_pidfd_get_info(self, &info) == 0)
-			f |= FEAT_GET_INFO;
+			f |= FEAT_PIDFD_GET_INFO;
 		fd = sys_pidfd_getfd(self, STDIN_FILENO, 0);
 		if (fd >= 0) {
-			f |= FEAT_GETFD;
+			f |= FEAT_PIDFD_GETFD;
 			sys_close(fd);
 		}
 		/*
@@ -245,18 +245,18 @@ uint32_t probe_features(void)
 		 */
 		if (sys_pidfd_send_signal(self, 0, NULL, PIDFD_SIGNAL_PROCESS_GROUP) == 0 ||
 		    errno == ESRCH)
-			f |= FEAT_SIGNAL_GROUP;
+			f |= FEAT_SIGNAL_PROCESS_GROUP;
 		sys_close(self);
 	}
 	fd = sys_pidfd_open(self_pid, PIDFD_THREAD);
 	if (fd >= 0) {
-		f |= FEAT_THREAD;
+		f |= FEAT_PIDFD_THREAD;
 		sys_close(fd);
 	}
 	/* A clone3 flag: without clone3 (or seccomp hiding it) there is none. */
 	if ((f & FEAT_CLONE3) && probe_into_cgroup())
-		f |= FEAT_INTO_CGROUP;
-	if ((f & FEAT_GET_INFO) && probe_info_exit())
-		f |= FEAT_INFO_EXIT;
+		f |= FEAT_CLONE_INTO_CGROUP;
+	if ((f & FEAT_PIDFD_GET_INFO) && probe_info_exit())
+		f |= FEAT_PIDFD_INFO_EXIT;
 	return f;
 }

@@ -70,7 +70,7 @@ static _Noreturn void host_gone(int status);
  * Writes the whole batch. The host reads stdout as fast as it can; if it
  * made the pipe non-blocking we wait for room rather than drop a reply.
  */
-static void out_flush(void)
+void out_flush(void)
 {
 	size_t off = 0;
 	ssize_t w;
@@ -336,7 +336,7 @@ static int handle_kill(uint32_t id, const uint8_t *b, size_t n)
 	if (!s)
 		return reply_error(id, ESRCH, SC_NONE, "handle");
 	if (flags & KILL_GROUP) {
-		if (!(features & FEAT_SIGNAL_GROUP))
+		if (!(features & FEAT_SIGNAL_PROCESS_GROUP))
 			return reply_error(id, EOPNOTSUPP, SC_PIDFD_SEND_SIGNAL,
 					   "PIDFD_SIGNAL_PROCESS_GROUP");
 		kflags = PIDFD_SIGNAL_PROCESS_GROUP;
@@ -356,6 +356,7 @@ static int handle_close(uint32_t id, const uint8_t *b, size_t n)
 	if (!s)
 		return reply_error(id, ESRCH, SC_NONE, "handle");
 	staged_close(s);
+	relay_drop_handle(s->handle);
 	/* A running child stays ours to reap (and to kill if the host goes). */
 	if ((s->flags & SLOT_CHILD) && s->pidfd >= 0)
 		s->flags |= SLOT_CLOSED;
@@ -424,6 +425,16 @@ void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n)
 	int (*fn)(uint32_t, const uint8_t *, size_t);
 	uint8_t *p;
 
+	/*
+	 * Id 0 marks a notification (CREDIT): never answered, not even with an
+	 * error, since a reply with id 0 would read as an event. Anything else
+	 * sent with id 0 is dropped.
+	 */
+	if (!h->id) {
+		if (h->type == MSG_CREDIT && !h->flags)
+			handle_credit(0, body, n);
+		return;
+	}
 	switch (h->type) {
 	case MSG_SPAWN:		fn = handle_spawn; break;
 	case MSG_KILL:		fn = handle_kill; break;
@@ -432,6 +443,9 @@ void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n)
 	case MSG_INFO:		fn = handle_info; break;
 	case MSG_RELEASE:	fn = handle_release; break;
 	case MSG_ALIVE:		fn = handle_alive; break;
+	case MSG_WRITE:		fn = handle_write; break;
+	case MSG_SHUT:		fn = handle_shut; break;
+	case MSG_CREDIT:	fn = handle_credit; break;
 	default:
 		p = out_frame(MSG_UNIMPLEMENTED, h->id, 4);
 		p = wire_put_u16(p, h->type);
@@ -560,6 +574,10 @@ static void on_event(uint64_t data, uint32_t events, int sfd)
 			host_gone(0);
 		return;
 	}
+	if (idx & EV_RELAY_BIT) {
+		on_relay(idx & ~EV_RELAY_BIT, h);
+		return;
+	}
 	/* An earlier event in this batch may have freed or refilled the slot. */
 	s = &slots[idx];
 	if (s->handle != h || s->pidfd < 0)
@@ -626,6 +644,7 @@ int main(int argc, char **argv)
 		die("epoll_create1", errno);
 	watch_fd(STDIN_FILENO, EV_STDIN);
 	watch_fd(sfd, EV_SIGNAL);
+	relay_init();
 	n = opened_init();
 	if (n < 0)
 		die("timerfd_create", -n);

@@ -19,6 +19,12 @@
 #define MAX_STAGED	8192		/* pipes spawned but not yet RELEASEd */
 #define OBUF_SIZE	(64u << 10)
 #define DETAIL_MAX	1024		/* ERROR detail is truncated to this */
+#define MAX_RELAYS	4096		/* relayed streams at once */
+#define RELAY_WINDOW	(256u << 10)	/* default credit of an output stream */
+#define RELAY_MIN_READ	4096		/* flush the batch rather than read less */
+
+/* epoll data.u64 of a relayed stream: (handle << 32) | EV_RELAY_BIT | index. */
+#define EV_RELAY_BIT	(1u << 31)
 
 enum {
 	SLOT_CHILD	= 1 << 0,	/* spawned by us: we reap it */
@@ -62,6 +68,7 @@ extern unsigned int nignored;
 extern uint8_t obuf[OBUF_SIZE];
 extern size_t olen;
 uint8_t *out_frame(uint16_t type, uint32_t id, size_t body_len);
+void out_flush(void);
 int reply_error(uint32_t id, int err, uint32_t syscall_id, const char *detail);
 int reply_ok(uint32_t id);
 void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n);
@@ -90,6 +97,18 @@ int handle_spawn(uint32_t id, const uint8_t *body, size_t n);
 void on_spawn_report(struct slot *s);
 int spawn_init(void);
 bool spawn_probe_clone(void);
+
+/* relay.c: child stdio carried over the host connection */
+void relay_init(void);
+unsigned int relay_room(void);
+int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t window);
+void relay_start(uint32_t handle);
+void relay_drop_handle(uint32_t handle);
+void relay_drop_all(void);
+void on_relay(uint32_t idx, uint32_t handle);
+int handle_write(uint32_t id, const uint8_t *body, size_t n);
+int handle_shut(uint32_t id, const uint8_t *body, size_t n);
+int handle_credit(uint32_t id, const uint8_t *body, size_t n);
 
 /* setup.c: may die */
 _Noreturn void die(const char *what, int err);

@@ -319,9 +319,14 @@ CHILD_SIDE static int child_entry(void *s)
 /* ---- the parent side ---- */
 
 /* Parses the request and checks there is room for one more child. */
+static bool is_relay(uint32_t kind)
+{
+	return kind == STDIO_RELAY_TO_CHILD || kind == STDIO_RELAY_FROM_CHILD;
+}
+
 static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 {
-	uint32_t i;
+	uint32_t i, nrelay = 0;
 	int err;
 
 	s->nres = s->npipes = 0;
@@ -338,6 +343,12 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 		if (s->req.stdio[i].kind == STDIO_PIPE_TO_CHILD ||
 		    s->req.stdio[i].kind == STDIO_PIPE_FROM_CHILD)
 			s->npipes++;
+		else if (is_relay(s->req.stdio[i].kind))
+			nrelay++;
+	}
+	if (nrelay > relay_room()) {
+		s->detail = "too many relayed streams";
+		return -EAGAIN;
 	}
 	if (nslots >= MAX_HANDLES) {
 		s->detail = "handle table full";
@@ -471,10 +482,23 @@ static struct slot *spawn_adopt(struct spawn *s)
 	slot->flags = SLOT_CHILD | ((s->req.flags & SPAWN_DETACHED) ? SLOT_DETACHED : 0);
 	/* Last entry first: the staged list then reads in fd order. */
 	for (i = s->nres; i-- > 0;) {
-		if (s->keep[i] >= 0)
+		const struct spawn_stdio *e = &s->req.stdio[i];
+
+		if (s->keep[i] >= 0 && is_relay(e->kind)) {
+			/*
+			 * Room was checked in spawn_parse, so this cannot fail
+			 * but for epoll_ctl; then the stream is closed and the
+			 * child sees EOF/EPIPE on it, as on any closed pipe.
+			 */
+			if (relay_add(slot->handle, i, s->keep[i], e->kind == STDIO_RELAY_TO_CHILD,
+				      e->arg > 0 ? (uint32_t)e->arg : 0) < 0)
+				sys_close(s->keep[i]);
+			sys_close(s->src[i]);	/* the child has its own copy */
+		} else if (s->keep[i] >= 0) {
 			staged_push(slot, s->keep[i], s->src[i], i);
-		else if (src_owned(s, i))
+		} else if (src_owned(s, i)) {
 			sys_close(s->src[i]);
+		}
 	}
 	s->nres = 0;
 	close_fd(&s->cgroup_dir);
@@ -490,6 +514,7 @@ static void spawn_kill(struct slot *s)
 
 	sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
 	reap(s->pidfd, si, &ru);
+	relay_drop_handle(s->handle);
 	slot_free(s);
 }
 
@@ -503,6 +528,8 @@ static int spawn_confirm(struct slot *s, uint32_t id)
 		return reply_error(id, -r, SC_EPOLL_CTL, NULL);
 	}
 	reply_spawned(id, s);
+	/* Only now: the host must hear SPAWNED before the first DATA of the child. */
+	relay_start(s->handle);
 	return 0;
 }
 
@@ -569,6 +596,7 @@ void on_spawn_report(struct slot *s)
 	rep.detail[n - REPORT_HEAD] = '\0';
 	reply_error(s->req_id, rep.err, rep.syscall, rep.detail[0] ? rep.detail : NULL);
 	staged_close(s);
+	relay_drop_handle(s->handle);
 	s->flags |= SLOT_CLOSED;
 	r = slot_watch(s, s->pidfd);
 	if (r < 0)

@@ -71,7 +71,7 @@ static int open_cgroup(struct spawn *s)
 	s->cgroup_dir = sys_open(s->req.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
 	if (s->cgroup_dir < 0)
 		return -errno;
-	if ((features & FEAT_CLONE3) && (features & FEAT_INTO_CGROUP))
+	if ((features & FEAT_CLONE3) && (features & FEAT_CLONE_INTO_CGROUP))
 		return 0;
 	s->cgroup_procs = sys_openat(s->cgroup_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC, 0);
 	if (s->cgroup_procs < 0)
@@ -159,7 +159,7 @@ static int stdio_host_fd(struct spawn *s, int fd)
 	char path[64], *p;
 	int r;
 
-	if (host_pidfd >= 0 && (features & FEAT_GETFD)) {
+	if (host_pidfd >= 0 && (features & FEAT_PIDFD_GETFD)) {
 		s->sc = SC_PIDFD_GETFD;
 		r = sys_pidfd_getfd(host_pidfd, fd, 0);
 	} else {
@@ -212,6 +212,15 @@ static int stdio_open(struct spawn *s, uint32_t i)
 		 */
 		if (e->arg > 0)
 			(void)fcntl(pfd[0], F_SETPIPE_SZ, e->arg);
+		return 0;
+	case STDIO_RELAY_TO_CHILD:
+	case STDIO_RELAY_FROM_CHILD:
+		/* Our end goes to relay.c once the child has a handle (spawn_adopt). */
+		s->sc = SC_PIPE2;
+		if (sys_pipe2(pfd, O_CLOEXEC) < 0)
+			return -errno;
+		s->src[i] = e->kind == STDIO_RELAY_TO_CHILD ? pfd[0] : pfd[1];
+		s->keep[i] = e->kind == STDIO_RELAY_TO_CHILD ? pfd[1] : pfd[0];
 		return 0;
 	case STDIO_FILE:
 		return stdio_file(s, i);

@@ -205,6 +205,8 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 		case STDIO_NULL:
 		case STDIO_PIPE_TO_CHILD:
 		case STDIO_PIPE_FROM_CHILD:
+		case STDIO_RELAY_TO_CHILD:
+		case STDIO_RELAY_FROM_CHILD:
 		case STDIO_CLOSED:
 			break;
 		default:

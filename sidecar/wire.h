@@ -36,26 +36,33 @@ enum {
 	MSG_INFO		= 104,
 	MSG_RELEASE		= 105,
 	MSG_ALIVE		= 106,
+	MSG_WRITE		= 107,	/* relay: bytes for a child's input */
+	MSG_SHUT		= 108,	/* relay: end one relayed stream */
+	MSG_CREDIT		= 109,	/* relay: id 0, never answered */
 	MSG_OK			= 200,
 	MSG_ERROR		= 201,
 	MSG_SPAWNED		= 202,
 	MSG_OPENED		= 203,
 	MSG_INFO_REPLY		= 204,
 	MSG_UNIMPLEMENTED	= 205,
+	MSG_WRITTEN		= 206,
 	MSG_EXIT		= 300,
 	MSG_EXITED		= 301,
 	MSG_FATAL		= 302,
+	MSG_DATA		= 303,	/* relay: bytes out of a child */
+	MSG_EOF			= 304,	/* relay: a stream ended */
+	MSG_WRITABLE		= 305,	/* relay: room again after a short WRITE */
 };
 
 /* HELLO feature bits */
 #define FEAT_CLONE3		(1u << 0)
 #define FEAT_WAITID_PIDFD	(1u << 1)
-#define FEAT_GET_INFO		(1u << 2)
-#define FEAT_INFO_EXIT		(1u << 3)
-#define FEAT_GETFD		(1u << 4)
-#define FEAT_INTO_CGROUP	(1u << 5)
-#define FEAT_THREAD		(1u << 6)
-#define FEAT_SIGNAL_GROUP	(1u << 7)
+#define FEAT_PIDFD_GET_INFO		(1u << 2)
+#define FEAT_PIDFD_INFO_EXIT		(1u << 3)
+#define FEAT_PIDFD_GETFD		(1u << 4)
+#define FEAT_CLONE_INTO_CGROUP	(1u << 5)
+#define FEAT_PIDFD_THREAD		(1u << 6)
+#define FEAT_SIGNAL_PROCESS_GROUP	(1u << 7)
 
 /* SPAWN flags */
 #define SPAWN_DETACHED		(1u << 0)
@@ -81,6 +88,8 @@ enum {
 	STDIO_HOST_FD		= 5,
 	STDIO_CLOSED		= 6,
 	STDIO_FROM_PIDFD	= 7,	/* entry carries one more field: u32 handle */
+	STDIO_RELAY_TO_CHILD	= 8,	/* a pipe the sidecar writes WRITE bytes into */
+	STDIO_RELAY_FROM_CHILD	= 9,	/* a pipe the sidecar reads into DATA events */
 };
 
 /* Syscall ids in ERROR replies */

@@ -1,6 +1,7 @@
 /**
  * pidfd itself. The module comes from argv[4]: the TypeScript source on Node (through tsx),
  * the dist/pidfd.mjs bundle on Bun and Deno, so each runtime runs what its users would.
+ * argv[5], if given, is the stdio transport ('direct' or 'relay'); else the runtime's default.
  */
 import { pathToFileURL } from 'node:url';
 import process from 'node:process';
@@ -9,7 +10,8 @@ import { type Adapter, main } from './harness.js';
 type Pidfd = typeof import('../../host/index.js');
 
 const modulePath = process.argv[4];
-if (!modulePath) throw new Error('usage: pidfd.ts WORKLOAD PARAMS MODULE');
+if (!modulePath) throw new Error('usage: pidfd.ts WORKLOAD PARAMS MODULE [direct|relay]');
+const transport = process.argv[5] as 'direct' | 'relay' | undefined;
 const pidfd = (await import(pathToFileURL(modulePath).href)) as Pidfd;
 
 const adapter: Adapter = {
@@ -19,7 +21,7 @@ const adapter: Adapter = {
 		return { exited, kill: () => child.kill('SIGKILL') };
 	},
 	async capture(file, args, maxBytes) {
-		const { stdout } = await pidfd.run(file, args, { maxBuffer: maxBytes, stderr: 'ignore' });
+		const { stdout } = await pidfd.run(file, args, { maxBuffer: maxBytes, stderr: 'ignore', ...(transport && { stdioTransport: transport }) });
 		return stdout.length;
 	},
 	async helperPid() {

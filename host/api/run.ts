@@ -5,6 +5,7 @@ import type { Child } from '../process/child.js';
 import { Capture, collect, feed } from '../process/output.js';
 import { kPipeOnRead, type PipeOnRead, pipeOnRead } from '../process/pipes.js';
 import { reportDetached } from '../process/report.js';
+import { transportOf } from '../process/transport.js';
 import { type SpawnOptions, spawn } from './spawn.js';
 
 export interface RunOptions extends Omit<SpawnOptions, 'stdio'> {
@@ -61,9 +62,9 @@ export async function run(file: string, args: readonly string[] = [], options: R
 		overflow = true;
 		child?.kill('SIGKILL').catch(reportDetached);
 	};
-	// Where the pipes are net.Sockets (Node), the output is read straight into buffers of
-	// ours (Capture) rather than as a stream of fresh chunks joined at the end.
-	const captures = pipeOnRead ? [new Capture(maxBuffer, onOverflow), new Capture(maxBuffer, onOverflow)] : undefined;
+	// Where the pipes are net.Sockets (Node, direct), the output is read straight into buffers
+	// of ours (Capture) rather than as a stream of fresh chunks joined at the end.
+	const captures = pipeOnRead && transportOf(spawnOptions) === 'direct' ? [new Capture(maxBuffer, onOverflow), new Capture(maxBuffer, onOverflow)] : undefined;
 	const onread: PipeOnRead | undefined = captures && { 1: captures[0]!.onread, 2: captures[1]!.onread };
 	const stdinEntry = input !== undefined ? 'pipe' : (stdin ?? 'ignore');
 	child = await spawn(file, args, { ...spawnOptions, stdio: [stdinEntry, 'pipe', stderr], ...(onread && { [kPipeOnRead]: onread }) });

@@ -6,6 +6,7 @@ import { reportDetached } from './report.js';
 import { killTree, type TreeKillOptions, waitTree } from './tree.js';
 import { ProcessHandle } from './handle.js';
 import { openPipeEnd, type PipeOnRead } from './pipes.js';
+import { RelayReadable, RelayWritable } from './relay.js';
 import type { Sidecar } from '../sidecar/connection.js';
 import { decodeExit, type PipeEnd } from '../sidecar/messages.js';
 
@@ -20,6 +21,12 @@ export interface ChildOutput<T = Buffer | string> {
 	stdout: T;
 	stderr: T;
 	exit: ExitInfo;
+}
+
+/** A stdio entry carried by the relay transport: the child's fd and its direction. */
+export interface Relay {
+	fd: number;
+	toChild: boolean;
 }
 
 /** What a child needs of the cgroup scope holding its tree (host/cgroup's Scope). */
@@ -51,7 +58,7 @@ export class Child extends ProcessHandle {
 	readonly stdio: (Readable | Writable | null)[] = [];
 
 	/** @internal Use `spawn()` or `Command#spawn()`. */
-	constructor(sidecar: Sidecar, handle: number, pid: number, pipes: readonly PipeEnd[], stdioCount: number, onread?: PipeOnRead) {
+	constructor(sidecar: Sidecar, handle: number, pid: number, pipes: readonly PipeEnd[], relays: readonly Relay[], stdioCount: number, onread?: PipeOnRead) {
 		super(sidecar, handle, pid);
 		sidecar.ref();
 		for (let fd = 0; fd < stdioCount; fd++) this.stdio.push(null);
@@ -59,6 +66,9 @@ export class Child extends ProcessHandle {
 		try {
 			for (const { childFd, sidecarFd } of pipes) {
 				this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0, onread?.[childFd]);
+			}
+			for (const { fd, toChild } of relays) {
+				this.stdio[fd] = toChild ? new RelayWritable(sidecar, handle, fd) : new RelayReadable(sidecar, handle, fd);
 			}
 		} catch (error) {
 			// EMFILE, say: the caller gets no Child, so this one must not hold the loop.

@@ -10,6 +10,7 @@ import { explainDenied } from '../sidecar/permissions.js';
 import { SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from '../sidecar/protocol.js';
 import { runtime } from '../sidecar/runtime.js';
 import { sidecarHandle } from './handle.js';
+import { transportOf } from './transport.js';
 
 /** Validates with the zod schema and lowers the options to a SPAWN request. */
 export function toWire(file: string, args: readonly string[], options: SpawnOptions): WireSpawn {
@@ -42,7 +43,7 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 		argv: [o.argv0 ?? file, ...args],
 		env: o.env === undefined ? hostEnvList() : envList(o.env),
 		cwd: o.cwd === undefined ? process.cwd() : resolve(pathOf(o.cwd)),
-		stdio: stdioList(o.stdio ?? 'inherit'),
+		stdio: stdioList(o.stdio ?? 'inherit', transportOf(o) === 'relay'),
 		...(o.cgroup === undefined ? {} : { cgroup: resolve(pathOf(o.cgroup)) }),
 	};
 }
@@ -75,6 +76,9 @@ function plainOptions(options: unknown): options is SpawnOptions {
 			case 'cwd':
 			case 'argv0':
 				if (typeof value === 'string' && !value.includes('\0')) continue;
+				return false;
+			case 'stdioTransport':
+				if (value === 'direct' || value === 'relay') continue;
 				return false;
 			case 'detached':
 			case 'setsid':
@@ -151,21 +155,24 @@ const FILE_FLAGS = {
 	a: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
 } as const;
 
-function stdioList(stdio: 'inherit' | 'ignore' | 'pipe' | readonly StdioEntry[]): WireStdio[] {
+function stdioList(stdio: 'inherit' | 'ignore' | 'pipe' | readonly StdioEntry[], relay: boolean): WireStdio[] {
 	const entries: readonly StdioEntry[] = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio;
 	const count = Math.max(3, entries.length);
 	const list: WireStdio[] = [];
-	for (let fd = 0; fd < count; fd++) list.push(stdioEntry(fd, entries[fd]));
+	for (let fd = 0; fd < count; fd++) list.push(stdioEntry(fd, entries[fd], relay));
 	// Trailing closed fds carry nothing: fds past the list are closed anyway.
 	while (list.length > 3 && list[list.length - 1]!.kind === StdioKind.CLOSED) list.pop();
 	return list;
 }
 
-function stdioEntry(fd: number, entry: StdioEntry): WireStdio {
+function stdioEntry(fd: number, entry: StdioEntry, relay: boolean): WireStdio {
 	if (entry === null || entry === undefined) entry = fd < 3 ? 'inherit' : undefined;
 	if (entry === undefined) return { kind: StdioKind.CLOSED, arg: 0, path: '' };
 	if (entry === 'ignore') return { kind: StdioKind.NULL, arg: 0, path: '' };
-	if (entry === 'pipe') return { kind: fd === 0 ? StdioKind.PIPE_TO_CHILD : StdioKind.PIPE_FROM_CHILD, arg: 0, path: '' };
+	if (entry === 'pipe') {
+		if (relay) return { kind: fd === 0 ? StdioKind.RELAY_TO_CHILD : StdioKind.RELAY_FROM_CHILD, arg: 0, path: '' };
+		return { kind: fd === 0 ? StdioKind.PIPE_TO_CHILD : StdioKind.PIPE_FROM_CHILD, arg: 0, path: '' };
+	}
 	if (entry === 'inherit') entry = fd;
 	if (typeof entry === 'number') {
 		// The host's 0-2 are already in the sidecar (its fds 3-5); others are taken with pidfd_getfd.

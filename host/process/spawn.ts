@@ -5,7 +5,7 @@ import type { SpawnOptions, StdioEntry } from '../../schemas/spawn.js';
 import { Sidecar } from '../sidecar/connection.js';
 import { decodeSpawned, encodeHandle, encodeKill, encodeSpawn } from '../sidecar/messages.js';
 import { MessageType, SpawnFlag, StdioKind, type WireSpawn } from '../sidecar/protocol.js';
-import { Child } from './child.js';
+import { Child, type Relay } from './child.js';
 import { sidecarHandle } from './handle.js';
 import { kPipeOnRead, type PipeOnRead } from './pipes.js';
 import { toWire } from './spawn-request.js';
@@ -39,7 +39,7 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			const { handle, pid, pipes } = decodeSpawned(reply.body);
 			let child: Child | undefined;
 			try {
-				child = new Child(sidecar, handle, pid, pipes, request.stdio.length, onread);
+				child = new Child(sidecar, handle, pid, pipes, relaysOf(request), request.stdio.length, onread);
 				if (request.flags & SpawnFlag.DETACHED) child.markDetached();
 				setup?.(child);
 			} catch (error) {
@@ -60,6 +60,16 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			return child;
 		},
 	);
+}
+
+/** The stdio entries the sidecar relays, which SPAWNED does not list. */
+function relaysOf(request: WireSpawn): Relay[] {
+	const relays: Relay[] = [];
+	request.stdio.forEach((entry, fd) => {
+		if (entry.kind === StdioKind.RELAY_TO_CHILD) relays.push({ fd, toChild: true });
+		else if (entry.kind === StdioKind.RELAY_FROM_CHILD) relays.push({ fd, toChild: false });
+	});
+	return relays;
 }
 
 /**

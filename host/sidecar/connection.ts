@@ -3,10 +3,25 @@ import { fstatSync } from 'node:fs';
 import { ErrorCode, PidfdError } from '../../schemas/errors.js';
 import { type Frame, FrameDecoder, FrameWriter, MAX_FRAME, ProtocolError } from './framing.js';
 import { locateSidecar } from './locate.js';
-import { decodeError, decodeFatal, decodeHello, eventHandle } from './messages.js';
+import { decodeError, decodeFatal, decodeHello, decodeStreamEvent, eventHandle } from './messages.js';
 import { explainDenied } from './permissions.js';
 import { type Hello, MessageType, PROTOCOL_VERSION } from './protocol.js';
 import { runtime } from './runtime.js';
+
+/** What a relayed stream (stdio carried through the sidecar) hears about itself. */
+export interface StreamSink {
+	/** DATA: bytes from the child: a view into a chunk read from the sidecar, which nothing reuses, so it may be kept. */
+	onData(data: Buffer): void;
+	/** EOF: the child's end closed (errno 0) or reading it failed. */
+	onEof(errno: number): void;
+	/** WRITABLE: the pipe to the child has room again after a short WRITE. */
+	onWritable(): void;
+	/** The sidecar died: the stream can go no further. */
+	onLost(error: PidfdError): void;
+}
+
+/** Streams are named by their process's handle and the child's fd. */
+const streamKey = (handle: number, fd: number) => handle * 256 + fd;
 
 /** What a process handle hears from the sidecar about its process. */
 export interface Watcher {
@@ -52,6 +67,7 @@ export class Sidecar {
 	readonly #decoder = new FrameDecoder();
 	readonly #pending = new Map<number, Pending>();
 	readonly #watchers = new Map<number, Watcher>();
+	readonly #streams = new Map<number, StreamSink>();
 	#nextId = 1;
 	#refs = 0;
 	#corked = false;
@@ -79,7 +95,12 @@ export class Sidecar {
 		}
 		const { stdin, stdout } = this.#proc;
 		if (!stdin || !stdout) throw new PidfdError(ErrorCode.SIDECAR_DIED, 'pidfd: sidecar started without its pipes', { syscall: 'spawn' });
-		this.#proc.on('error', (cause) => this.#fail(`pidfd: could not start the sidecar ${path}: ${cause.message}`, cause));
+		this.#proc.on('error', (cause) => {
+			// Deno reports a missing --allow-run here, after the call: say which flag to add.
+			const denied = explainDenied(cause, `starting the sidecar ${path}`);
+			if (denied instanceof PidfdError) this.#failWith(denied);
+			else this.#fail(`pidfd: could not start the sidecar ${path}: ${cause.message}`, cause);
+		});
 		this.#proc.on('close', (code, signal) => {
 			const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
 			this.#fail(this.#stopping ? 'pidfd: the sidecar was stopped by shutdown()' : `pidfd: the sidecar (pid ${this.#proc.pid}) ${how}`);
@@ -134,6 +155,25 @@ export class Sidecar {
 		});
 	}
 
+	/**
+	 * Sends a request that has no reply (id 0): CREDIT. Nothing to wait for, nothing pending;
+	 * a dead sidecar makes it a no-op (the streams learn of the death through onLost).
+	 */
+	notify(type: number, encode: (w: FrameWriter) => void): void {
+		if (this.#failure || this.#stopping) return;
+		encode(this.#writer);
+		this.#write(this.#writer.finish(type, 0));
+	}
+
+	/** Routes DATA, EOF and WRITABLE of the child fd `fd` of `handle` to `sink`. */
+	watchStream(handle: number, fd: number, sink: StreamSink): void {
+		this.#streams.set(streamKey(handle, fd), sink);
+	}
+
+	unwatchStream(handle: number, fd: number): void {
+		this.#streams.delete(streamKey(handle, fd));
+	}
+
 	/** Routes EXIT/EXITED events for `handle` to `watcher` until `unwatch`. */
 	watch(handle: number, watcher: Watcher): void {
 		this.#watchers.set(handle, watcher);
@@ -179,7 +219,12 @@ export class Sidecar {
 
 	#setRef(on: boolean): void {
 		const method = on ? 'ref' : 'unref';
-		this.#proc[method]();
+		try {
+			this.#proc[method]();
+		} catch {
+			// Deno's ChildProcess of a process that never started throws here: nothing to hold.
+			return;
+		}
 		// Socket handles of the pipes: absent in some runtimes' compat layers.
 		(this.#proc.stdout as unknown as { [k: string]: (() => void) | undefined })[method]?.();
 		(this.#proc.stdin as unknown as { [k: string]: (() => void) | undefined })[method]?.();
@@ -233,6 +278,22 @@ export class Sidecar {
 				}
 				return;
 			}
+			case MessageType.DATA:
+			case MessageType.EOF:
+			case MessageType.WRITABLE: {
+				const event = decodeStreamEvent(frame.type, frame.body);
+				const key = streamKey(event.handle, event.fd);
+				// A stream the host has let go of (destroyed) may still have frames in flight.
+				const sink = this.#streams.get(key);
+				if (!sink) return;
+				if (frame.type === MessageType.DATA) sink.onData(event.data);
+				else if (frame.type === MessageType.WRITABLE) sink.onWritable();
+				else {
+					this.#streams.delete(key);
+					sink.onEof(event.errno);
+				}
+				return;
+			}
 			case MessageType.FATAL: {
 				const { errno, detail } = decodeFatal(frame.body);
 				throw new ProtocolError(`sidecar reported a fatal protocol error (errno ${errno}): ${detail}`);
@@ -270,10 +331,13 @@ export class Sidecar {
 		this.#rejectHello(error);
 		const pending = [...this.#pending.values()];
 		const watchers = [...this.#watchers.values()];
+		const streams = [...this.#streams.values()];
 		this.#pending.clear();
 		this.#watchers.clear();
+		this.#streams.clear();
 		for (const p of pending) p.reject(error);
 		for (const w of watchers) w.onLost(error);
+		for (const s of streams) s.onLost(error);
 		this.#refs = 0;
 		this.#setRef(false);
 	}

@@ -6,7 +6,7 @@ import type { PidfdInfo } from '../../schemas/kernel.js';
 import { exitFromSiginfo, fromWaitStatus, unknownExit } from '../kernel/exit-status.js';
 import { decodePidfdInfo, decodeRusage, decodeSiginfo, PIDFD_INFO_SIZE, RUSAGE_SIZE, SIGINFO_SIZE } from '../kernel/structs.js';
 import { BodyReader, type FrameWriter } from './framing.js';
-import { type Hello, SpawnFlag, StdioKind, SYSCALLS, type WireSpawn } from './protocol.js';
+import { type Hello, MessageType, SpawnFlag, StdioKind, SYSCALLS, type WireSpawn } from './protocol.js';
 
 // --- replies and events
 
@@ -87,7 +87,47 @@ export function decodeExited(body: Buffer, pid: number): ExitInfo {
 	return fromWaitStatus(pid, info.exitCode);
 }
 
+/** DATA, EOF, WRITABLE: u32 handle · u32 fd first; DATA then carries bytes, EOF an i32 errno. */
+export interface StreamEvent {
+	handle: number;
+	fd: number;
+	/** DATA: the bytes, a view into the received chunk (kept by the stream that takes it). */
+	data: Buffer;
+	/** EOF: 0 for the end of the stream, else the errno of the failed read. */
+	errno: number;
+}
+
+export function decodeStreamEvent(type: number, body: Buffer): StreamEvent {
+	const handle = body.readUInt32LE(0);
+	const fd = body.readUInt32LE(4);
+	if (type === MessageType.DATA) return { handle, fd, data: body.subarray(8), errno: 0 };
+	if (type === MessageType.EOF) return { handle, fd, data: EMPTY, errno: body.readInt32LE(8) };
+	return { handle, fd, data: EMPTY, errno: 0 };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** WRITTEN: u32 handle · u32 fd · u32 bytes taken (short: the pipe is full, WRITABLE follows). */
+export function decodeWritten(body: Buffer): number {
+	return body.readUInt32LE(8);
+}
+
 // --- requests
+
+/** WRITE: u32 handle · u32 fd · the bytes. */
+export function encodeWrite(w: FrameWriter, handle: number, fd: number, data: Uint8Array): void {
+	w.u32(handle).u32(fd).bytes(data);
+}
+
+/** SHUT (end a relayed stream), CREDIT's first fields: u32 handle · u32 fd. */
+export function encodeStream(w: FrameWriter, handle: number, fd: number): void {
+	w.u32(handle).u32(fd);
+}
+
+/** CREDIT: u32 handle · u32 fd · u32 bytes the host has consumed and may be sent again. */
+export function encodeCredit(w: FrameWriter, handle: number, fd: number, bytes: number): void {
+	w.u32(handle).u32(fd).u32(bytes);
+}
 
 /** CLOSE, RELEASE, ALIVE: u32 handle. */
 export function encodeHandle(w: FrameWriter, handle: number): void {

@@ -14,8 +14,8 @@ export function explainDenied(error: unknown, what: string): unknown {
 	const advice = !deno
 		? 'grant it with --allow-child-process, --allow-fs-read and --allow-fs-write'
 		: procFd
-			? "run Deno with --allow-all (-A): the host takes its end of each 'pipe' from /proc/<pid>/fd, which Deno opens only with -A"
-			: `run Deno with ${flag ?? 'the flag it names'} (pidfd needs --allow-run --allow-read --allow-env; -A for 'pipe' stdio)`;
+			? "the 'direct' stdio transport opens /proc/<pid>/fd/N, which Deno allows only with --allow-all (-A): use the default 'relay' transport, or -A"
+			: `run Deno with ${flag ?? 'the flag it names'} (pidfd needs --allow-run --allow-read --allow-env)`;
 	return new PidfdError('ERR_ACCESS_DENIED', `pidfd: ${what} was denied: ${error.message}; ${advice}`, { syscall: 'pidfd', cause: error });
 }
 

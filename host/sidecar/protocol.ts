@@ -15,15 +15,22 @@ export const MessageType = {
 	INFO: 104,
 	RELEASE: 105,
 	ALIVE: 106,
+	WRITE: 107,
+	SHUT: 108,
+	CREDIT: 109,
 	OK: 200,
 	ERROR: 201,
 	SPAWNED: 202,
 	OPENED: 203,
 	INFO_REPLY: 204,
 	UNIMPLEMENTED: 205,
+	WRITTEN: 206,
 	EXIT: 300,
 	EXITED: 301,
 	FATAL: 302,
+	DATA: 303,
+	EOF: 304,
+	WRITABLE: 305,
 } as const;
 
 /** Feature bits in HELLO, probed by the sidecar on this kernel. */
@@ -57,6 +64,10 @@ export const StdioKind = {
 	HOST_FD: 5,
 	CLOSED: 6,
 	FROM_PIDFD: 7,
+	/** A pipe whose write end the sidecar keeps and writes WRITE requests into. */
+	RELAY_TO_CHILD: 8,
+	/** A pipe whose read end the sidecar reads, sending DATA events under a credit window. */
+	RELAY_FROM_CHILD: 9,
 } as const;
 
 export const KillFlag = { GROUP: 1 } as const;

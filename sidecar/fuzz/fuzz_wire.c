@@ -131,6 +131,8 @@ static void fuzz_spawn(const uint8_t *body, size_t n)
 		case STDIO_NULL:
 		case STDIO_PIPE_TO_CHILD:
 		case STDIO_PIPE_FROM_CHILD:
+		case STDIO_RELAY_TO_CHILD:
+		case STDIO_RELAY_FROM_CHILD:
 		case STDIO_CLOSED:
 			break;
 		default:

@@ -1,43 +1,22 @@
-// Raw frame codec for the sidecar test: builds request bodies byte by byte
-// and splits the reply stream into frames, independent of host/.
+// Raw frame codec for the sidecar tests: builds request bodies byte by byte and splits the
+// reply stream into frames with a reader of its own, independent of the host's codec, so
+// the two check each other. Only the numbers are shared.
 import * as assert from 'uvu/assert';
+import { MessageType, StdioKind, SYSCALLS } from '../../host/sidecar/protocol.js';
 
-export const T = {
-	HELLO: 1,
-	SPAWN: 100,
-	KILL: 101,
-	OPEN: 102,
-	CLOSE: 103,
-	INFO: 104,
-	RELEASE: 105,
-	ALIVE: 106,
-	OK: 200,
-	ERROR: 201,
-	SPAWNED: 202,
-	OPENED: 203,
-	INFO_REPLY: 204,
-	UNIMPLEMENTED: 205,
-	EXIT: 300,
-	EXITED: 301,
-	FATAL: 302,
-} as const;
+/**
+ * The protocol's numbers, from the host's tables (test/protocol.ts holds those to
+ * sidecar/wire.h): one definition, not a third hand-typed copy.
+ */
+export const T = MessageType;
 
-/** Syscall ids of ERROR replies (sidecar/wire.h). */
-export const SC = { none: 0, clone3: 1, execve: 2, chdir: 3, pidfd_open: 4, pidfd_send_signal: 5, waitid: 6, ioctl: 7, pidfd_getfd: 8, open: 9 } as const;
+/** Syscall ids of ERROR replies, by name ('' is id 0: none). */
+export const SC = Object.fromEntries(SYSCALLS.map((name, id) => [name || 'none', id])) as { readonly [K in (typeof SYSCALLS)[number] as K extends '' ? 'none' : K]: number };
 
 /** The errnos the sidecar answers with, by name (asm-generic numbering). */
 export const E = { ENOENT: 2, ESRCH: 3, E2BIG: 7, EBADF: 9, ENOTDIR: 20, EINVAL: 22, ENOSYS: 38, EPROTO: 71, EMSGSIZE: 90, EOPNOTSUPP: 95 } as const;
 
-export const STDIO = {
-	INHERIT: 0,
-	NULL: 1,
-	PIPE_TO_CHILD: 2,
-	PIPE_FROM_CHILD: 3,
-	FILE: 4,
-	HOST_FD: 5,
-	CLOSED: 6,
-	FROM_PIDFD: 7,
-} as const;
+export const STDIO = StdioKind;
 
 export interface Frame {
 	type: number;

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The relay transport: child stdio carried over the host connection.
+ *
+ * For a RELAY_* stdio entry the sidecar keeps its end of the child's pipe,
+ * non-blocking, in the epoll set. Out of the child, bytes go to the host as
+ * DATA events, never more than the credit the host has granted: at zero
+ * credit the pipe leaves the epoll set, fills, and the child blocks in
+ * write(2). Into the child, each WRITE request is written as far as the
+ * pipe takes it and answered with the count; a short count arms EPOLLOUT
+ * and one WRITABLE event follows when there is room. So no byte is ever
+ * buffered here: output is read straight into the reply batch, input goes
+ * straight from the receive buffer into the pipe. Nothing here blocks.
+ *
+ * A stream is named by its process's handle and the child's fd number. It
+ * lives until EOF (output) or SHUT (input), independently of the process:
+ * a child that exited may still have bytes in its pipe.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "sidecar.h"
+#include "sys.h"
+
+struct relay {
+	uint32_t handle;	/* 0: free */
+	uint32_t fd;		/* the child's fd number */
+	int pipe;		/* our end, O_NONBLOCK */
+	bool to_child;
+	bool armed;		/* in the epoll set with interest */
+	uint32_t credit;	/* output: bytes we may still send */
+	int next_free;
+};
+
+static struct relay relays[MAX_RELAYS];
+static int relay_free = -1;
+static unsigned int nrelays;
+
+void relay_init(void)
+{
+	int i;
+
+	for (i = MAX_RELAYS - 1; i >= 0; i--) {
+		relays[i].pipe = -1;
+		relays[i].next_free = relay_free;
+		relay_free = i;
+	}
+}
+
+unsigned int relay_room(void)
+{
+	return MAX_RELAYS - nrelays;
+}
+
+static uint64_t relay_tag(const struct relay *r)
+{
+	return (uint64_t)r->handle << 32 | EV_RELAY_BIT | (uint64_t)(r - relays);
+}
+
+/* Sets what epoll watches the pipe for: input, output or nothing. */
+static int relay_arm(struct relay *r, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = relay_tag(r) };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, r->pipe, &ev) < 0)
+		return -errno;
+	r->armed = events != 0;
+	return 0;
+}
+
+static void relay_free_one(struct relay *r)
+{
+	close_watched(&r->pipe);	/* leaves the epoll set with the close */
+	r->handle = 0;
+	r->next_free = relay_free;
+	relay_free = (int)(r - relays);
+	nrelays--;
+}
+
+/*
+ * Takes `pipe` (our end of the child's fd `fd`) into the relay table and
+ * the epoll set. Output streams start with `window` bytes of credit.
+ * Returns 0 or -errno; the caller still owns `pipe` on failure.
+ */
+int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t window)
+{
+	struct relay *r;
+	struct epoll_event ev;
+	int flags;
+
+	if (relay_free < 0)
+		return -EAGAIN;
+	flags = fcntl(pipe, F_GETFL);
+	if (flags < 0 || fcntl(pipe, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	r = &relays[relay_free];
+	r->handle = handle;
+	r->fd = fd;
+	r->pipe = pipe;
+	r->to_child = to_child;
+	r->credit = to_child ? 0 : (window ? window : RELAY_WINDOW);
+	/*
+	 * In the set with no interest yet: output starts with relay_start(),
+	 * once SPAWNED is out; input waits for a short WRITE.
+	 */
+	ev.events = 0;
+	ev.data.u64 = relay_tag(r);
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, pipe, &ev) < 0) {
+		r->handle = 0;
+		r->pipe = -1;
+		return -errno;
+	}
+	r->armed = false;
+	relay_free = r->next_free;
+	nrelays++;
+	return 0;
+}
+
+/* EOF: u32 handle · u32 fd · i32 errno (0: the child closed its end). */
+static void send_eof(const struct relay *r, int err)
+{
+	uint8_t *p = out_frame(MSG_EOF, 0, 12);
+
+	p = wire_put_u32(p, r->handle);
+	p = wire_put_u32(p, r->fd);
+	wire_put_u32(p, (uint32_t)err);
+}
+
+/* The child's output streams start flowing: the host knows them now. */
+void relay_start(uint32_t handle)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_RELAYS && nrelays; i++) {
+		struct relay *r = &relays[i];
+
+		if (r->handle == handle && !r->to_child && r->credit && !r->armed && relay_arm(r, EPOLLIN) < 0) {
+			send_eof(r, EIO);
+			relay_free_one(r);
+		}
+	}
+}
+
+static struct relay *relay_find(uint32_t handle, uint32_t fd)
+{
+	unsigned int i, seen = 0;
+
+	for (i = 0; i < MAX_RELAYS && seen < nrelays; i++) {
+		if (!relays[i].handle)
+			continue;
+		seen++;
+		if (relays[i].handle == handle && relays[i].fd == fd)
+			return &relays[i];
+	}
+	return NULL;
+}
+
+/* Every stream, silently (the fuzzer, between inputs). */
+void relay_drop_all(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_RELAYS && nrelays; i++)
+		if (relays[i].handle)
+			relay_free_one(&relays[i]);
+}
+
+/* The host let go of a process (CLOSE): its streams go too, silently. */
+void relay_drop_handle(uint32_t handle)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_RELAYS && nrelays; i++)
+		if (relays[i].handle == handle)
+			relay_free_one(&relays[i]);
+}
+
+/*
+ * Output: one read per wake-up, straight into the batch as a DATA body, so
+ * one busy stream cannot starve the others of the loop.
+ */
+static void relay_read(struct relay *r)
+{
+	size_t room, want;
+	ssize_t n;
+	uint8_t *body;
+
+	if (OBUF_SIZE - olen < WIRE_HDR_SIZE + 8 + RELAY_MIN_READ)
+		out_flush();
+	room = OBUF_SIZE - olen - WIRE_HDR_SIZE - 8;
+	want = r->credit < room ? r->credit : room;
+	body = obuf + olen + WIRE_HDR_SIZE;
+	do
+		n = sys_read(r->pipe, body + 8, want);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		send_eof(r, n < 0 ? errno : 0);
+		relay_free_one(r);
+		return;
+	}
+	wire_put_hdr(obuf + olen, MSG_DATA, 0, 8 + (size_t)n);
+	wire_put_u32(body, r->handle);
+	wire_put_u32(body + 4, r->fd);
+	olen += WIRE_HDR_SIZE + 8 + (size_t)n;
+	r->credit -= (uint32_t)n;
+	/* Out of credit: stop reading, and the full pipe stops the child. */
+	if (!r->credit && relay_arm(r, 0) < 0) {
+		send_eof(r, EIO);
+		relay_free_one(r);
+	}
+}
+
+/* Input: the pipe has room again (or its reader is gone: the next WRITE says EPIPE). */
+static void relay_writable(struct relay *r)
+{
+	uint8_t *p;
+
+	if (relay_arm(r, 0) < 0)
+		return;
+	p = out_frame(MSG_WRITABLE, 0, 8);
+	p = wire_put_u32(p, r->handle);
+	wire_put_u32(p, r->fd);
+}
+
+void on_relay(uint32_t idx, uint32_t handle)
+{
+	struct relay *r;
+
+	if (idx >= MAX_RELAYS)
+		return;
+	r = &relays[idx];
+	/* An earlier event in this batch may have freed or refilled the entry. */
+	if (r->handle != handle || r->pipe < 0)
+		return;
+	if (r->to_child)
+		relay_writable(r);
+	else if (r->credit)
+		relay_read(r);
+}
+
+/* WRITE: u32 handle · u32 fd · bytes. Answered WRITTEN with the count taken. */
+int handle_write(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct relay *r;
+	ssize_t w;
+	uint8_t *p;
+	int err;
+
+	if (n < 8)
+		return reply_error(id, EINVAL, SC_NONE, "WRITE body");
+	r = relay_find(wire_get_u32(b), wire_get_u32(b + 4));
+	if (!r || !r->to_child)
+		return reply_error(id, EBADF, SC_WRITE, "no relayed stdin stream with that handle and fd");
+	do
+		w = sys_write(r->pipe, b + 8, n - 8);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != EAGAIN) {
+		err = errno;
+		relay_free_one(r);
+		return reply_error(id, err, SC_WRITE, NULL);
+	}
+	if (w < 0)
+		w = 0;
+	if ((size_t)w < n - 8 && !r->armed && (err = relay_arm(r, EPOLLOUT)) < 0) {
+		relay_free_one(r);
+		return reply_error(id, -err, SC_EPOLL_CTL, NULL);
+	}
+	p = out_frame(MSG_WRITTEN, id, 12);
+	p = wire_put_u32(p, r->handle);
+	p = wire_put_u32(p, r->fd);
+	wire_put_u32(p, (uint32_t)w);
+	return 0;
+}
+
+/*
+ * SHUT: u32 handle · u32 fd. Input: close our end, the child reads EOF.
+ * Output: the host stopped reading; close our end, the child gets EPIPE.
+ */
+int handle_shut(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct relay *r;
+
+	if (n != 8)
+		return reply_error(id, EINVAL, SC_NONE, "SHUT body");
+	r = relay_find(wire_get_u32(b), wire_get_u32(b + 4));
+	if (!r)
+		return reply_error(id, EBADF, SC_NONE, "no relayed stream with that handle and fd");
+	relay_free_one(r);
+	return reply_ok(id);
+}
+
+/*
+ * CREDIT: u32 handle · u32 fd · u32 bytes. Sent with id 0 and never
+ * answered (one per read would double the frames). A stream that ended
+ * meanwhile is no error: its credit simply has nowhere to go.
+ */
+int handle_credit(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct relay *r;
+	uint32_t more;
+
+	if (n != 12)
+		return id ? reply_error(id, EINVAL, SC_NONE, "CREDIT body") : 0;
+	r = relay_find(wire_get_u32(b), wire_get_u32(b + 4));
+	if (!r || r->to_child)
+		return id ? reply_error(id, EBADF, SC_NONE, "no relayed output stream with that handle and fd") : 0;
+	more = wire_get_u32(b + 8);
+	r->credit = more > UINT32_MAX - r->credit ? UINT32_MAX : r->credit + more;
+	if (r->credit && !r->armed && relay_arm(r, EPOLLIN) < 0) {
+		send_eof(r, EIO);
+		relay_free_one(r);
+	}
+	return id ? reply_ok(id) : 0;
+}
