@@ -13,7 +13,7 @@ const layerRules = HOST_LAYERS.map((layer, i) => ({
 	comment: `host/${layer} may depend only on the layers below it (${HOST_LAYERS.slice(i + 1).join(', ') || 'none'}) and schemas/`,
 	severity: 'error',
 	from: { path: `^host/${layer}/` },
-	to: { path: `^host/(${[...HOST_LAYERS.slice(0, i), 'bridge', 'cli'].join('|')})/|^host/index\\.ts$` },
+	to: { path: `^host/(${[...HOST_LAYERS.slice(0, i), 'bridge', 'cli', 'pty'].join('|')})/|^host/index\\.ts$` },
 }));
 
 module.exports = {
@@ -32,6 +32,13 @@ module.exports = {
 			severity: 'error',
 			from: { path: '^host/bridge/' },
 			to: { path: '^host/(api|cgroup|process|sidecar|kernel|cli)/' },
+		},
+		{
+			name: 'pty-uses-public-api',
+			comment: 'host/pty (the node-pty shim) stands on the public API only.',
+			severity: 'error',
+			from: { path: '^host/pty/' },
+			to: { path: '^host/(api|cgroup|process|sidecar|kernel|bridge|cli)/' },
 		},
 		{
 			name: 'cli-uses-public-api',

@@ -11,6 +11,8 @@ export { features, sidecarInfo, type Features } from './api/features.js';
 export { shutdown, type ShutdownOptions } from './api/shutdown.js';
 export { Scope, cgroupOf, cgroupDir, type CgroupUsage, type ScopeOptions, type ScopeSpawnOptions, type TreeKillOptions } from './cgroup/index.js';
 export { Child } from './process/child.js';
+export type { Terminal } from './process/terminal.js';
+export type { TerminalOptions } from '../schemas/spawn.js';
 export { PidFd, type OpenOptions } from './process/pidfd.js';
 export { killTree, waitTree, openTree, ProcessTree, type TreeOptions, type TreeWaitOptions } from './process/tree.js';
 export type { KillOptions } from './process/handle.js';

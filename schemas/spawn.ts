@@ -71,6 +71,20 @@ export const RunOnlyOptions = z.object({
 	reject: z.boolean(),
 });
 
+/** A terminal size: 1..65535 columns or rows. */
+const TerminalSize = z.number().int().min(1).max(65535);
+
+/** `spawn(…, { terminal })`: run the child on a new pseudo-terminal (Bun's option shape). */
+export const TerminalOptions = z.strictObject({
+	/** Columns. Default 80. */
+	cols: TerminalSize.optional(),
+	/** Rows. Default 24. */
+	rows: TerminalSize.optional(),
+	/** TERM of the child, unless its `env` sets one. Default 'xterm-256color'. */
+	name: cString.min(1).optional(),
+});
+export type TerminalOptions = z.infer<typeof TerminalOptions>;
+
 /** Options of `spawn()` and `Command`: names follow Node's child_process and execa. */
 export const SpawnOptions = z.strictObject({
 	/** Working directory of the child. Default: the host's current directory. */
@@ -85,6 +99,11 @@ export const SpawnOptions = z.strictObject({
 	 * else 'relay' on Deno and where /proc may not be read, 'direct' elsewhere.
 	 */
 	stdioTransport: z.enum(['direct', 'relay']).optional(),
+	/**
+	 * Run the child on a new pseudo-terminal: fds 0–2 are its slave, the child leads a new
+	 * session with it as controlling terminal, and `child.terminal` is the master.
+	 */
+	terminal: z.union([z.literal(true), TerminalOptions]).optional(),
 	/** argv[0] as the child sees it. Default: the file as given. */
 	argv0: cString.optional(),
 	/** Not killed when the host goes away, and no death signal. Default: false. */
@@ -131,5 +150,6 @@ export const SpawnOptions = z.strictObject({
 	limits: Limits.optional(),
 });
 export type SpawnOptions = z.input<typeof SpawnOptions>;
+
 
 export const SpawnArgs = z.tuple([cString.min(1, { message: 'must be a non-empty string' }), z.array(cString).max(1_000_000)]);

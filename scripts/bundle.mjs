@@ -54,6 +54,8 @@ await Promise.all([
 		plugins: [libraryAsExternal],
 		external: ['ws'],
 	}),
+	// pidfd/pty: node-pty's IPty surface; shares ./pidfd.mjs like the CLI.
+	build({ ...common, entryPoints: { pty: 'host/pty/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' }, plugins: [libraryAsExternal] }),
 	buildUi(), // the `pidfd serve --ui` page, into dist/ui/
 ]);
 chmodSync('dist/cli.mjs', 0o755);

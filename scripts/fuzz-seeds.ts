@@ -80,6 +80,12 @@ const seeds: Record<string, Buffer[]> = {
 		frame(T.SHUT, 3, u32s(1, 0)),
 		frame(T.SHUT, 4, u32s(1, 1)),
 	],
+	'spawn-terminal-resize': [
+		frame(T.SPAWN, 1, spawnBody({ argv: ['/bin/sh'], env: [], stdio: [{ kind: STDIO.TERMINAL, arg: (24 << 16) | 80 }, { kind: STDIO.TERMINAL }, { kind: STDIO.TERMINAL }] })),
+		frame(T.RESIZE, 2, u32s(1, 100, 40)),
+		frame(T.RESIZE, 3, u32s(1, 0, 40)),
+		frame(T.WRITE, 4, new Writer().u32(1).u32(0).raw(Buffer.from('exit\n')).bytes()),
+	],
 	'relay-unknown-streams': [frame(T.WRITE, 1, u32s(9, 0)), frame(T.SHUT, 2, u32s(9, 1)), frame(T.CREDIT, 0, u32s(9, 1, 1)), frame(T.CREDIT, 3, u32s(9))],
 	'unknown-type': [frame(999, 1, Buffer.from([1, 2, 3]))],
 	'header-flags': [frame(T.KILL, 1, u32s(1, 9, 0), 1)],

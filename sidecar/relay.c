@@ -21,6 +21,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "sidecar.h"
@@ -200,7 +202,8 @@ static void relay_read(struct relay *r)
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
-		send_eof(r, n < 0 ? errno : 0);
+		/* EIO is how a pty master says its last slave closed: the end, too. */
+		send_eof(r, n < 0 && errno != EIO ? errno : 0);
 		relay_free_one(r);
 		return;
 	}
@@ -317,4 +320,31 @@ int handle_credit(uint32_t id, const uint8_t *b, size_t n)
 		relay_free_one(r);
 	}
 	return id ? reply_ok(id) : 0;
+}
+
+/*
+ * RESIZE: u32 handle · u32 cols · u32 rows. The window size of a terminal
+ * child's pty, set on the master: the kernel sends SIGWINCH to the
+ * terminal's foreground process group.
+ */
+int handle_resize(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct relay *r;
+	struct winsize ws = { 0 };
+	uint32_t cols, rows;
+
+	if (n != 12)
+		return reply_error(id, EINVAL, SC_NONE, "RESIZE body");
+	cols = wire_get_u32(b + 4);
+	rows = wire_get_u32(b + 8);
+	if (!cols || !rows || cols > 0xffff || rows > 0xffff)
+		return reply_error(id, EINVAL, SC_NONE, "size");
+	r = relay_find(wire_get_u32(b), 1);
+	if (!r || r->to_child)
+		return reply_error(id, EBADF, SC_IOCTL, "no terminal with that handle");
+	ws.ws_col = (unsigned short)cols;
+	ws.ws_row = (unsigned short)rows;
+	if (sys_ioctl(r->pipe, TIOCSWINSZ, &ws) < 0)
+		return reply_error(id, errno, SC_IOCTL, NULL);
+	return reply_ok(id);
 }

@@ -109,6 +109,7 @@ void on_relay(uint32_t idx, uint32_t handle);
 int handle_write(uint32_t id, const uint8_t *body, size_t n);
 int handle_shut(uint32_t id, const uint8_t *body, size_t n);
 int handle_credit(uint32_t id, const uint8_t *body, size_t n);
+int handle_resize(uint32_t id, const uint8_t *body, size_t n);
 
 /* setup.c: may die */
 _Noreturn void die(const char *what, int err);

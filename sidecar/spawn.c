@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -260,7 +261,8 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 	if (s->deferred)
 		child_open(s, src);
 
-	if ((req->flags & SPAWN_SETSID) && setsid() < 0)
+	/* A terminal's child leads a session of its own: the pty becomes its terminal. */
+	if (((req->flags & SPAWN_SETSID) || s->terminal) && setsid() < 0)
 		child_fail(s, errno, SC_SETSID, NULL);
 	if ((req->flags & SPAWN_SETPGID) && setpgid(0, 0) < 0)
 		child_fail(s, errno, SC_SETPGID, NULL);
@@ -303,6 +305,8 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 			child_fail(s, errno, SC_DUP2, NULL);
 	}
 
+	if (s->terminal && sys_ioctl(0, TIOCSCTTY, NULL) < 0)
+		child_fail(s, errno, SC_IOCTL, NULL);
 	if (req->cwd && chdir(req->cwd) < 0)
 		child_fail(s, errno, SC_CHDIR, req->cwd);
 	if (nofile_raised)
@@ -331,6 +335,7 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 
 	s->nres = s->npipes = 0;
 	s->deferred = false;
+	s->terminal = false;
 	s->cgroup_dir = s->cgroup_procs = -1;
 	s->report[0] = s->report[1] = -1;
 	s->pid = 0;
@@ -343,7 +348,7 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 		if (s->req.stdio[i].kind == STDIO_PIPE_TO_CHILD ||
 		    s->req.stdio[i].kind == STDIO_PIPE_FROM_CHILD)
 			s->npipes++;
-		else if (is_relay(s->req.stdio[i].kind))
+		else if (is_relay(s->req.stdio[i].kind) || (i < 2 && s->req.stdio[i].kind == STDIO_TERMINAL))
 			nrelay++;
 	}
 	if (nrelay > relay_room()) {
@@ -484,14 +489,16 @@ static struct slot *spawn_adopt(struct spawn *s)
 	for (i = s->nres; i-- > 0;) {
 		const struct spawn_stdio *e = &s->req.stdio[i];
 
-		if (s->keep[i] >= 0 && is_relay(e->kind)) {
+		if (s->keep[i] >= 0 && (is_relay(e->kind) || e->kind == STDIO_TERMINAL)) {
 			/*
 			 * Room was checked in spawn_parse, so this cannot fail
 			 * but for epoll_ctl; then the stream is closed and the
 			 * child sees EOF/EPIPE on it, as on any closed pipe.
 			 */
-			if (relay_add(slot->handle, i, s->keep[i], e->kind == STDIO_RELAY_TO_CHILD,
-				      e->arg > 0 ? (uint32_t)e->arg : 0) < 0)
+			bool to_child = e->kind == STDIO_RELAY_TO_CHILD || (e->kind == STDIO_TERMINAL && i == 0);
+			uint32_t window = e->kind == STDIO_RELAY_FROM_CHILD && e->arg > 0 ? (uint32_t)e->arg : 0;
+
+			if (relay_add(slot->handle, i, s->keep[i], to_child, window) < 0)
 				sys_close(s->keep[i]);
 			sys_close(s->src[i]);	/* the child has its own copy */
 		} else if (s->keep[i] >= 0) {

@@ -48,6 +48,7 @@ struct spawn {
 	uint32_t nres;			/* entries 0..nres-1 are set up */
 	uint32_t npipes;
 	bool deferred;			/* some entry is opened by the child */
+	bool terminal;			/* entries 0-1(-2) are a new pty's slave */
 	int cgroup_dir;			/* O_PATH, for CLONE_INTO_CGROUP, or -1 */
 	int cgroup_procs;		/* cgroup.procs the child joins by, or -1 */
 	int report[2];			/* deferred: the child's report pipe */

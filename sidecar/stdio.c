@@ -9,13 +9,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "sidecar.h"
 #include "spawn.h"
 #include "sys.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER	_IO('T', 0x41)	/* Linux 4.13 */
+#endif
 
 #define MEM_MAJOR	1	/* /dev/null, /dev/zero, /dev/urandom, ...: open never waits */
 
@@ -26,6 +32,7 @@ bool src_owned(const struct spawn *s, uint32_t i)
 	case STDIO_FILE:
 	case STDIO_HOST_FD:
 	case STDIO_FROM_PIDFD:
+	case STDIO_TERMINAL:
 		return true;
 	}
 	return false;
@@ -171,6 +178,50 @@ static int stdio_host_fd(struct spawn *s, int fd)
 	return r < 0 ? -errno : r;
 }
 
+/*
+ * A new pseudo-terminal for entry 0: the master stays with the sidecar
+ * (keep, relayed: relay.c), the slave goes to the child (src), which makes
+ * it its controlling terminal. `size` packs rows << 16 | cols. TIOCGPTPEER
+ * (Linux 4.13) opens the slave without a path lookup, so it cannot be
+ * another pty's; before it, /dev/pts/N by number.
+ */
+static int open_terminal(struct spawn *s, uint32_t size)
+{
+	struct winsize ws = { .ws_row = (unsigned short)(size >> 16), .ws_col = (unsigned short)size };
+	char path[32], *p;
+	int master, slave, unlock = 0;
+	unsigned int n;
+
+	s->sc = SC_OPEN;
+	s->detail = "/dev/ptmx";
+	master = sys_open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+	if (master < 0)
+		return -errno;
+	s->sc = SC_IOCTL;
+	if (sys_ioctl(master, TIOCSPTLCK, &unlock) < 0 || sys_ioctl(master, TIOCSWINSZ, &ws) < 0)
+		goto fail;
+	slave = sys_ioctl(master, TIOCGPTPEER, (void *)(long)(O_RDWR | O_NOCTTY | O_CLOEXEC));
+	if (slave < 0 && (errno == EINVAL || errno == ENOTTY)) {
+		if (sys_ioctl(master, TIOCGPTN, &n) < 0)
+			goto fail;
+		p = put_uint(stpcpy(path, "/dev/pts/"), n);
+		*p = '\0';
+		s->sc = SC_OPEN;
+		slave = sys_open(path, O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+	}
+	if (slave < 0)
+		goto fail;
+	s->keep[0] = master;
+	s->src[0] = slave;
+	s->terminal = true;
+	s->detail = NULL;
+	return 0;
+fail:
+	n = (unsigned int)errno;
+	sys_close(master);
+	return -(int)n;
+}
+
 /* Sets up what the child gets as fd i. */
 static int stdio_open(struct spawn *s, uint32_t i)
 {
@@ -221,6 +272,27 @@ static int stdio_open(struct spawn *s, uint32_t i)
 			return -errno;
 		s->src[i] = e->kind == STDIO_RELAY_TO_CHILD ? pfd[0] : pfd[1];
 		s->keep[i] = e->kind == STDIO_RELAY_TO_CHILD ? pfd[1] : pfd[0];
+		return 0;
+	case STDIO_TERMINAL:
+		if (i == 0)
+			return open_terminal(s, (uint32_t)e->arg);
+		/*
+		 * 1 and 2: the same slave; on 1 also a second master fd, our
+		 * reading end (0's master is the writing one: relay.c names
+		 * a stream by one fd and one direction).
+		 */
+		s->sc = SC_FCNTL;
+		s->src[i] = fcntl(s->src[0], F_DUPFD_CLOEXEC, 0);
+		if (s->src[i] < 0)
+			return -errno;
+		if (i == 1) {
+			s->keep[1] = fcntl(s->keep[0], F_DUPFD_CLOEXEC, 0);
+			if (s->keep[1] < 0) {
+				r = -errno;
+				sys_close(s->src[1]);
+				return r;
+			}
+		}
 		return 0;
 	case STDIO_FILE:
 		return stdio_file(s, i);

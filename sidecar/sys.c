@@ -23,6 +23,7 @@ int sys_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(__NR_pid
 int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags) { return (int)syscall(__NR_pidfd_send_signal, pidfd, sig, info, flags); }
 int sys_pidfd_getfd(int pidfd, int fd, unsigned int flags) { return (int)syscall(__NR_pidfd_getfd, pidfd, fd, flags); }
 int sys_pidfd_get_info(int pidfd, struct wire_pidfd_info *info) { return ioctl(pidfd, PIDFD_GET_INFO, info); }
+int sys_ioctl(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 int sys_waitid(int which, int id, void *info, int options, struct kernel_rusage *ru) { return (int)syscall(__NR_waitid, which, id, info, options, ru); }
 int sys_kill(pid_t pid, int sig) { return kill(pid, sig); }
 

@@ -106,6 +106,8 @@ int sys_pidfd_open(pid_t pid, unsigned int flags);
 int sys_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags);
 int sys_pidfd_getfd(int pidfd, int fd, unsigned int flags);
 int sys_pidfd_get_info(int pidfd, struct wire_pidfd_info *info);
+/* The terminal ioctls: TIOCSPTLCK, TIOCSWINSZ, TIOCGPTPEER, TIOCGPTN, TIOCSCTTY. */
+int sys_ioctl(int fd, unsigned long request, void *arg);
 int sys_waitid(int which, int id, void *info, int options, struct kernel_rusage *ru);
 int sys_kill(pid_t pid, int sig);
 

@@ -209,6 +209,12 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 		case STDIO_RELAY_FROM_CHILD:
 		case STDIO_CLOSED:
 			break;
+		case STDIO_TERMINAL:
+			/* One pty on 0, 1 (and 2): its size rides on entry 0. */
+			if (i > 2 || (i == 1 && req->stdio[0].kind != STDIO_TERMINAL) ||
+			    (i == 2 && req->stdio[1].kind != STDIO_TERMINAL))
+				return EINVAL;
+			break;
 		default:
 			return EINVAL;
 		}
@@ -222,6 +228,11 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 		if (req->cgroup[0] != '/')
 			return EINVAL;
 	}
+
+	*why = "stdio";
+	if (req->nstdio && req->stdio[0].kind == STDIO_TERMINAL &&
+	    (req->nstdio < 2 || req->stdio[1].kind != STDIO_TERMINAL))
+		return EINVAL;
 
 	*why = "body size";
 	if (r.left)

@@ -39,6 +39,7 @@ enum {
 	MSG_WRITE		= 107,	/* relay: bytes for a child's input */
 	MSG_SHUT		= 108,	/* relay: end one relayed stream */
 	MSG_CREDIT		= 109,	/* relay: id 0, never answered */
+	MSG_RESIZE		= 110,	/* a terminal's window size */
 	MSG_OK			= 200,
 	MSG_ERROR		= 201,
 	MSG_SPAWNED		= 202,
@@ -90,6 +91,7 @@ enum {
 	STDIO_FROM_PIDFD	= 7,	/* entry carries one more field: u32 handle */
 	STDIO_RELAY_TO_CHILD	= 8,	/* a pipe the sidecar writes WRITE bytes into */
 	STDIO_RELAY_FROM_CHILD	= 9,	/* a pipe the sidecar reads into DATA events */
+	STDIO_TERMINAL		= 10,	/* the slave of a new pty; fds 0 and 1 at least */
 };
 
 /* Syscall ids in ERROR replies */

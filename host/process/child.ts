@@ -7,6 +7,7 @@ import { killTree, type TreeKillOptions, waitTree } from './tree.js';
 import { ProcessHandle } from './handle.js';
 import { openPipeEnd, type PipeOnRead } from './pipes.js';
 import { RelayReadable, RelayWritable } from './relay.js';
+import { Terminal } from './terminal.js';
 import type { Sidecar } from '../sidecar/connection.js';
 import { decodeExit, type PipeEnd } from '../sidecar/messages.js';
 
@@ -27,6 +28,8 @@ export interface ChildOutput<T = Buffer | string> {
 export interface Relay {
 	fd: number;
 	toChild: boolean;
+	/** One side of a terminal's pty master, not a stdio stream of its own. */
+	terminal?: boolean;
 }
 
 /** What a child needs of the cgroup scope holding its tree (host/cgroup's Scope). */
@@ -54,11 +57,25 @@ export class Child extends ProcessHandle {
 	readonly stdout: Readable | null = null;
 	/** The child's fd 2 when it is `'pipe'`, else null. */
 	readonly stderr: Readable | null = null;
+	/**
+	 * The pty master of a child spawned with `terminal`: read what its programs print, write
+	 * keystrokes, `resize()`. Its `stdin`, `stdout` and `stderr` are null then, as in Bun.
+	 */
+	readonly terminal: Terminal | null = null;
 	/** Every pipe by child fd: `stdio[3]` for `stdio: [..., 'pipe']`. */
 	readonly stdio: (Readable | Writable | null)[] = [];
 
 	/** @internal Use `spawn()` or `Command#spawn()`. */
-	constructor(sidecar: Sidecar, handle: number, pid: number, pipes: readonly PipeEnd[], relays: readonly Relay[], stdioCount: number, onread?: PipeOnRead) {
+	constructor(
+		sidecar: Sidecar,
+		handle: number,
+		pid: number,
+		pipes: readonly PipeEnd[],
+		relays: readonly Relay[],
+		stdioCount: number,
+		onread?: PipeOnRead,
+		terminalSize?: { cols: number; rows: number },
+	) {
 		super(sidecar, handle, pid);
 		sidecar.ref();
 		for (let fd = 0; fd < stdioCount; fd++) this.stdio.push(null);
@@ -67,12 +84,19 @@ export class Child extends ProcessHandle {
 			for (const { childFd, sidecarFd } of pipes) {
 				this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0, onread?.[childFd]);
 			}
-			for (const { fd, toChild } of relays) {
-				this.stdio[fd] = toChild ? new RelayWritable(sidecar, handle, fd) : new RelayReadable(sidecar, handle, fd);
+			let keys: RelayWritable | undefined;
+			let screen: RelayReadable | undefined;
+			for (const { fd, toChild, terminal } of relays) {
+				const stream = toChild ? new RelayWritable(sidecar, handle, fd) : new RelayReadable(sidecar, handle, fd);
+				if (!terminal) this.stdio[fd] = stream;
+				else if (toChild) keys = stream as RelayWritable;
+				else screen = stream as RelayReadable;
 			}
+			if (keys && screen) this.terminal = new Terminal(sidecar, handle, keys, screen, terminalSize ?? { cols: 80, rows: 24 });
 		} catch (error) {
 			// EMFILE, say: the caller gets no Child, so this one must not hold the loop.
 			for (const stream of this.stdio) stream?.destroy();
+			this.terminal?.destroy();
 			sidecar.unwatch(handle);
 			sidecar.unref();
 			throw error;

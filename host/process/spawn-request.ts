@@ -41,9 +41,9 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 		groups: o.groups ?? [],
 		file,
 		argv: [o.argv0 ?? file, ...args],
-		env: o.env === undefined ? hostEnvList() : envList(o.env),
+		env: withTerm(o.env === undefined ? hostEnvList() : envList(o.env), o.terminal, o.env?.TERM !== undefined),
 		cwd: o.cwd === undefined ? process.cwd() : resolve(pathOf(o.cwd)),
-		stdio: stdioList(o.stdio ?? 'inherit', transportOf(o) === 'relay'),
+		stdio: withTerminal(stdioList(o.stdio ?? 'inherit', transportOf(o) === 'relay'), o.terminal),
 		...(o.cgroup === undefined ? {} : { cgroup: resolve(pathOf(o.cgroup)) }),
 	};
 }
@@ -192,4 +192,22 @@ function invalid(what: string, error: { issues: readonly { path: readonly Proper
 	const issue = error.issues[0]!;
 	const path = issue.path.map((p, i) => (i === 0 && names && typeof p === 'number' ? names[p] : String(p))).join('.');
 	return new InvalidArgumentError(`${what}: ${path ? `${path} ` : ''}${issue.message}`, { cause: error });
+}
+
+/** A terminal child's fds 0–2 are the pty's slave, whatever `stdio` said for them. */
+function withTerminal(stdio: WireStdio[], terminal: SpawnOptions['terminal']): WireStdio[] {
+	if (!terminal) return stdio;
+	const { cols = 80, rows = 24 } = terminal === true ? {} : terminal;
+	const slave = { kind: StdioKind.TERMINAL, arg: 0, path: '' };
+	return [{ ...slave, arg: rows * 65536 + cols }, slave, slave, ...stdio.slice(3)];
+}
+
+/**
+ * TERM from the terminal's `name`, unless the `env` option sets it: the host's own TERM
+ * describes the host's terminal, not this one.
+ */
+function withTerm(env: readonly string[], terminal: SpawnOptions['terminal'], explicit: boolean): readonly string[] {
+	if (!terminal || explicit) return env;
+	const name = (terminal === true ? undefined : terminal.name) ?? 'xterm-256color';
+	return [...env.filter((e) => !e.startsWith('TERM=')), `TERM=${name}`];
 }

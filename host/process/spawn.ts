@@ -39,7 +39,7 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			const { handle, pid, pipes } = decodeSpawned(reply.body);
 			let child: Child | undefined;
 			try {
-				child = new Child(sidecar, handle, pid, pipes, relaysOf(request), request.stdio.length, onread);
+				child = new Child(sidecar, handle, pid, pipes, relaysOf(request), request.stdio.length, onread, terminalSize(request));
 				if (request.flags & SpawnFlag.DETACHED) child.markDetached();
 				setup?.(child);
 			} catch (error) {
@@ -62,12 +62,21 @@ export async function spawnChild(file: string, args: readonly string[], options:
 	);
 }
 
+/** The size a terminal child starts with: entry 0 packs rows << 16 | cols. */
+function terminalSize(request: WireSpawn): { cols: number; rows: number } | undefined {
+	const first = request.stdio[0];
+	if (first?.kind !== StdioKind.TERMINAL) return undefined;
+	return { cols: first.arg & 0xffff, rows: (first.arg >>> 16) & 0xffff };
+}
+
 /** The stdio entries the sidecar relays, which SPAWNED does not list. */
 function relaysOf(request: WireSpawn): Relay[] {
 	const relays: Relay[] = [];
 	request.stdio.forEach((entry, fd) => {
 		if (entry.kind === StdioKind.RELAY_TO_CHILD) relays.push({ fd, toChild: true });
 		else if (entry.kind === StdioKind.RELAY_FROM_CHILD) relays.push({ fd, toChild: false });
+		// The pty master: keystrokes in on 0, the terminal's output on 1.
+		else if (entry.kind === StdioKind.TERMINAL && fd < 2) relays.push({ fd, toChild: fd === 0, terminal: true });
 	});
 	return relays;
 }

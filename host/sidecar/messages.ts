@@ -124,6 +124,11 @@ export function encodeStream(w: FrameWriter, handle: number, fd: number): void {
 	w.u32(handle).u32(fd);
 }
 
+/** RESIZE: u32 handle · u32 cols · u32 rows. */
+export function encodeResize(w: FrameWriter, handle: number, cols: number, rows: number): void {
+	w.u32(handle).u32(cols).u32(rows);
+}
+
 /** CREDIT: u32 handle · u32 fd · u32 bytes the host has consumed and may be sent again. */
 export function encodeCredit(w: FrameWriter, handle: number, fd: number, bytes: number): void {
 	w.u32(handle).u32(fd).u32(bytes);

@@ -18,6 +18,7 @@ export const MessageType = {
 	WRITE: 107,
 	SHUT: 108,
 	CREDIT: 109,
+	RESIZE: 110,
 	OK: 200,
 	ERROR: 201,
 	SPAWNED: 202,
@@ -68,6 +69,8 @@ export const StdioKind = {
 	RELAY_TO_CHILD: 8,
 	/** A pipe whose read end the sidecar reads, sending DATA events under a credit window. */
 	RELAY_FROM_CHILD: 9,
+	/** The slave of a new pty (entries 0, 1 and maybe 2); entry 0's arg packs rows << 16 | cols. */
+	TERMINAL: 10,
 } as const;
 
 export const KillFlag = { GROUP: 1 } as const;

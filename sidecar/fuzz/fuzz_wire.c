@@ -133,6 +133,7 @@ static void fuzz_spawn(const uint8_t *body, size_t n)
 		case STDIO_PIPE_FROM_CHILD:
 		case STDIO_RELAY_TO_CHILD:
 		case STDIO_RELAY_FROM_CHILD:
+		case STDIO_TERMINAL:
 		case STDIO_CLOSED:
 			break;
 		default:

@@ -121,6 +121,15 @@ int sys_pidfd_getfd(int pidfd, int fd, unsigned int flags)
 	return fd & 1 ? fail(EBADF) : fake_fd();
 }
 
+/* No terminals here: /dev/ptmx never opens for real, and its ioctls refuse. */
+int sys_ioctl(int fd, unsigned long request, void *arg)
+{
+	(void)fd;
+	(void)request;
+	(void)arg;
+	return fail(ENOTTY);
+}
+
 int sys_pidfd_get_info(int pidfd, struct wire_pidfd_info *info)
 {
 	(void)pidfd;

@@ -1,0 +1,179 @@
+// Terminals: children on a pseudo-terminal the sidecar opens, the master relayed to the host.
+// Cases after node-pty's Unix tests (src/unixTerminal.test.ts) and Bun's terminal tests where
+// they apply, named in each label.
+import { readdirSync, readFileSync } from 'node:fs';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Child, InvalidArgumentError, sidecarInfo, spawn } from '../host/index.js';
+import { eventually, within } from './helpers/deadline.js';
+
+const LIMIT = 20_000;
+
+/** Everything the terminal shows until its end. */
+async function screen(child: Child): Promise<string> {
+	let text = '';
+	for await (const chunk of child.terminal!) text += chunk;
+	return text;
+}
+
+/** Collects output as it comes, to wait for a prompt or an answer. */
+function watch(child: Child): { text: () => string } {
+	let text = '';
+	child.terminal!.on('data', (chunk: Buffer) => {
+		text += chunk;
+	});
+	return { text: () => text };
+}
+
+// ---
+
+const basics = suite('a child on a terminal');
+
+basics('tty names a /dev/pts device; stdin and stdout are terminals; stdio streams are null (Bun: terminal option)', async () => {
+	const child = await spawn('sh', ['-c', 'tty; test -t 0 && test -t 1 && test -t 2 && echo all-ttys'], { terminal: true });
+	assert.is(child.stdin, null);
+	assert.is(child.stdout, null);
+	assert.is(child.stderr, null);
+	const text = await within(LIMIT, screen(child));
+	assert.match(text, /^\/dev\/pts\/\d+\r\n/);
+	assert.match(text, 'all-ttys\r\n');
+	assert.is((await child.wait()).code, 0);
+});
+
+basics('stty size reports the size asked for (node-pty: "should return the size"); TERM from name', async () => {
+	const child = await spawn('sh', ['-c', 'stty size; echo "$TERM"'], { terminal: { cols: 132, rows: 43, name: 'vt100' } });
+	assert.equal([child.terminal!.cols, child.terminal!.rows], [132, 43]);
+	assert.is(await within(LIMIT, screen(child)), '43 132\r\nvt100\r\n');
+});
+
+basics('defaults: 80 × 24, xterm-256color; an explicit env TERM wins', async () => {
+	assert.is(await within(LIMIT, screen(await spawn('sh', ['-c', 'stty size; echo "$TERM"'], { terminal: true }))), '24 80\r\nxterm-256color\r\n');
+	const own = await spawn('sh', ['-c', 'echo "$TERM"'], { terminal: true, env: { TERM: 'dumb', PATH: process.env.PATH } });
+	assert.is(await within(LIMIT, screen(own)), 'dumb\r\n');
+});
+
+basics('the child leads a session whose controlling terminal is the pty', async () => {
+	const child = await spawn('sh', ['-c', 'ps -o sid=,pgid=,tty= -p $$'], { terminal: true });
+	const [sid, pgid, tty] = (await within(LIMIT, screen(child))).trim().split(/\s+/);
+	assert.is(Number(sid), child.pid);
+	assert.is(Number(pgid), child.pid);
+	assert.match(tty!, /^pts\/\d+$/);
+});
+
+basics('wait() has the exit code and the rusage; the terminal ends cleanly, not with EIO', async () => {
+	const child = await spawn('sh', ['-c', 'echo bye; exit 3'], { terminal: true });
+	const errors: unknown[] = [];
+	child.terminal!.on('error', (e) => errors.push(e));
+	assert.is(await within(LIMIT, screen(child)), 'bye\r\n');
+	const exit = await child.wait();
+	assert.is(exit.code, 3);
+	assert.ok(exit.rusage!.maxRssKiB > 0);
+	assert.equal(errors, []);
+});
+
+basics('bad sizes are refused before anything starts', async () => {
+	for (const terminal of [{ cols: 0 }, { rows: -1 }, { cols: 65536 }, { rows: 1.5 }, { colour: 1 }]) {
+		assert.instance(await spawn('true', [], { terminal } as never).catch((e: unknown) => e), InvalidArgumentError, JSON.stringify(terminal));
+	}
+});
+
+basics.run();
+
+// ---
+
+const interactive = suite('interactive use');
+
+interactive('sh -i computes $((6*7)), and `exit 3` ends it with code 3 (node-pty: "should open a pty")', async () => {
+	const child = await spawn('sh', ['-i'], { terminal: true, env: { PATH: process.env.PATH, PS1: '$ ' } });
+	const out = watch(child);
+	// Type only at the prompt: a shell may flush what was typed before it set the terminal up.
+	await eventually(LIMIT, () => out.text().includes('$ '), 'the prompt');
+	child.terminal!.write('echo $((6*7))\n');
+	await eventually(LIMIT, () => /\r\n42\r\n/.test(out.text()), 'the answer');
+	child.terminal!.write('exit 3\n');
+	assert.is((await within(LIMIT, child.wait())).code, 3);
+});
+
+interactive('^C interrupts the foreground sleep, not the host; the shell goes on', async () => {
+	const child = await spawn('sh', ['-i'], { terminal: true, env: { PATH: process.env.PATH, PS1: '$ ' } });
+	try {
+		const out = watch(child);
+		await eventually(LIMIT, () => out.text().includes('$ '), 'the prompt');
+		child.terminal!.write('sleep 30\n');
+		await eventually(LIMIT, () => readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim() !== '', 'sleep started');
+		child.terminal!.write('\x03');
+		child.terminal!.write('echo after-sleep $?\n');
+		await eventually(LIMIT, () => /after-sleep 130/.test(out.text()), 'sleep ended by SIGINT (128 + 2)');
+		child.terminal!.write('exit 0\n');
+		assert.is((await within(LIMIT, child.wait())).code, 0);
+	} finally {
+		await child.kill('SIGKILL');
+	}
+});
+
+interactive('resize() changes what stty reports and the foreground job gets SIGWINCH (node-pty: "resize")', async () => {
+	const child = await spawn('sh', ['-c', 'trap "echo winched" WINCH; echo ready; read line; stty size'], { terminal: { cols: 80, rows: 24 } });
+	const out = watch(child);
+	await eventually(LIMIT, () => out.text().includes('ready'), 'ready');
+	await child.terminal!.resize(100, 40);
+	assert.equal([child.terminal!.cols, child.terminal!.rows], [100, 40]);
+	child.terminal!.write('\n');
+	await within(LIMIT, child.wait());
+	await eventually(LIMIT, () => out.text().includes('40 100'), 'the new size');
+	assert.match(out.text(), 'winched');
+	assert.instance(await child.terminal!.resize(0, 10).catch((e: unknown) => e), InvalidArgumentError);
+});
+
+interactive.run();
+
+// ---
+
+const volume = suite('volume and leaks');
+
+volume('64 MiB of output arrives whole', async () => {
+	const size = 64 * 1024 * 1024;
+	const child = await spawn('sh', ['-c', `head -c ${size} /dev/zero | tr '\\0' a`], { terminal: true });
+	let count = 0;
+	let other = 0;
+	for await (const chunk of child.terminal! as AsyncIterable<Buffer>) {
+		count += chunk.length;
+		for (const byte of chunk) if (byte !== 0x61) other++;
+	}
+	assert.is(other, 0);
+	assert.is(count, size);
+	assert.is((await child.wait()).code, 0);
+});
+
+volume('200 terminals opened and closed leave no pty and no fd behind', async () => {
+	const { pid } = await sidecarInfo();
+	const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+	const ptys = () => Number(readFileSync('/proc/sys/kernel/pty/nr', 'utf8'));
+	const before = { fds: fds(), ptys: ptys() };
+	for (let i = 0; i < 200; i += 20) {
+		await within(
+			LIMIT,
+			Promise.all(
+				Array.from({ length: 20 }, async () => {
+					const child = await spawn('true', [], { terminal: true });
+					await screen(child);
+					await child.wait();
+				}),
+			),
+		);
+	}
+	await eventually(LIMIT, () => fds() === before.fds, `sidecar fds back to ${before.fds} (now ${fds()})`);
+	await eventually(LIMIT, () => ptys() <= before.ptys, `ptys back to ${before.ptys} (now ${ptys()})`);
+});
+
+volume('writing after the child exited fails through the stream, never as an uncaught throw', async () => {
+	const child = await spawn('true', [], { terminal: true });
+	await screen(child);
+	await child.wait();
+	const error = await new Promise<unknown>((resolve) => {
+		child.terminal!.once('error', resolve);
+		child.terminal!.write('late\n', (e) => e && resolve(e));
+	});
+	assert.instance(error, Error);
+});
+
+volume.run();
