@@ -154,8 +154,8 @@ const pool = (() => {
 /** Where `'pidfd'` and friends lead: the sources for Node (through tsx), the bundles for Bun and Deno. */
 function rewriteImports(code: string, bundles: boolean): string {
 	const targets: Record<string, string> = bundles
-		? { pidfd: 'dist/pidfd.mjs', 'pidfd/client': 'dist/client.mjs', 'pidfd/bridge': 'dist/bridge.mjs' }
-		: { pidfd: 'host/index.ts', 'pidfd/client': 'client/index.ts', 'pidfd/bridge': 'host/bridge/index.ts' };
+		? { pidfd: 'dist/pidfd.mjs', 'pidfd/client': 'dist/client.mjs', 'pidfd/bridge': 'dist/bridge.mjs', 'pidfd/pty': 'dist/pty.mjs' }
+		: { pidfd: 'host/index.ts', 'pidfd/client': 'client/index.ts', 'pidfd/bridge': 'host/bridge/index.ts', 'pidfd/pty': 'host/pty/index.ts' };
 	// `import … from '…'`, `export … from '…'`, `import '…'` and `import('…')`: nothing but a specifier list between the keyword and the quote.
 	const specifiers = /(^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*|^\s*import\s*|\bimport\s*\(\s*)(['"])([^'"]+)\2/gm;
 	return code.replace(specifiers, (whole, lead: string, quote: string, specifier: string) => {

@@ -177,3 +177,49 @@ volume('writing after the child exited fails through the stream, never as an unc
 });
 
 volume.run();
+
+// ---
+
+const cli = suite('pidfd run --tty: a terminal bridged to yours');
+
+/** The CLI run on a terminal of ours, so that its own stdin and stdout are a tty. */
+function cliOnTerminal(args: string[], size = { cols: 70, rows: 20 }): Promise<Child> {
+	return spawn(process.execPath, ['--import', 'tsx', 'host/cli/main.ts', 'run', '--tty', '--', ...args], { terminal: { ...size, name: 'vt220' } });
+}
+
+cli('the command gets a terminal of its own, with our size and TERM; then the usual report', async () => {
+	const outer = await cliOnTerminal(['sh', '-c', 'tty; stty size; echo "TERM=$TERM"; exit 4']);
+	const text = await within(LIMIT, screen(outer));
+	// Node's raw mode keeps ONLCR on our side, so the inner \r\n shows as \r\r\n: the same on screen.
+	const lines = text.split(/\r+\n/);
+	assert.match(lines[0]!, /^\/dev\/pts\/\d+$/);
+	assert.is(lines[1], '20 70');
+	assert.is(lines[2], 'TERM=vt220');
+	assert.match(text, /pidfd: sh exited with code 4/);
+	assert.is((await outer.wait()).code, 4);
+});
+
+cli('our window size follows (SIGWINCH), and our terminal is given back cooked', async () => {
+	const script = 'echo ready; while read line; do stty size; done';
+	// An outer shell runs the CLI, then shows whether its terminal is canonical again.
+	const outer = await spawn('sh', ['-c', `${process.execPath} --import tsx host/cli/main.ts run --tty -- sh -c '${script}'; stty -a | grep -o -- '-\\?icanon' | head -1`], {
+		terminal: { cols: 70, rows: 20 },
+	});
+	const out = watch(outer);
+	await eventually(LIMIT, () => out.text().includes('ready'), 'ready');
+	await outer.terminal!.resize(100, 30);
+	// Each line asks for the size again, until the new one shows.
+	await eventually(
+		LIMIT,
+		() => {
+			outer.terminal!.write('\n');
+			return out.text().includes('30 100');
+		},
+		'the new size inside',
+	);
+	outer.terminal!.write('\x04'); // EOF ends the read loop, then the inner sh
+	await within(LIMIT, outer.wait());
+	await eventually(LIMIT, () => /\r\nicanon\r\n/.test(out.text()), `icanon restored (${JSON.stringify(out.text().slice(-200))})`);
+});
+
+cli.run();

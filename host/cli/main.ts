@@ -5,6 +5,7 @@ import { type CgroupUsage, type ExitInfo, type Limits, killTree, PidFd, PidfdErr
 
 const USAGE = `Usage:
   pidfd run [--json] [-o FILE] -- COMMAND [ARG...]   run COMMAND, then report how it ended and its resource usage
+      [--tty]                                        ... on a terminal of its own, bridged to yours (script(1) with rusage)
       [--contain [--memory-max SIZE] [--pids-max N] [--cpu-max CPUS]]
                                                      ... in a cgroup of its own, with budgets; report the whole tree's usage
   pidfd wait [--json] [--tree] PID...                wait until every PID (--tree: and all its descendants) has exited
@@ -51,6 +52,7 @@ async function run(args: string[]): Promise<number> {
 			'memory-max': { type: 'string' },
 			'pids-max': { type: 'string' },
 			'cpu-max': { type: 'string' },
+			tty: { type: 'boolean' },
 		},
 	});
 	const [file, ...rest] = positionals;
@@ -60,7 +62,10 @@ async function run(args: string[]): Promise<number> {
 	const started = performance.now();
 	let child: Awaited<ReturnType<typeof spawn>>;
 	try {
-		child = await spawn(file, rest, values.contain ? { contain: true, ...(limits ? { limits } : {}) } : {});
+		child = await spawn(file, rest, {
+			...(values.contain ? { contain: true, ...(limits ? { limits } : {}) } : {}),
+			...(values.tty ? { terminal: terminalOfOurs() } : {}),
+		});
 	} catch (error) {
 		if (error instanceof PidfdError && error.syscall === 'execve') {
 			process.stderr.write(`pidfd: ${file}: ${error.message}\n`);
@@ -73,7 +78,9 @@ async function run(args: string[]): Promise<number> {
 	const forward = (signal: NodeJS.Signals) => () => void child.kill(signal).catch(() => {});
 	for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => {});
 	for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, forward(signal));
+	const bridged = child.terminal ? bridgeTerminal(child.terminal) : undefined;
 	const exit = await child.wait();
+	await bridged?.();
 	const wallMs = performance.now() - started;
 	// The run is over: what the command left running in its tree goes too.
 	const leftover = child.scope?.pids().length ?? 0;
@@ -85,6 +92,45 @@ async function run(args: string[]): Promise<number> {
 	if (values.output) writeFileSync(values.output, report);
 	else process.stderr.write(report);
 	return exitCodeOf(exit);
+}
+
+/** The child's terminal starts with our terminal's size and TERM (80 × 24 if we have none). */
+function terminalOfOurs(): { cols: number; rows: number; name: string } {
+	return { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, name: process.env.TERM || 'xterm-256color' };
+}
+
+type ChildTerminal = NonNullable<Awaited<ReturnType<typeof spawn>>['terminal']>;
+
+/**
+ * Connects our terminal to the child's: keystrokes raw (Ctrl-C is a byte for the child's
+ * terminal to turn into its SIGINT, not ours), output as it comes, our window size followed.
+ * Returns the undoing, to await once the child has ended: it waits for the last output and
+ * gives the terminal back as it was. A signal that ends us restores it too.
+ */
+function bridgeTerminal(terminal: ChildTerminal): () => Promise<void> {
+	const stdin = process.stdin;
+	const raw = stdin.isTTY === true && !stdin.isRaw;
+	const restore = () => {
+		if (raw && stdin.isRaw) stdin.setRawMode(false);
+	};
+	if (raw) stdin.setRawMode(true);
+	process.once('exit', restore);
+	const onResize = () => {
+		terminal.resize(process.stdout.columns || terminal.cols, process.stdout.rows || terminal.rows).catch(() => {});
+	};
+	process.stdout.on('resize', onResize);
+	stdin.pipe(terminal);
+	const drained = new Promise<void>((resolve) => {
+		terminal.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+		terminal.once('close', resolve);
+	});
+	return async () => {
+		await drained;
+		process.stdout.off('resize', onResize);
+		stdin.unpipe(terminal);
+		stdin.pause();
+		restore();
+	};
 }
 
 async function waitAll(args: string[]): Promise<number> {
