@@ -223,3 +223,48 @@ cli('our window size follows (SIGWINCH), and our terminal is given back cooked',
 });
 
 cli.run();
+
+// ---
+
+const faults = suite('terminal faults');
+
+faults('a host that never reads the terminal blocks the child, with flat memory', async () => {
+	const { pid: sidecar } = await sidecarInfo();
+	const rss = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${sidecar}/status`, 'utf8'))![1]);
+	const wrote = (pid: number) => Number(/^wchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
+	const before = rss();
+	const child = await spawn('cat', ['/dev/zero'], { terminal: true });
+	child.terminal!.pause();
+	try {
+		let last = -1;
+		// No progress between two looks: blocked on the full terminal (a running cat writes MiBs).
+		await eventually(
+			LIMIT,
+			() => {
+				const now = wrote(child.pid);
+				const stuck = now === last;
+				last = now;
+				return stuck;
+			},
+			'cat blocked',
+		);
+		assert.ok(last < 4 * 1024 * 1024, `cat wrote ${last} bytes before blocking`);
+		assert.ok(rss() - before < 1024, `sidecar RSS ${before} → ${rss()} KiB`);
+	} finally {
+		await child.kill('SIGKILL');
+		await within(LIMIT, child.wait());
+	}
+});
+
+faults('the sidecar killed mid-session ends the terminal with its death', async () => {
+	const child = await spawn('sh', ['-i'], { terminal: true, env: { PATH: process.env.PATH, PS1: '$ ' } });
+	const out = watch(child);
+	const failed = new Promise<unknown>((resolve) => child.terminal!.once('error', resolve));
+	await eventually(LIMIT, () => out.text().includes('$ '), 'the prompt');
+	process.kill((await sidecarInfo()).pid, 'SIGKILL');
+	const error = (await within(LIMIT, failed)) as { code?: string };
+	assert.is(error.code, 'ERR_PIDFD_SIDECAR_DIED');
+	assert.is(((await child.wait().catch((e: unknown) => e)) as { code?: string }).code, 'ERR_PIDFD_SIDECAR_DIED');
+});
+
+faults.run();

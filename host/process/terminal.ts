@@ -33,6 +33,9 @@ export class Terminal extends Duplex {
 		output.once('end', () => this.end(() => this.push(null)));
 		output.once('error', (error) => this.destroy(error));
 		input.once('error', (error) => this.destroy(error));
+		// As for relayed streams: the sidecar's death reaches everyone through wait(); a terminal
+		// nobody listens to must not make it an uncaught 'error' that ends the host.
+		this.on('error', () => {});
 	}
 
 	/** Columns of the terminal. */
