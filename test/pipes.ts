@@ -1,54 +1,25 @@
 // Pipes that never block, on every runtime and transport: test/fixtures/pipes.mjs (plain JS
 // against dist/pidfd.mjs) on Node (direct and relay), Bun, and Deno with -A and with the
 // least privilege pidfd needs. Bun and Deno come from the npm devDependencies.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testIf } from './helpers/skip.js';
+import { type Check, runTagged } from './helpers/tagged.js';
 
 const FIXTURE = 'test/fixtures/pipes.mjs';
 const LIMIT = 120_000;
 const BUN = 'node_modules/.bin/bun';
 const DENO = 'node_modules/.bin/deno';
 
-interface Check {
-	ok: boolean;
-	value?: Record<string, unknown>;
-	error?: string;
-}
-
 /** Runs the fixture; its report is the `PIPES` line of stdout. */
-async function fixture(file: string, args: string[]): Promise<Record<string, Check>> {
-	const dir = mkdtempSync(join(tmpdir(), 'pidfd-pipes-'));
-	try {
-		const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-		let stdout = '';
-		let stderr = '';
-		child.stdout.on('data', (d: Buffer) => {
-			stdout += d;
-		});
-		child.stderr.on('data', (d: Buffer) => {
-			stderr += d;
-		});
-		const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT);
-		const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-		clearTimeout(timer);
-		const line = stdout.split('\n').find((l) => l.startsWith('PIPES '));
-		if (!line) assert.unreachable(`${file} ${args.join(' ')}: no PIPES line (exit ${code})\n${stderr.slice(-2000)}`);
-		return (JSON.parse(line!.slice('PIPES '.length)) as { results: Record<string, Check> }).results;
-	} finally {
-		rmSync(dir, { recursive: true, force: true });
-	}
-}
+const fixture = (file: string, args: string[]) => runTagged('PIPES', file, args, LIMIT);
 
 function value(results: Record<string, Check>, name: string): Record<string, unknown> {
 	const r = results[name];
 	if (!r) assert.unreachable(`check ${name} did not run`);
 	if (!r!.ok) assert.unreachable(`check ${name} failed: ${r!.error}`);
-	return r!.value!;
+	return r!.value as Record<string, unknown>;
 }
 
 function expectAll(results: Record<string, Check>, what: string): void {
@@ -101,17 +72,8 @@ const permission = suite("Node's permission model: the relay where /proc may not
 
 testIf(permission, built, 'dist/pidfd.mjs is not built (npm run build)', '--experimental-permission without /proc: pipes relayed, direct refused with ERR_ACCESS_DENIED', async () => {
 	const repo = new URL('..', import.meta.url).pathname;
-	const child = spawn(process.execPath, ['--experimental-permission', `--allow-fs-read=${repo}`, '--allow-child-process', 'test/fixtures/permission.mjs'], { stdio: ['ignore', 'pipe', 'pipe'] });
-	let stdout = '';
-	child.stdout.on('data', (d: Buffer) => {
-		stdout += d;
-	});
-	const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT);
-	await new Promise((resolve) => child.on('close', resolve));
-	clearTimeout(timer);
-	const line = stdout.split('\n').find((l) => l.startsWith('PERMISSION '));
-	if (!line) assert.unreachable(`no PERMISSION line: ${stdout}`);
-	assert.equal(JSON.parse(line!.slice('PERMISSION '.length)), { procReadable: false, stdout: 'PIPED\n', direct: 'ERR_ACCESS_DENIED' });
+	const results = await runTagged('PERMISSION', process.execPath, ['--experimental-permission', `--allow-fs-read=${repo}`, '--allow-child-process', 'test/fixtures/permission.mjs'], LIMIT);
+	assert.equal(value(results, 'permission'), { procReadable: false, stdout: 'PIPED\n', direct: 'ERR_ACCESS_DENIED' });
 });
 
 permission.run();

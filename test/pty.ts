@@ -1,33 +1,17 @@
 // pidfd/pty, the node-pty shim, on Node, Bun and Deno (least privilege): test/fixtures/pty.mjs
 // against the dist/ bundles. Bun and Deno come from the npm devDependencies.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testIf } from './helpers/skip.js';
+import { runTagged } from './helpers/tagged.js';
 
 const LIMIT = 60_000;
 const FIXTURE = 'test/fixtures/pty.mjs';
 const BUN = 'node_modules/.bin/bun';
 const DENO = 'node_modules/.bin/deno';
 
-async function fixture(file: string, args: string[]): Promise<Record<string, { ok: boolean; value?: unknown; error?: string }>> {
-	const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-	let stdout = '';
-	let stderr = '';
-	child.stdout.on('data', (d: Buffer) => {
-		stdout += d;
-	});
-	child.stderr.on('data', (d: Buffer) => {
-		stderr += d;
-	});
-	const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT);
-	const code = await new Promise((resolve) => child.on('close', resolve));
-	clearTimeout(timer);
-	const line = stdout.split('\n').find((l) => l.startsWith('PTY '));
-	if (!line) assert.unreachable(`${file}: no PTY line (exit ${code})\n${stderr.slice(-2000)}`);
-	return JSON.parse(line!.slice(4)).results;
-}
+const fixture = (file: string, args: string[]) => runTagged('PTY', file, args, LIMIT);
 
 function expectAll(results: Awaited<ReturnType<typeof fixture>>): void {
 	for (const [name, r] of Object.entries(results)) assert.ok(r.ok, `${name}: ${r.error}`);
