@@ -9,6 +9,20 @@ export interface RemoteKillOptions {
 	group?: boolean;
 }
 
+/** A remote child's terminal: the library's `child.terminal`, with Web streams. */
+export interface RemoteTerminal {
+	/** What the programs on the terminal print (the pty master's output). */
+	readonly readable: ReadableStream<Uint8Array>;
+	/** Keystrokes (strings are sent as UTF-8). Closing it sends EOF: the pty master's side is let go. */
+	readonly writable: WritableStream<Uint8Array | string>;
+	/** Sets the window size (1..65535 each); the terminal's foreground job gets SIGWINCH. */
+	resize(cols: number, rows: number): Promise<void>;
+	/** Columns, as last set. */
+	readonly cols: number;
+	/** Rows, as last set. */
+	readonly rows: number;
+}
+
 /** What a child needs from its connection beyond stream traffic. */
 export interface ChildLink extends Link {
 	request(message: { type: string; [key: string]: unknown }): Promise<unknown>;
@@ -27,6 +41,8 @@ export class RemoteChild {
 	readonly stdout: ReadableStream<Uint8Array> | null;
 	/** The child's stderr when it is 'pipe', else null. */
 	readonly stderr: ReadableStream<Uint8Array> | null;
+	/** The child's terminal when it was spawned with `terminal` (stdin, stdout and stderr are null then), else null. */
+	readonly terminal: RemoteTerminal | null;
 
 	readonly #link: ChildLink;
 	readonly #id: number;
@@ -40,7 +56,15 @@ export class RemoteChild {
 	#fail!: (error: PidfdError) => void;
 
 	/** @internal Made by `spawn()` from the server's reply. */
-	constructor(link: ChildLink, id: number, pid: number, stdio: readonly ('pipe' | 'ignore')[], stdinWindow: number, window: number) {
+	constructor(
+		link: ChildLink,
+		id: number,
+		pid: number,
+		stdio: readonly ('pipe' | 'ignore')[],
+		stdinWindow: number,
+		window: number,
+		terminalSize?: { cols: number; rows: number },
+	) {
 		this.#link = link;
 		this.#id = id;
 		this.pid = pid;
@@ -50,6 +74,19 @@ export class RemoteChild {
 		});
 		// Nobody may ever call wait(): an unobserved rejection must not be reported as a crash.
 		this.#waiting.catch(() => {});
+		if (terminalSize) {
+			// The pty master travels as fd 0 (keystrokes) and fd 1 (what the terminal shows).
+			this.#input = inputStream(link, id, stdinWindow);
+			this.#outputs.set(1, outputStream(link, id, 1, window));
+			this.terminal = remoteTerminal(this.#input.stream, this.#outputs.get(1)!.stream, terminalSize, (cols, rows) =>
+				this.#link.request({ type: 'resize', child: this.#id, cols, rows }).then(() => undefined),
+			);
+			this.stdin = null;
+			this.stdout = null;
+			this.stderr = null;
+			return;
+		}
+		this.terminal = null;
 		this.#input = stdio[0] === 'pipe' ? inputStream(link, id, stdinWindow) : undefined;
 		for (const fd of [1, 2] as const) if (stdio[fd] === 'pipe') this.#outputs.set(fd, outputStream(link, id, fd, window));
 		this.stdin = this.#input?.stream ?? null;
@@ -136,4 +173,29 @@ export class RemoteChild {
 		this.#lost = error;
 		this.#fail(error);
 	}
+}
+
+/** The terminal handle; the host checks sizes, refusing a bad one with EINVAL. */
+function remoteTerminal(
+	writable: WritableStream<Uint8Array | string>,
+	readable: ReadableStream<Uint8Array>,
+	size: { cols: number; rows: number },
+	send: (cols: number, rows: number) => Promise<void>,
+): RemoteTerminal {
+	let { cols, rows } = size;
+	return {
+		readable,
+		writable,
+		get cols() {
+			return cols;
+		},
+		get rows() {
+			return rows;
+		},
+		async resize(newCols: number, newRows: number) {
+			await send(newCols, newRows);
+			cols = newCols;
+			rows = newRows;
+		},
+	};
 }

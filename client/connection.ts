@@ -36,6 +36,12 @@ export interface RemoteSpawnOptions {
 	detached?: boolean;
 	/** Bytes of stdout (and of stderr) the host may send ahead of your reads. Default 256 KiB. */
 	window?: number;
+	/**
+	 * Run the child on a pseudo-terminal (only if the host's policy allows terminals):
+	 * `child.terminal` is then its master and `stdio` is ignored. Default size 80 × 24, TERM
+	 * from `name` (default 'xterm-256color') unless `env` sets TERM.
+	 */
+	terminal?: true | { cols?: number; rows?: number; name?: string };
 }
 
 const DEFAULT_WINDOW = 256 * 1024;
@@ -89,7 +95,7 @@ export class BridgeConnection {
 		const id = this.#nextId++;
 		const child = await new Promise<RemoteChild>((resolve, reject) => {
 			this.#spawning.set(id, (reply) => {
-				const c = new RemoteChild(this.#link, reply.child, reply.pid, modes, reply.stdinWindow, granted);
+				const c = new RemoteChild(this.#link, reply.child, reply.pid, modes, reply.stdinWindow, granted, terminalSize(options.terminal));
 				this.#children.set(reply.child, c);
 				resolve(c);
 			});
@@ -191,6 +197,13 @@ export class BridgeConnection {
 		this.#pending.clear();
 		for (const child of this.#children.values()) child.onLost(this.#lost);
 	}
+}
+
+/** The size a terminal starts with, as the host fills in the defaults; undefined without one. */
+function terminalSize(terminal: RemoteSpawnOptions['terminal']): { cols: number; rows: number } | undefined {
+	if (!terminal) return undefined;
+	const { cols = 80, rows = 24 } = terminal === true ? {} : terminal;
+	return { cols, rows };
 }
 
 function toError(reply: ErrorReply): PidfdError {

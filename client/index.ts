@@ -14,7 +14,7 @@ import type { RemoteChild } from './child.js';
 import { type RemoteRunOptions, type RemoteRunResult, runRemote } from './run.js';
 
 export { PidfdError, RunError } from '../schemas/errors.js';
-export type { RemoteChild, RemoteKillOptions } from './child.js';
+export type { RemoteChild, RemoteKillOptions, RemoteTerminal } from './child.js';
 export type { BridgeConnection, ConnectOptions, RemoteSpawnOptions, WebSocketConstructor } from './connection.js';
 export type { RemoteRunOptions, RemoteRunResult } from './run.js';
 export type { ExitInfo } from '../schemas/exit.js';

@@ -2,7 +2,7 @@ import type { ExitInfo } from '../schemas/exit.js';
 import type { BridgeConnection, RemoteSpawnOptions } from './connection.js';
 import { RunError } from '../schemas/errors.js';
 
-export interface RemoteRunOptions extends Omit<RemoteSpawnOptions, 'stdio'> {
+export interface RemoteRunOptions extends Omit<RemoteSpawnOptions, 'stdio' | 'terminal'> {
 	/** Written to the child's stdin, which is then closed. Default: stdin is /dev/null. */
 	input?: string | Uint8Array;
 	/** 'utf8' gives strings; default 'buffer' gives Uint8Arrays. */

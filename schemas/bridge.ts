@@ -29,6 +29,24 @@ const EnvName = z
 	.max(256)
 	.regex(/^[^=\0]+$/, { message: 'is not a valid variable name' });
 const StdioMode = z.enum(['pipe', 'ignore']);
+/** A terminal size: 1..65535 columns or rows. */
+const TerminalSize = z.number().int().min(1).max(65535);
+
+/** The terminal a spawn asks for: `true` for the defaults (80 × 24, TERM=xterm-256color). */
+export const BridgeTerminal = z.union([
+	z.literal(true),
+	z.strictObject({
+		cols: TerminalSize.optional(),
+		rows: TerminalSize.optional(),
+		/** TERM of the child, unless its `env` sets one. */
+		name: cString
+			.min(1)
+			.max(256)
+			.regex(/^[^=]+$/, { message: 'is not a valid TERM value' })
+			.optional(),
+	}),
+]);
+export type BridgeTerminal = z.infer<typeof BridgeTerminal>;
 
 // --- client → server
 
@@ -65,6 +83,11 @@ export const SpawnRequest = z.strictObject({
 	detached: z.boolean().optional(),
 	/** Initial credit, in bytes, for each of stdout and stderr (flow control). */
 	window: Bytes.optional(),
+	/**
+	 * Run the child on a pseudo-terminal (only if the policy allows terminals): its output
+	 * comes as frames on fd 1, keystrokes go as frames on fd 0; `stdio` is then ignored.
+	 */
+	terminal: BridgeTerminal.optional(),
 });
 export type SpawnRequest = z.infer<typeof SpawnRequest>;
 
@@ -94,8 +117,12 @@ export type CreditMessage = z.infer<typeof CreditMessage>;
 export const CloseMessage = z.strictObject({ type: z.literal('close'), child: ChildId, fd: z.union([z.literal(1), z.literal(2)]) });
 export type CloseMessage = z.infer<typeof CloseMessage>;
 
+/** Set a terminal child's window size; its foreground job gets SIGWINCH. */
+export const ResizeRequest = z.strictObject({ type: z.literal('resize'), id: RequestId, child: ChildId, cols: TerminalSize, rows: TerminalSize });
+export type ResizeRequest = z.infer<typeof ResizeRequest>;
+
 /** Every JSON message a client may send. Anything else gets an EINVAL error reply. */
-export const ClientMessage = z.discriminatedUnion('type', [SpawnRequest, KillRequest, WaitRequest, ListRequest, CreditMessage, CloseMessage]);
+export const ClientMessage = z.discriminatedUnion('type', [SpawnRequest, KillRequest, WaitRequest, ListRequest, CreditMessage, CloseMessage, ResizeRequest]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 // --- server → client (validated by the tests; the client trusts its server)
@@ -224,5 +251,7 @@ export const PolicyFile = z.strictObject({
 		.optional(),
 	/** Let clients spawn `detached` children that outlive their connection. Default false. */
 	allowDetach: z.boolean().optional(),
+	/** Let clients spawn children on a pseudo-terminal (`terminal` in a spawn). Default false. */
+	allowTerminal: z.boolean().optional(),
 });
 export type PolicyFile = z.infer<typeof PolicyFile>;

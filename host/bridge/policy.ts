@@ -31,6 +31,7 @@ export interface Policy {
 	readonly maxPayload: number;
 	readonly maxBuffered: number;
 	readonly allowDetach: boolean;
+	readonly allowTerminal: boolean;
 }
 
 /** Options of a spawn that passed the policy, ready for `spawn()`. */
@@ -118,6 +119,7 @@ export function resolvePolicy(file: PolicyFile = {}): Policy {
 		maxPayload: file.maxPayload ?? POLICY_DEFAULTS.maxPayload,
 		maxBuffered: file.maxBuffered ?? POLICY_DEFAULTS.maxBuffered,
 		allowDetach: file.allowDetach ?? false,
+		allowTerminal: file.allowTerminal ?? false,
 	};
 }
 
@@ -186,6 +188,7 @@ export function resolveEnv(policy: Policy, env: Readonly<Record<string, string>>
  */
 export async function checkSpawn(policy: Policy, request: SpawnRequest): Promise<CheckedSpawn> {
 	if (request.detached && !policy.allowDetach) throw new PolicyError('detached children are not allowed');
+	if (request.terminal && !policy.allowTerminal) throw new PolicyError('terminals are not allowed (the policy has no allowTerminal)');
 	const env = resolveEnv(policy, request.env);
 	const executable = await resolveExecutable(policy, request.file);
 	const cwd = await resolveCwd(policy, request.cwd);
@@ -203,5 +206,7 @@ export async function checkSpawn(policy: Policy, request: SpawnRequest): Promise
 	if (request.killSignal !== undefined) options.killSignal = request.killSignal;
 	if (request.processGroup !== undefined) options.processGroup = request.processGroup;
 	if (request.setsid !== undefined) options.setsid = request.setsid;
+	// A terminal child leads a session of its own on the pty: its fds 0–2 are the pty's slave.
+	if (request.terminal) options.terminal = request.terminal;
 	return { file: executable.real, args: request.args ?? [], options, detached: request.detached ?? false, display: executable.path };
 }

@@ -23,6 +23,7 @@ export const SERVE_USAGE = `Usage: pidfd serve [options]
   --max-payload BYTES        largest message accepted (default 1M)
   --max-buffered BYTES       output queued per client before pausing its children (default 1M)
   --allow-detach             let clients start children that outlive their connection
+  --allow-terminal           let clients start children on a pseudo-terminal
   --policy FILE              a JSON policy file (see PolicyFile); flags add to it
   --ui                       also serve a page at http://HOST:PORT/ that lists this
                              connection's processes, starts allowed ones and kills them;
@@ -92,6 +93,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 			'max-payload': { type: 'string' },
 			'max-buffered': { type: 'string' },
 			'allow-detach': { type: 'boolean' },
+			'allow-terminal': { type: 'boolean' },
 			policy: { type: 'string' },
 			ui: { type: 'boolean' },
 		},
@@ -110,6 +112,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	if (values['max-payload'] !== undefined) policy.maxPayload = bytes('--max-payload', values['max-payload']);
 	if (values['max-buffered'] !== undefined) policy.maxBuffered = bytes('--max-buffered', values['max-buffered']);
 	if (values['allow-detach']) policy.allowDetach = true;
+	if (values['allow-terminal']) policy.allowTerminal = true;
 	const checked = PolicyFile.safeParse(policy);
 	if (!checked.success) {
 		const issue = checked.error.issues[0]!;

@@ -1,6 +1,14 @@
 import type { WebSocket } from 'ws';
 import type { ExitInfo } from '../../schemas/exit.js';
-import { FRAME_EOF, type KillRequest, type ProcessSummary, type ServerMessage, type SpawnRequest, type WaitRequest } from '../../schemas/bridge.js';
+import {
+	FRAME_EOF,
+	type KillRequest,
+	type ProcessSummary,
+	type ResizeRequest,
+	type ServerMessage,
+	type SpawnRequest,
+	type WaitRequest,
+} from '../../schemas/bridge.js';
 import { decodeFrame } from '../../schemas/bridge-wire.js';
 import { type Child, PidfdError, signalNumber, spawn } from '../index.js';
 import { OutputPump, StdinSink } from './flow.js';
@@ -128,6 +136,9 @@ export class Session {
 			case 'close':
 				this.#entries.get(message.child)?.outputs.get(message.fd)?.close();
 				return;
+			case 'resize':
+				this.#resize(message);
+				return;
 			default:
 				return unreachable(message);
 		}
@@ -190,14 +201,15 @@ export class Session {
 			args: checked.args,
 			startedAt: Date.now(),
 			detached: checked.detached,
-			group: request.processGroup === true || request.setsid === true,
+			// A terminal child leads a session (and so a process group) of its own.
+			group: request.processGroup === true || request.setsid === true || child.terminal !== null,
 			outputs: new Map(),
 			stdin: undefined,
 			exit: undefined,
 			waiters: 0,
 		};
 		this.#entries.set(entry.id, entry);
-		const stdinWindow = child.stdin ? Math.min(DEFAULT_WINDOW, policy.maxBuffered) : 0;
+		const stdinWindow = child.stdin || child.terminal ? Math.min(DEFAULT_WINDOW, policy.maxBuffered) : 0;
 		// The reply goes out before any frame or event of this child, so the client knows it first.
 		this.#send({ type: 'spawned', id: request.id, child: entry.id, pid: child.pid, stdinWindow });
 		this.#attachStdio(entry, request.window ?? DEFAULT_WINDOW, stdinWindow);
@@ -213,8 +225,12 @@ export class Session {
 	#attachStdio(entry: Entry, window: number, stdinWindow: number): void {
 		const { child } = entry;
 		const credit = Math.min(window, this.#policy.maxBuffered);
+		// A terminal is one stream each way: what its programs print goes out as fd 1,
+		// keystrokes come in as fd 0, under the same windows as pipes.
+		const output = child.terminal ?? child.stdout;
+		const input = child.terminal ?? child.stdin;
 		for (const [fd, stream] of [
-			[1, child.stdout],
+			[1, output],
 			[2, child.stderr],
 		] as const) {
 			if (!stream) continue;
@@ -223,9 +239,9 @@ export class Session {
 			if (this.#blocked) pump.block(true);
 			entry.outputs.set(fd, pump);
 		}
-		if (child.stdin) {
+		if (input) {
 			entry.stdin = new StdinSink(
-				child.stdin,
+				input,
 				stdinWindow,
 				(bytes) => this.#send({ type: 'credit', child: entry.id, fd: 0, bytes }),
 				(error) => this.#send({ type: 'error', id: null, child: entry.id, fd: 0, ...describe(error) }),
@@ -259,6 +275,18 @@ export class Session {
 		}
 		entry.child.kill(signal, { group: request.group === true }).then(
 			(delivered) => this.#send({ type: 'ok', id: request.id, delivered }),
+			(error: unknown) => this.#replyError(request.id, error),
+		);
+	}
+
+	#resize(request: ResizeRequest): void {
+		const entry = this.#entries.get(request.child);
+		if (!entry) return this.#send({ type: 'error', id: request.id, code: 'ESRCH', message: `no child ${request.child} on this connection` });
+		const terminal = entry.child.terminal;
+		if (!terminal) return this.#send({ type: 'error', id: request.id, code: 'EINVAL', message: `resize: child ${request.child} is not on a terminal` });
+		if (entry.exit) return this.#send({ type: 'error', id: request.id, code: 'ESRCH', message: `resize: child ${request.child} has ended` });
+		terminal.resize(request.cols, request.rows).then(
+			() => this.#send({ type: 'ok', id: request.id }),
 			(error: unknown) => this.#replyError(request.id, error),
 		);
 	}
