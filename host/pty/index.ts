@@ -133,12 +133,12 @@ class Pty implements IPty {
 
 	pause(): void {
 		this.#paused = true;
-		this.#child?.terminal!.pause();
+		this.#child?.terminal?.pause();
 	}
 
 	resume(): void {
 		this.#paused = false;
-		this.#child?.terminal!.resume();
+		this.#child?.terminal?.resume();
 	}
 
 	#with(run: (child: Child) => void): void {
