@@ -38,12 +38,22 @@ slow('cat /dev/zero into a stream nobody reads: blocked after a window, not a Gi
 	const stdout = child.stdout as Readable;
 	stdout.pause();
 	try {
-		await eventually(LIMIT, () => blockedInPipeWrite(child.pid), 'cat blocked in pipe_write');
-		const first = written(child.pid);
 		const before = { host: rssKiB(process.pid), sidecar: rssKiB(sidecarPid) };
-		// cat offers an endless stream; what it got out is the credit window, the pipe and
-		// the stream's buffer: bounded by design. A second look finds it still blocked there.
-		await eventually(LIMIT, () => blockedInPipeWrite(child.pid) && written(child.pid) === first, 'still blocked');
+		// cat offers an endless stream; what it gets out is the credit window, the pipe and the
+		// stream's buffer: bounded by design. Blocked means asleep in a pipe write with no
+		// progress since the last look (a slow sidecar may fill the pipe for a moment while
+		// credit is left, and cat then goes on).
+		let first = -1;
+		await eventually(
+			LIMIT,
+			() => {
+				const now = written(child.pid);
+				const stuck = now === first && blockedInPipeWrite(child.pid);
+				first = now;
+				return stuck;
+			},
+			'cat blocked in pipe_write',
+		);
 		const after = { host: rssKiB(process.pid), sidecar: rssKiB(sidecarPid) };
 		console.log(`  blocked after ${(first / 1024).toFixed(0)} KiB written; host RSS ${before.host} → ${after.host} KiB, sidecar ${before.sidecar} → ${after.sidecar} KiB`);
 		assert.ok(first < 4 * 1024 * 1024, `cat wrote ${first} bytes before blocking`);
