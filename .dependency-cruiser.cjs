@@ -16,6 +16,19 @@ const layerRules = HOST_LAYERS.map((layer, i) => ({
 	to: { path: `^host/(${[...HOST_LAYERS.slice(0, i), 'bridge', 'cli', 'pty'].join('|')})/|^host/index\\.ts$` },
 }));
 
+/** bridge/, cli/ and pty/ stand on the public API (host/index.ts), not on the internals. */
+const publicApiRules = [
+	['bridge', 'the WebSocket bridge'],
+	['cli', 'the CLI (it may also load the bridge)'],
+	['pty', 'the node-pty shim'],
+].map(([folder, what]) => ({
+	name: `${folder}-uses-public-api`,
+	comment: `host/${folder} (${what}) uses host/index.ts and schemas/, not the internals.`,
+	severity: 'error',
+	from: { path: `^host/${folder}/` },
+	to: { path: `^host/(${[...HOST_LAYERS, 'bridge', 'cli', 'pty'].filter((f) => f !== folder && !(folder === 'cli' && f === 'bridge')).join('|')})/` },
+}));
+
 module.exports = {
 	forbidden: [
 		{
@@ -26,27 +39,7 @@ module.exports = {
 			to: { circular: true },
 		},
 		...layerRules,
-		{
-			name: 'bridge-uses-public-api',
-			comment: 'host/bridge stands on the public API (host/index.ts) and schemas/, not on the internals.',
-			severity: 'error',
-			from: { path: '^host/bridge/' },
-			to: { path: '^host/(api|cgroup|process|sidecar|kernel|cli)/' },
-		},
-		{
-			name: 'pty-uses-public-api',
-			comment: 'host/pty (the node-pty shim) stands on the public API only.',
-			severity: 'error',
-			from: { path: '^host/pty/' },
-			to: { path: '^host/(api|cgroup|process|sidecar|kernel|bridge|cli)/' },
-		},
-		{
-			name: 'cli-uses-public-api',
-			comment: 'host/cli stands on the public API, the bridge and schemas/.',
-			severity: 'error',
-			from: { path: '^host/cli/' },
-			to: { path: '^host/(api|cgroup|process|sidecar|kernel)/' },
-		},
+		...publicApiRules,
 		{
 			name: 'schemas-import-nothing-of-ours',
 			comment: 'schemas/ is the bottom layer: it imports neither host/, client/ nor ui/.',

@@ -2,7 +2,7 @@
 // reply stream into frames with a reader of its own, independent of the host's codec, so
 // the two check each other. Only the numbers are shared.
 import * as assert from 'uvu/assert';
-import { MessageType, StdioKind, SYSCALLS } from '../../host/sidecar/protocol.js';
+import { type Hello, MessageType, StdioKind, SYSCALLS } from '../../host/sidecar/protocol.js';
 
 /**
  * The protocol's numbers, from the host's tables (test/protocol.ts holds those to
@@ -141,14 +141,8 @@ export function spawnBody(r: SpawnRequest): Buffer {
 	return w.bytes();
 }
 
-export interface Hello {
-	version: number;
-	features: number;
-	maxFrame: number;
-	pid: number;
-	maxHandles: number;
-	kernel: string;
-}
+/** HELLO as the raw reader decodes it: the host's own type. */
+export type { Hello } from '../../host/sidecar/protocol.js';
 
 export function decodeHello(b: Buffer): Hello {
 	const n = b.readUInt32LE(20);
