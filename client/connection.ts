@@ -57,6 +57,8 @@ export class BridgeConnection {
 	readonly limits: HelloMessage['limits'];
 	/** The executables the host allows (absolute paths; spawn takes the path or its basename), from its hello. */
 	readonly allow: readonly string[];
+	/** Whether the host allows terminal sessions (`terminal` in spawn), from its hello. */
+	readonly allowTerminal: boolean;
 	/** Resolves when the connection has ended, for whatever reason. */
 	readonly closed: Promise<void>;
 
@@ -74,6 +76,7 @@ export class BridgeConnection {
 		this.#ws = ws;
 		this.limits = hello.limits;
 		this.allow = hello.allow ?? [];
+		this.allowTerminal = hello.allowTerminal ?? false;
 		this.closed = closed;
 		const maxChunk = Math.max(1, Math.min(64 * 1024, hello.limits.maxPayload - FRAME_HEADER_SIZE));
 		this.#link = {

@@ -34,6 +34,8 @@ export interface RemoteHost {
 	readonly limits: BridgeConnection['limits'];
 	/** The executables the host allows, as absolute paths; spawn takes the path or its basename. */
 	readonly allow: readonly string[];
+	/** Whether the host allows terminal sessions (`terminal` in spawn): its policy's allowTerminal. */
+	readonly allowTerminal: boolean;
 	/** Resolves when the connection ends, for whatever reason. */
 	readonly closed: Promise<void>;
 	/** Ends the connection; the host kills the children it started (except detached ones). */
@@ -50,6 +52,7 @@ export async function connect(url: string | URL, options: ConnectOptions): Promi
 		list: () => connection.list(),
 		limits: connection.limits,
 		allow: connection.allow,
+		allowTerminal: connection.allowTerminal,
 		closed: connection.closed,
 		close: () => connection.close(),
 	};

@@ -141,6 +141,8 @@ export const HelloMessage = z.strictObject({
 	}),
 	/** The executables a spawn may name (by this path or its basename), as the policy lists them. */
 	allow: z.array(z.string()),
+	/** Whether a spawn may ask for a terminal (the policy's allowTerminal); absent from servers without terminals. */
+	allowTerminal: z.boolean().optional(),
 });
 export type HelloMessage = z.infer<typeof HelloMessage>;
 

@@ -247,6 +247,7 @@ terminal('pidfd serve --allow-terminal allows terminals; without it they are ref
 		try {
 			assert.is(running.bridge.policy.allowTerminal, allow);
 			const host = await within(LIMIT, connect(running.url, { token: running.token, WebSocket }), 'connect');
+			assert.is(host.allowTerminal, allow, 'the hello says whether terminals are allowed');
 			const spawning = host.spawn('sh', ['-c', 'test -t 0 && echo tty'], { terminal: true });
 			if (allow) {
 				const child = await within(LIMIT, spawning, 'spawn');

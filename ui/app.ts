@@ -3,11 +3,15 @@
  * allowed programs, streams their output and kills them. Plain DOM, no framework; the
  * protocol is pidfd/client's.
  *
+ * Children started "in a terminal" (when the server allows terminals) get a terminal pane,
+ * xterm.js, instead of the text view: see terminal-view.ts.
+ *
  * The token arrives in the address's fragment (`#token=…`), which browsers never send to a
  * server: the page moves it to sessionStorage (this tab only) and drops it from the address
  * bar and the history entry at once. Without one, the page asks for it.
  */
 import { type ProcessSummary, type RemoteChild, type RemoteHost, connect } from '../client/index.js';
+import { type TerminalView, createTerminalView } from './terminal-view.js';
 
 const TOKEN_KEY = 'pidfd.token';
 const POLL_MS = 500;
@@ -21,6 +25,9 @@ const tokenInput = byId<HTMLInputElement>('token');
 const spawnForm = byId<HTMLFormElement>('spawn-form');
 const program = byId<HTMLSelectElement>('program');
 const argsInput = byId<HTMLInputElement>('args');
+const terminalOption = byId<HTMLLabelElement>('terminal-option');
+const terminalBox = byId<HTMLInputElement>('terminal');
+const terminalHint = byId<HTMLParagraphElement>('terminal-hint');
 const startButton = byId<HTMLButtonElement>('start');
 const spawnError = byId<HTMLParagraphElement>('spawn-error');
 const processesCard = byId<HTMLElement>('processes-card');
@@ -33,11 +40,21 @@ const outputs = byId<HTMLElement>('outputs');
 interface Started {
 	child: RemoteChild;
 	pane: Pane;
+	/**
+	 * What Kill sends: SIGTERM, or SIGHUP for a terminal, as closing a terminal window does
+	 * (an interactive shell ignores SIGTERM).
+	 */
+	killSignal: 'SIGTERM' | 'SIGHUP';
 }
 
+/** A card for one process: a summary line (command, pid, state) above its output. */
 interface Pane {
 	root: HTMLDetailsElement;
 	meta: HTMLSpanElement;
+}
+
+/** The text view: stdout and stderr as text, trimmed to MAX_OUTPUT_CHARS. */
+interface TextPane extends Pane {
 	log: HTMLPreElement;
 	chars: number;
 }
@@ -100,6 +117,8 @@ async function start(token: string): Promise<void> {
 	tokenForm.hidden = true;
 	setStatus('connected', `Connected to ${url}`);
 	showPrograms(connected.allow);
+	// Offered only where the server's policy allows terminals (its hello says so).
+	terminalOption.hidden = terminalHint.hidden = !connected.allowTerminal;
 	const { maxProcsPerConnection, maxRuntimeMs } = connected.limits;
 	limitsLine.textContent = `Up to ${maxProcsPerConnection} processes at once${maxRuntimeMs === null ? '' : `, each for at most ${formatMs(maxRuntimeMs)}`}. They end when this page closes.`;
 	spawnForm.hidden = false;
@@ -126,7 +145,7 @@ function showPrograms(allow: readonly string[]): void {
 		const option = document.createElement('option');
 		option.textContent = 'none allowed';
 		program.append(option);
-		program.disabled = argsInput.disabled = startButton.disabled = true;
+		program.disabled = argsInput.disabled = terminalBox.disabled = startButton.disabled = true;
 		showError('The server allows no programs: start it with --allow PATH.');
 	}
 }
@@ -210,7 +229,7 @@ function makeRow(p: ProcessSummary): Row {
 		const entry = started.get(p.pid);
 		if (!entry) return;
 		kill.disabled = true;
-		entry.child.kill('SIGTERM').then(wake, wake); // ESRCH: it ended meanwhile
+		entry.child.kill(entry.killSignal).then(wake, wake); // ESRCH: it ended meanwhile
 	});
 	cell('actions').append(kill);
 	return { tr, cells, kill };
@@ -235,63 +254,111 @@ async function spawnFromForm(): Promise<void> {
 	}
 	showError(null);
 	startButton.disabled = true;
-	let child: RemoteChild;
 	try {
-		child = await host.spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+		if (terminalBox.checked && host.allowTerminal) await startInTerminal(host, file, args);
+		else await startWithTextView(host, file, args);
 	} catch (error) {
 		const e = error as Error & { code?: string };
 		showError(`${e.code ? `${e.code}: ` : ''}${e.message}`);
-		return;
 	} finally {
 		startButton.disabled = host === undefined;
 	}
-	const pane = makePane(file, args, child.pid);
-	started.set(child.pid, { child, pane });
-	panes.set(child.pid, pane);
+}
+
+async function startWithTextView(connected: RemoteHost, file: string, args: string[]): Promise<void> {
+	const child = await connected.spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+	const log = document.createElement('pre');
+	log.className = 'log';
+	log.setAttribute('role', 'log');
+	log.setAttribute('aria-label', `Output of ${basename(file)}, pid ${child.pid}`);
+	log.tabIndex = 0;
+	const pane: TextPane = { ...makePane(file, args, log), log, chars: 0 };
+	track(child, pane, 'SIGTERM');
 	if (child.stdout) void pump(child.stdout, pane, 'stdout');
 	if (child.stderr) void pump(child.stderr, pane, 'stderr');
+}
+
+/**
+ * The pane comes first: the program starts with the size that fits it. If it cannot start,
+ * the pane goes again and the form shows why.
+ */
+async function startInTerminal(connected: RemoteHost, file: string, args: string[]): Promise<void> {
+	const screen = document.createElement('div');
+	screen.className = 'terminal-screen';
+	screen.setAttribute('aria-label', `Terminal of ${basename(file)}`);
+	const frame = document.createElement('div');
+	frame.className = 'terminal-frame';
+	frame.append(screen);
+	const pane = makePane(file, args, frame);
+	pane.root.dataset.kind = 'terminal';
+	pane.meta.textContent = 'starting…';
+	const size = document.createElement('span');
+	size.className = 'size';
+	pane.meta.after(size);
+	let view: TerminalView | undefined;
+	let child: RemoteChild;
+	try {
+		view = createTerminalView(screen);
+		child = await connected.spawn(file, args, { terminal: { cols: view.cols, rows: view.rows } });
+	} catch (error) {
+		view?.dispose();
+		pane.root.remove();
+		throw error;
+	}
+	const shown = view;
+	track(child, pane, 'SIGHUP', () => shown.end());
+	shown.connect(child.terminal!, (cols, rows) => {
+		pane.root.dataset.cols = String(cols);
+		pane.root.dataset.rows = String(rows);
+		size.textContent = `${cols}×${rows}`;
+	});
+	pane.root.scrollIntoView({ block: 'nearest' });
+	shown.focus();
+}
+
+/** Registers a started child for Kill and the table's links, and shows how it ends in its pane. */
+function track(child: RemoteChild, pane: Pane, killSignal: Started['killSignal'], onEnd: () => void = () => {}): void {
+	pane.root.dataset.pid = String(child.pid);
+	pane.meta.textContent = `pid ${child.pid} · running`;
+	started.set(child.pid, { child, pane, killSignal });
+	panes.set(child.pid, pane);
 	child.wait().then(
 		(exit) => {
 			const text = exit.status === 'signaled' ? `killed (${exit.signal})` : `exited ${exit.code ?? '?'}`;
 			pane.meta.textContent = `pid ${child.pid} · ${text}`;
 			pane.root.dataset.state = exit.status === 'signaled' ? 'killed' : exit.code === 0 ? 'ok' : 'failed';
 			started.delete(child.pid);
+			onEnd();
 			wake();
 		},
 		() => {
 			pane.meta.textContent = `pid ${child.pid} · connection lost`;
 			started.delete(child.pid);
+			onEnd();
 		},
 	);
 	wake();
 }
 
-function makePane(file: string, args: string[], pid: number): Pane {
+function makePane(file: string, args: string[], body: HTMLElement): Pane {
 	const root = document.createElement('details');
 	root.open = true;
 	root.className = 'pane card';
 	root.id = `output-${++paneCount}`;
-	root.dataset.pid = String(pid);
 	root.dataset.state = 'running';
 	const summary = document.createElement('summary');
 	const command = document.createElement('code');
 	command.textContent = [basename(file), ...args].map(quote).join(' ');
 	const meta = document.createElement('span');
 	meta.className = 'meta';
-	meta.textContent = `pid ${pid} · running`;
 	summary.append(command, ' ', meta);
-	const log = document.createElement('pre');
-	log.className = 'log';
-	log.setAttribute('role', 'log');
-	log.setAttribute('aria-label', `Output of ${basename(file)}, pid ${pid}`);
-	log.tabIndex = 0;
-	root.append(summary, log);
+	root.append(summary, body);
 	outputs.prepend(root);
-	return { root, meta, log, chars: 0 };
+	return { root, meta };
 }
 
 /** Appends a stream's text to its pane as it comes; reading is what grants the host more credit. */
-async function pump(stream: ReadableStream<Uint8Array>, pane: Pane, kind: 'stdout' | 'stderr'): Promise<void> {
+async function pump(stream: ReadableStream<Uint8Array>, pane: TextPane, kind: 'stdout' | 'stderr'): Promise<void> {
 	const reader = stream.getReader();
 	const decoder = new TextDecoder();
 	try {
@@ -306,7 +373,7 @@ async function pump(stream: ReadableStream<Uint8Array>, pane: Pane, kind: 'stdou
 	}
 }
 
-function append(pane: Pane, text: string, kind: 'stdout' | 'stderr'): void {
+function append(pane: TextPane, text: string, kind: 'stdout' | 'stderr'): void {
 	const { log } = pane;
 	const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
 	const last = log.lastElementChild as HTMLSpanElement | null;

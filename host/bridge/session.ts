@@ -84,6 +84,7 @@ export class Session {
 				maxRuntimeMs: policy.maxRuntimeMs ?? null,
 			},
 			allow: policy.allowed.map((e) => e.path),
+			allowTerminal: policy.allowTerminal,
 		});
 	}
 
