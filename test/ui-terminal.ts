@@ -196,6 +196,9 @@ browserTest('the pane follows the window: stty size reports the fitted size befo
 	assert.is((await screen()).length, smaller.rows);
 	await typeLine('stty size');
 	await untilLine(`stty size ${smaller.rows} ${smaller.cols}`, (line) => line === `${smaller.rows} ${smaller.cols}`);
+	// A line as long as the program thinks the terminal is wide fills exactly one row of xterm.
+	await typeLine(`head -c "$(stty size | cut -d' ' -f2)" /dev/zero | tr '\\0' x; echo`);
+	await untilLine(`a full row of ${smaller.cols} x`, (line) => line === 'x'.repeat(smaller.cols));
 	await ask('grow the window', page.setViewportSize({ width: 1100, height: 820 }));
 	await until('the first size again', async () => {
 		const now = await appliedSize();
