@@ -85,10 +85,40 @@ export const TerminalOptions = z.strictObject({
 });
 export type TerminalOptions = z.infer<typeof TerminalOptions>;
 
+/** A namespace `spawn(…, { namespaces })` can give the child a new one of. */
+export const NamespaceName = z.enum(['user', 'pid', 'mount', 'ipc', 'net']);
+export type NamespaceName = z.infer<typeof NamespaceName>;
+
+/** One id mapped into a new user namespace: `inside` as the child sees it, `outside` on the host. */
+export const IdMap = z.strictObject({
+	/** The id inside the namespace. Default 65534 (nobody). */
+	inside: Id.optional(),
+	/** The id outside it. Default: the sidecar's own (an unprivileged sidecar may map no other). */
+	outside: Id.optional(),
+});
+export type IdMap = z.infer<typeof IdMap>;
+
 /** Options of `spawn()` and `Command`: names follow Node's child_process and execa. */
 export const SpawnOptions = z.strictObject({
-	/** Working directory of the child. Default: the host's current directory. */
+	/** Working directory of the child. Default: the host's current directory (with `cwdRoot`: the root). */
 	cwd: PathLike.optional(),
+	/**
+	 * Resolve `cwd` beneath this directory, in the child, with openat2(RESOLVE_BENEATH):
+	 * a relative `cwd` is taken from the root, and no symlink, `..` or rename can lead out of
+	 * it. Every way out fails with EPERM, whether what lies outside exists or not.
+	 */
+	cwdRoot: PathLike.optional(),
+	/**
+	 * New namespaces for the child, made by clone3. 'user' maps the sidecar's uid and gid to
+	 * `uidMap`/`gidMap` (default 65534) inside; 'pid' gives it a pid namespace whose init is a
+	 * small process of the sidecar's (signals forwarded, orphans reaped, everything left killed
+	 * when the program ends); 'pid' with 'mount' mounts a private /proc.
+	 */
+	namespaces: z.array(NamespaceName).min(1).max(5).optional(),
+	/** With namespaces 'user': the uid inside (default 65534) and outside (default the sidecar's). */
+	uidMap: IdMap.optional(),
+	/** With namespaces 'user': the gid inside (default 65534) and outside (default the sidecar's). */
+	gidMap: IdMap.optional(),
 	/** The child's whole environment. Default: the host's `process.env`. Undefined values are left out. */
 	env: z.record(z.string(), z.union([cString, z.undefined()])).optional(),
 	/** Where the child's fds come from. Default: `'inherit'` for 0–2. */

@@ -42,6 +42,20 @@ const seeds: Record<string, Buffer[]> = {
 			}),
 		),
 	],
+	'spawn-namespaces': [
+		frame(
+			T.SPAWN,
+			3,
+			spawnBody({
+				flags: 32 | 64,
+				argv: ['/bin/pwd'],
+				env: ['PATH=/bin'],
+				cwd: 'sub/dir',
+				namespaces: [1 | 2 | 4 | 8 | 16, 65534, 65534, -1, -1],
+				root: '/tmp',
+			}),
+		),
+	],
 	'spawn-files': [
 		frame(
 			T.SPAWN,

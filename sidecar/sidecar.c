@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "namespaces.h"
 #include "sidecar.h"
 #include "sys.h"
 
@@ -162,6 +163,7 @@ struct slot *slot_alloc(void)
 		s->flags = 0;
 		s->staged = -1;
 		s->report_fd = -1;
+		s->status_fd = -1;
 		s->req_id = 0;
 		nslots++;
 		return s;
@@ -242,6 +244,9 @@ void slot_free(struct slot *s)
 	staged_close(s);
 	close_watched(&s->pidfd);
 	close_watched(&s->report_fd);
+	if (s->status_fd >= 0)
+		sys_close(s->status_fd);
+	s->status_fd = -1;
 	s->handle = 0;
 	nslots--;
 }
@@ -286,6 +291,8 @@ void slots_close_copies(void)
 			sys_close(slots[i].pidfd);
 		if (slots[i].report_fd >= 0)
 			sys_close(slots[i].report_fd);
+		if (slots[i].status_fd >= 0)
+			sys_close(slots[i].status_fd);
 		for (j = slots[i].staged; j >= 0; j = staged[j].next) {
 			sys_close(staged[j].fd[0]);
 			sys_close(staged[j].fd[1]);
@@ -499,6 +506,8 @@ static void on_child_exit(struct slot *s)
 	/* On error the zeroed siginfo tells the host nothing was reaped. */
 	reap(s->pidfd, ex.siginfo, &ex.rusage);
 	close_watched(&s->pidfd);
+	if (s->status_fd >= 0)
+		ns_exit_status(s->status_fd, ex.siginfo);
 	if (s->flags & SLOT_CLOSED) {
 		slot_free(s);
 		return;

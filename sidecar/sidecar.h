@@ -44,6 +44,7 @@ struct slot {
 	int staged;		/* first staged pipe, -1: none */
 	int report_fd;		/* SLOT_PENDING: the child's report pipe */
 	uint32_t req_id;	/* SLOT_PENDING: the SPAWN to answer */
+	int status_fd;		/* NS_PID: the init's report of the program's end, or -1 */
 };
 
 extern struct slot slots[MAX_HANDLES];

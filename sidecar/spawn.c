@@ -58,6 +58,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "namespaces.h"
 #include "sidecar.h"
 #include "spawn.h"
 #include "sys.h"
@@ -115,8 +116,8 @@ CHILD_SIDE char *put_uint(char *p, unsigned int v)
  * in the report slot (the parent reads it once we are gone) or down the
  * report pipe of a deferred child.
  */
-CHILD_SIDE static _Noreturn void child_fail(const struct spawn *s, int err,
-					    uint32_t syscall_id, const char *detail)
+CHILD_SIDE _Noreturn void child_fail(const struct spawn *s, int err,
+				     uint32_t syscall_id, const char *detail)
 {
 	struct child_report msg = { .err = err ? err : EIO, .syscall = syscall_id };
 	size_t n = detail ? strnlen(detail, DETAIL_MAX) : 0;
@@ -154,7 +155,7 @@ CHILD_SIDE int reopen(int path_fd, const char *path, int flags)
  * go back to SIG_DFL, then the mask is emptied. Raw calls: libc's refuse
  * the signals it keeps for itself.
  */
-CHILD_SIDE static void child_signals(void)
+CHILD_SIDE static void child_signals(bool unmask)
 {
 	const struct kernel_sigaction dfl = { .handler = SIG_DFL };
 	const uint64_t none = 0;
@@ -162,7 +163,8 @@ CHILD_SIDE static void child_signals(void)
 
 	for (i = 0; i < nignored; i++)
 		sys_rt_sigaction(ignored_sigs[i], &dfl, NULL);
-	sys_rt_sigprocmask(SIG_SETMASK, &none, NULL);
+	if (unmask)
+		sys_rt_sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /*
@@ -177,9 +179,11 @@ CHILD_SIDE static void child_open(const struct spawn *s, int *src)
 	uint32_t i;
 	int fd;
 
+	/* The reading end is the sidecar's alone: its death must show (ns_sidecar_gone). */
+	sys_close(s->report[0]);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		child_fail(s, errno, SC_PRCTL, NULL);
-	if (getppid() != self_pid)
+	if (ns_sidecar_gone(s))
 		_exit(127);
 	slots_close_copies();
 	for (i = 0; i < s->req.nstdio; i++) {
@@ -247,7 +251,8 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 	int src[WIRE_MAX_STDIO];
 	int i, fd;
 
-	child_signals();
+	/* The init of a pid namespace takes its signals blocked (namespaces.c). */
+	child_signals(!(req->ns & NS_PID));
 
 	/*
 	 * No CLONE_INTO_CGROUP: join the cgroup before anything else runs,
@@ -260,6 +265,9 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 		src[i] = s->src[i];
 	if (s->deferred)
 		child_open(s, src);
+	/* With NS_PID, what follows runs in the program the namespace's init forks. */
+	if (req->ns)
+		ns_enter(s);
 
 	/* A terminal's child leads a session of its own: the pty becomes its terminal. */
 	if (((req->flags & SPAWN_SETSID) || s->terminal) && setsid() < 0)
@@ -279,7 +287,7 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 	if (req->pdeathsig || s->deferred) {
 		if (prctl(PR_SET_PDEATHSIG, req->pdeathsig) < 0)
 			child_fail(s, errno, SC_PRCTL, NULL);
-		if (req->pdeathsig && getppid() != self_pid)
+		if (req->pdeathsig && ns_sidecar_gone(s))
 			_exit(127);
 	}
 	if (req->umask != 0xffffffffu)
@@ -307,8 +315,15 @@ CHILD_SIDE static _Noreturn void child_run(const struct spawn *s)
 
 	if (s->terminal && sys_ioctl(0, TIOCSCTTY, NULL) < 0)
 		child_fail(s, errno, SC_IOCTL, NULL);
-	if (req->cwd && chdir(req->cwd) < 0)
+	if (req->root) {
+		fd = open_beneath(req->root, req->cwd ? req->cwd : "");
+		if (fd < 0)
+			child_fail(s, -fd, SC_OPENAT2, req->cwd ? req->cwd : ".");
+		if (sys_fchdir(fd) < 0)
+			child_fail(s, errno, SC_CHDIR, req->cwd);
+	} else if (req->cwd && chdir(req->cwd) < 0) {
 		child_fail(s, errno, SC_CHDIR, req->cwd);
+	}
 	if (nofile_raised)
 		sys_prlimit(RLIMIT_NOFILE, &nofile_orig, NULL);
 	child_fail(s, child_exec(req), SC_EXECVE, req->file);
@@ -338,12 +353,14 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 	s->terminal = false;
 	s->cgroup_dir = s->cgroup_procs = -1;
 	s->report[0] = s->report[1] = -1;
+	s->status[0] = s->status[1] = -1;
 	s->pid = 0;
 	s->pidfd = -1;
 	s->sc = SC_NONE;
 	err = wire_parse_spawn(body, n, &s->req, &spawn_mem, &s->detail);
 	if (err)
 		return -err;
+	ns_prepare(s);
 	for (i = 0; i < s->req.nstdio; i++) {
 		if (s->req.stdio[i].kind == STDIO_PIPE_TO_CHILD ||
 		    s->req.stdio[i].kind == STDIO_PIPE_FROM_CHILD)
@@ -377,8 +394,9 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 static pid_t clone_child(struct spawn *s, int cgroup_fd)
 {
 	uint64_t vfork = s->deferred ? 0 : CLONE_VFORK;
+	uint64_t ns = ns_clone_flags(s->req.ns);
 	struct clone3_args args = {
-		.flags = CLONE_PIDFD | vfork,
+		.flags = CLONE_PIDFD | vfork | ns,
 		.pidfd = (uint64_t)(uintptr_t)&s->pidfd,
 		.exit_signal = SIGCHLD,
 	};
@@ -400,10 +418,11 @@ static pid_t clone_child(struct spawn *s, int cgroup_fd)
 	}
 	s->sc = SC_FORK;
 	if (clone_fn_pidfd) {
-		pid = sys_clone(CLONE_PIDFD | vfork | SIGCHLD, &s->pidfd);
+		s->sc = SC_CLONE3;	/* "clone3 (or clone)": a clone with a pidfd */
+		pid = sys_clone(CLONE_PIDFD | vfork | ns | SIGCHLD, &s->pidfd);
 		return pid < 0 ? -errno : pid;
 	}
-	pid = sys_clone(vfork | SIGCHLD, NULL);
+	pid = sys_clone(vfork | ns | SIGCHLD, NULL);
 	if (pid <= 0)
 		return pid < 0 ? -errno : 0;
 	s->pidfd = sys_pidfd_open(pid, 0);
@@ -442,9 +461,11 @@ static int spawn_clone(struct spawn *s)
 		if (sys_pipe2(s->report, O_CLOEXEC | O_NONBLOCK) < 0)
 			return -errno;
 	}
+	if ((s->req.ns & NS_PID) && sys_pipe2(s->status, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
 	report->err = 0;
 	sys_rt_sigprocmask(SIG_BLOCK, &all, &old);
-	if (!s->deferred && cgroup_fd < 0 && clone_fn_pidfd) {
+	if (!s->deferred && cgroup_fd < 0 && clone_fn_pidfd && !s->req.ns) {
 		s->sc = SC_CLONE3;
 		pid = sys_clone_fn(child_entry, child_stack + sizeof(child_stack),
 				   CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, s, &s->pidfd);
@@ -458,8 +479,9 @@ static int spawn_clone(struct spawn *s)
 	}
 	sys_rt_sigprocmask(SIG_SETMASK, &old, NULL);
 	close_fd(&s->report[1]);
+	close_fd(&s->status[1]);
 	if (pid < 0) {
-		s->detail = s->req.cgroup;
+		s->detail = s->req.ns ? "namespaces" : s->req.cgroup;
 		return pid;
 	}
 	s->pid = pid;
@@ -485,6 +507,8 @@ static struct slot *spawn_adopt(struct spawn *s)
 	slot->pid = s->pid;
 	slot->pidfd = s->pidfd;
 	slot->flags = SLOT_CHILD | ((s->req.flags & SPAWN_DETACHED) ? SLOT_DETACHED : 0);
+	slot->status_fd = s->status[0];
+	s->status[0] = -1;
 	/* Last entry first: the staged list then reads in fd order. */
 	for (i = s->nres; i-- > 0;) {
 		const struct spawn_stdio *e = &s->req.stdio[i];

@@ -52,6 +52,7 @@ struct spawn {
 	int cgroup_dir;			/* O_PATH, for CLONE_INTO_CGROUP, or -1 */
 	int cgroup_procs;		/* cgroup.procs the child joins by, or -1 */
 	int report[2];			/* deferred: the child's report pipe */
+	int status[2];			/* NS_PID: the init passes the program's status on */
 	pid_t pid;
 	int pidfd;
 	uint32_t sc;			/* on failure: the call, for ERROR */
@@ -66,6 +67,7 @@ void close_fd(int *fd);
 
 /* spawn.c: child side, also used before the clone */
 char *put_uint(char *p, unsigned int v);
+_Noreturn void child_fail(const struct spawn *s, int err, uint32_t syscall_id, const char *detail);
 int reopen(int path_fd, const char *path, int flags);
 
 #endif /* PIDFD_SPAWN_H */

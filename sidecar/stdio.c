@@ -63,6 +63,8 @@ void spawn_undo(struct spawn *s)
 	close_fd(&s->cgroup_procs);
 	close_fd(&s->report[0]);
 	close_fd(&s->report[1]);
+	close_fd(&s->status[0]);
+	close_fd(&s->status[1]);
 }
 
 /*

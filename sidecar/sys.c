@@ -43,3 +43,10 @@ int sys_setgroups(size_t n, const uint32_t *groups) { return (int)syscall(SYS_se
 int sys_setgid(int32_t gid) { return (int)syscall(SYS_setgid, gid); }
 int sys_setuid(int32_t uid) { return (int)syscall(SYS_setuid, uid); }
 int sys_prlimit(int resource, const void *new_limit, void *old_limit) { return (int)syscall(SYS_prlimit64, 0, resource, new_limit, old_limit); }
+
+int sys_mount(const char *source, const char *target, const char *type, unsigned long flags, const void *data) { return (int)syscall(SYS_mount, source, target, type, flags, data); }
+int sys_setresuid(uint32_t r, uint32_t e, uint32_t s) { return (int)syscall(SYS_setresuid, r, e, s); }
+int sys_setresgid(uint32_t r, uint32_t e, uint32_t s) { return (int)syscall(SYS_setresgid, r, e, s); }
+int sys_rt_sigtimedwait(const uint64_t *set, void *info, const void *timeout) { return (int)syscall(SYS_rt_sigtimedwait, set, info, timeout, KERNEL_SIGSET_SIZE); }
+int sys_openat2(int dirfd, const char *path, struct open_how_v0 *how, size_t size) { return (int)syscall(__NR_openat2, dirfd, path, how, size); }
+int sys_fchdir(int fd) { return (int)syscall(SYS_fchdir, fd); }

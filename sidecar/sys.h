@@ -63,6 +63,23 @@
 #define PIDFD_GET_INFO _IOWR(PIDFS_IOCTL_MAGIC, 11, struct wire_pidfd_info)
 #endif
 
+#ifndef __NR_openat2
+#define __NR_openat2 437
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+#ifndef RESOLVE_BENEATH
+#define RESOLVE_BENEATH 0x08
+#endif
+
+/* Kernel struct open_how (Linux 5.6), the size every openat2 knows. */
+struct open_how_v0 {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
+
 /* Kernel struct clone_args; libc headers disagree on whether they have it. */
 struct clone3_args {
 	uint64_t flags;
@@ -128,5 +145,13 @@ int sys_setgroups(size_t n, const uint32_t *groups);
 int sys_setgid(int32_t gid);
 int sys_setuid(int32_t uid);
 int sys_prlimit(int resource, const void *new_limit, void *old_limit);
+
+/* Namespaces and paths beneath a root (namespaces.c, beneath.c): the child side only. */
+int sys_mount(const char *source, const char *target, const char *type, unsigned long flags, const void *data);
+int sys_setresuid(uint32_t r, uint32_t e, uint32_t s);
+int sys_setresgid(uint32_t r, uint32_t e, uint32_t s);
+int sys_rt_sigtimedwait(const uint64_t *set, void *info, const void *timeout);
+int sys_openat2(int dirfd, const char *path, struct open_how_v0 *how, size_t size);
+int sys_fchdir(int fd);
 
 #endif /* PIDFD_SYS_H */

@@ -229,6 +229,32 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 			return EINVAL;
 	}
 
+	if (req->flags & SPAWN_NAMESPACES) {
+		*why = "namespaces";
+		req->ns = wire_rd_u32(&r);
+		req->ns_uid = wire_rd_u32(&r);
+		req->ns_gid = wire_rd_u32(&r);
+		req->ns_uid_out = (int32_t)wire_rd_u32(&r);
+		req->ns_gid_out = (int32_t)wire_rd_u32(&r);
+		if (r.err)
+			return r.err;
+		if (!req->ns || (req->ns & ~NS_ALL))
+			return EINVAL;
+		*why = "namespace ids";
+		if (req->ns_uid == 0xffffffffu || req->ns_gid == 0xffffffffu ||
+		    req->ns_uid_out < -1 || req->ns_gid_out < -1)
+			return EINVAL;
+	}
+
+	if (req->flags & SPAWN_CWD_BENEATH) {
+		*why = "root";
+		req->root = wire_rd_str(&r, &arena, arena_end);
+		if (r.err)
+			return r.err;
+		if (req->root[0] != '/')
+			return EINVAL;
+	}
+
 	*why = "stdio";
 	if (req->nstdio && req->stdio[0].kind == STDIO_TERMINAL &&
 	    (req->nstdio < 2 || req->stdio[1].kind != STDIO_TERMINAL))

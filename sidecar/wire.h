@@ -71,7 +71,17 @@ enum {
 #define SPAWN_SETPGID		(1u << 2)
 #define SPAWN_SETGROUPS		(1u << 3)
 #define SPAWN_CGROUP		(1u << 4)	/* body ends with str cgroup */
-#define SPAWN_ALL_FLAGS		0x1fu
+#define SPAWN_NAMESPACES	(1u << 5)	/* then the namespaces block */
+#define SPAWN_CWD_BENEATH	(1u << 6)	/* then str root: cwd is resolved beneath it */
+#define SPAWN_ALL_FLAGS		0x7fu
+
+/* SPAWN namespaces: new ones for the child, made by clone3 */
+#define NS_USER			(1u << 0)
+#define NS_PID			(1u << 1)
+#define NS_MOUNT		(1u << 2)
+#define NS_IPC			(1u << 3)
+#define NS_NET			(1u << 4)
+#define NS_ALL			0x1fu
 
 /* KILL flags */
 #define KILL_GROUP		(1u << 0)
@@ -100,7 +110,7 @@ enum {
 	SC_PIDFD_SEND_SIGNAL, SC_WAITID, SC_IOCTL, SC_PIDFD_GETFD, SC_OPEN,
 	SC_PIPE2, SC_DUP2, SC_SETSID, SC_SETPGID, SC_SETUID, SC_SETGID,
 	SC_SETGROUPS, SC_PRCTL, SC_FORK, SC_EPOLL_CTL, SC_UMASK, SC_FCNTL,
-	SC_WRITE,
+	SC_WRITE, SC_MOUNT, SC_OPENAT2,
 };
 
 /*
@@ -248,6 +258,12 @@ struct spawn_req {
 	uint32_t nstdio;
 	struct spawn_stdio *stdio;
 	char *cgroup;		/* NULL unless SPAWN_CGROUP */
+	uint32_t ns;		/* NS_* bits; 0 unless SPAWN_NAMESPACES */
+	uint32_t ns_uid;	/* NS_USER: the ids inside */
+	uint32_t ns_gid;
+	int32_t ns_uid_out;	/* NS_USER: the ids outside, -1: the sidecar's */
+	int32_t ns_gid_out;
+	char *root;		/* NULL unless SPAWN_CWD_BENEATH */
 };
 
 /* Caller-provided storage for one parsed SPAWN; sized to the caps above. */

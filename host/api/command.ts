@@ -1,7 +1,7 @@
 import type { ExitInfo } from '../../schemas/exit.js';
 import type { Limits } from '../../schemas/cgroup.js';
 import { InvalidArgumentError } from '../../schemas/errors.js';
-import type { Signal, StdioEntry } from '../../schemas/spawn.js';
+import type { IdMap, Signal, StdioEntry } from '../../schemas/spawn.js';
 import type { Child } from '../process/child.js';
 import { type RunOptions, type RunResult, run } from './run.js';
 import { toWire } from '../process/spawn-request.js';
@@ -113,6 +113,16 @@ export class Command {
 
 	argv0(name: string): this {
 		return this.#set({ argv0: name });
+	}
+
+	/** Resolve `cwd` beneath this directory (openat2 RESOLVE_BENEATH): nothing leads out of it. */
+	cwdRoot(dir: string | URL): this {
+		return this.#set({ cwdRoot: dir });
+	}
+
+	/** New namespaces for the child ('user', 'pid', 'mount', 'ipc', 'net'), with the ids mapped in a user namespace. */
+	namespaces(names: NonNullable<SpawnOptions['namespaces']>, maps: { uidMap?: IdMap; gidMap?: IdMap } = {}): this {
+		return this.#set({ namespaces: [...names], ...(maps.uidMap ? { uidMap: maps.uidMap } : {}), ...(maps.gidMap ? { gidMap: maps.gidMap } : {}) });
 	}
 
 	uid(uid: number): this {

@@ -1,13 +1,13 @@
 // Lowers spawn() options to a SPAWN request: validation (zod, with a fast path for the
 // common shapes), the environment, the stdio table. Pure but for reading process.env and cwd.
 import { constants } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidArgumentError } from '../../schemas/errors.js';
+import { InvalidArgumentError, PidfdError } from '../../schemas/errors.js';
 import { signalNumber } from '../../schemas/signals.js';
 import { SpawnArgs, SpawnOptions, type StdioEntry } from '../../schemas/spawn.js';
 import { explainDenied } from '../sidecar/permissions.js';
-import { SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from '../sidecar/protocol.js';
+import { Namespace, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from '../sidecar/protocol.js';
 import { runtime } from '../sidecar/runtime.js';
 import { sidecarHandle } from './handle.js';
 import { transportOf } from './transport.js';
@@ -31,6 +31,10 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 	if (o.processGroup) flags |= SpawnFlag.SETPGID;
 	if (o.groups) flags |= SpawnFlag.SETGROUPS;
 	if (o.cgroup !== undefined) flags |= SpawnFlag.CGROUP;
+	const namespaces = namespacesOf(o);
+	if (namespaces) flags |= SpawnFlag.NAMESPACES;
+	const beneath = o.cwdRoot === undefined ? undefined : cwdBeneath(o.cwdRoot, o.cwd);
+	if (beneath) flags |= SpawnFlag.CWD_BENEATH;
 	const pdeathsig = o.pdeathsig === false ? 0 : o.pdeathsig === undefined ? (o.detached ? 0 : 9) : signalNumber(o.pdeathsig)!;
 	return {
 		flags,
@@ -42,10 +46,53 @@ export function toWire(file: string, args: readonly string[], options: SpawnOpti
 		file,
 		argv: [o.argv0 ?? file, ...args],
 		env: withTerm(o.env === undefined ? hostEnvList() : envList(o.env), o.terminal, o.env?.TERM !== undefined),
-		cwd: o.cwd === undefined ? process.cwd() : resolve(pathOf(o.cwd)),
+		cwd: beneath ? beneath.cwd : o.cwd === undefined ? process.cwd() : resolve(pathOf(o.cwd)),
 		stdio: withTerminal(stdioList(o.stdio ?? 'inherit', transportOf(o) === 'relay'), o.terminal),
 		...(o.cgroup === undefined ? {} : { cgroup: resolve(pathOf(o.cgroup)) }),
+		...(namespaces ? { namespaces } : {}),
+		...(beneath ? { root: beneath.root } : {}),
 	};
+}
+
+const NAMESPACE_BITS = { user: Namespace.USER, pid: Namespace.PID, mount: Namespace.MOUNT, ipc: Namespace.IPC, net: Namespace.NET } as const;
+
+/** The namespaces block, or undefined; the combinations the schema cannot see are refused here. */
+function namespacesOf(o: SpawnOptions): WireSpawn['namespaces'] {
+	if (!o.namespaces) {
+		if (o.uidMap || o.gidMap) throw new InvalidArgumentError("spawn() options: uidMap and gidMap need namespaces: ['user', …]");
+		return undefined;
+	}
+	let ns = 0;
+	for (const name of o.namespaces) ns |= NAMESPACE_BITS[name];
+	const user = (ns & Namespace.USER) !== 0;
+	if (!user && (o.uidMap || o.gidMap)) throw new InvalidArgumentError("spawn() options: uidMap and gidMap need the 'user' namespace");
+	if (user && (o.uid !== undefined || o.gid !== undefined || o.groups !== undefined)) {
+		throw new InvalidArgumentError("spawn() options: uid, gid and groups do not apply inside a new user namespace; use uidMap.inside and gidMap.inside");
+	}
+	return {
+		ns,
+		uid: o.uidMap?.inside ?? NOBODY,
+		gid: o.gidMap?.inside ?? NOBODY,
+		uidOutside: o.uidMap?.outside ?? -1,
+		gidOutside: o.gidMap?.outside ?? -1,
+	};
+}
+
+const NOBODY = 65534;
+
+/**
+ * The root, and the cwd relative to it. A cwd that leads out of the root by its very letters
+ * (`..`, another absolute path) is refused here with the EPERM the sidecar gives any other way
+ * out, before anything is looked up.
+ */
+function cwdBeneath(cwdRoot: string | URL, cwd: string | URL | undefined): { root: string; cwd: string } {
+	const root = resolve(pathOf(cwdRoot));
+	const target = cwd === undefined ? root : resolve(root, pathOf(cwd));
+	const rel = relative(root, target);
+	if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
+		throw PidfdError.fromErrno(1, 'openat2', { path: cwd === undefined ? '.' : pathOf(cwd) });
+	}
+	return { root, cwd: rel };
 }
 
 /*

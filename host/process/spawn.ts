@@ -32,7 +32,7 @@ export async function spawnChild(file: string, args: readonly string[], options:
 	const sidecar = Sidecar.get();
 	checkSources(options.stdio, sidecar);
 	await sidecar.ready;
-	return sidecar.call(
+	const spawned = sidecar.call(
 		MessageType.SPAWN,
 		(w) => encodeSpawn(w, request),
 		(reply) => {
@@ -60,6 +60,23 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			return child;
 		},
 	);
+	return request.namespaces ? spawned.catch(explainNamespaces) : spawned;
+}
+
+/** A clone the kernel refused for its namespace flags: say so, and where to look. */
+function explainNamespaces(error: unknown): never {
+	if (!(error instanceof PidfdError) || error.syscall !== 'clone3' || error.path !== 'namespaces') throw error;
+	const why =
+		error.code === 'EPERM' || error.code === 'ENOSPC' || error.code === 'EINVAL' || error.code === 'ENOSYS'
+			? ' (user namespaces may be disabled: sysctl user.max_user_namespaces or kernel.unprivileged_userns_clone, an AppArmor rule, or a seccomp filter)'
+			: '';
+	throw new PidfdError(error.code, `clone3 ${error.code}: the kernel refused new namespaces for the child${why}`, {
+		syscall: 'clone3',
+		errno: error.errno,
+		path: 'namespaces',
+		cause: error,
+		...(error.pid === undefined ? {} : { pid: error.pid }),
+	});
 }
 
 /** The size a terminal child starts with: entry 0 packs rows << 16 | cols. */

@@ -180,4 +180,9 @@ export function encodeSpawn(w: FrameWriter, s: WireSpawn): void {
 		if (e.kind === StdioKind.FROM_PIDFD) w.u32(e.handle ?? 0);
 	}
 	if (s.flags & SpawnFlag.CGROUP) w.str(s.cgroup ?? '');
+	if (s.flags & SpawnFlag.NAMESPACES) {
+		const n = s.namespaces ?? { ns: 0, uid: 0, gid: 0, uidOutside: -1, gidOutside: -1 };
+		w.u32(n.ns).u32(n.uid).u32(n.gid).i32(n.uidOutside).i32(n.gidOutside);
+	}
+	if (s.flags & SpawnFlag.CWD_BENEATH) w.str(s.root ?? '');
 }

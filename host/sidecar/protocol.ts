@@ -54,6 +54,19 @@ export const SpawnFlag = {
 	SETPGID: 4,
 	SETGROUPS: 8,
 	CGROUP: 16,
+	/** New namespaces for the child: the body carries the namespaces block after the cgroup. */
+	NAMESPACES: 32,
+	/** The cwd is resolved beneath a root: the body ends with str root. */
+	CWD_BENEATH: 64,
+} as const;
+
+/** Namespace bits of the SPAWN namespaces block (`NS_*` in wire.h). */
+export const Namespace = {
+	USER: 1,
+	PID: 2,
+	MOUNT: 4,
+	IPC: 8,
+	NET: 16,
 } as const;
 
 export const StdioKind = {
@@ -105,6 +118,8 @@ export const SYSCALLS = [
 	'umask',
 	'fcntl',
 	'write',
+	'mount',
+	'openat2',
 ] as const;
 
 export interface Hello {
@@ -140,4 +155,8 @@ export interface WireSpawn {
 	stdio: readonly WireStdio[];
 	/** Absolute cgroup v2 directory, with flag CGROUP. */
 	cgroup?: string;
+	/** With flag NAMESPACES: `Namespace` bits and the ids mapped (outside -1: the sidecar's). */
+	namespaces?: { ns: number; uid: number; gid: number; uidOutside: number; gidOutside: number };
+	/** With flag CWD_BENEATH: the absolute root `cwd` (then relative) is resolved beneath. */
+	root?: string;
 }

@@ -280,3 +280,53 @@ int sys_prlimit(int resource, const void *new_limit, void *old_limit)
 	(void)old_limit;
 	unexpected("prlimit");
 }
+
+/* Namespaces and paths beneath a root: the child side only, never a handler's. */
+int sys_mount(const char *source, const char *target, const char *type, unsigned long flags, const void *data)
+{
+	(void)source;
+	(void)target;
+	(void)type;
+	(void)flags;
+	(void)data;
+	unexpected("mount");
+}
+
+int sys_setresuid(uint32_t r, uint32_t e, uint32_t s)
+{
+	(void)r;
+	(void)e;
+	(void)s;
+	unexpected("setresuid");
+}
+
+int sys_setresgid(uint32_t r, uint32_t e, uint32_t s)
+{
+	(void)r;
+	(void)e;
+	(void)s;
+	unexpected("setresgid");
+}
+
+int sys_rt_sigtimedwait(const uint64_t *set, void *info, const void *timeout)
+{
+	(void)set;
+	(void)info;
+	(void)timeout;
+	unexpected("rt_sigtimedwait");
+}
+
+int sys_openat2(int dirfd, const char *path, struct open_how_v0 *how, size_t size)
+{
+	(void)dirfd;
+	(void)path;
+	(void)how;
+	(void)size;
+	unexpected("openat2");
+}
+
+int sys_fchdir(int fd)
+{
+	(void)fd;
+	unexpected("fchdir");
+}

@@ -113,6 +113,10 @@ export interface SpawnRequest {
 	stdio?: StdioEntry[];
 	/** Appended when flags has CGROUP (16). */
 	cgroup?: string;
+	/** Flag 32: ns bits, uid and gid inside, uid and gid outside (-1: the sidecar's). */
+	namespaces?: [number, number, number, number, number];
+	/** Flag 64: the root the cwd is resolved beneath. */
+	root?: string;
 }
 
 export function spawnBody(r: SpawnRequest): Buffer {
@@ -138,6 +142,11 @@ export function spawnBody(r: SpawnRequest): Buffer {
 		if (s.kind === STDIO.FROM_PIDFD) w.u32(s.handle ?? 0);
 	}
 	if ((r.flags ?? 0) & 16) w.str(r.cgroup ?? '');
+	if ((r.flags ?? 0) & 32) {
+		const n = r.namespaces ?? [1, 65534, 65534, -1, -1];
+		w.u32(n[0]!).u32(n[1]!).u32(n[2]!).i32(n[3]!).i32(n[4]!);
+	}
+	if ((r.flags ?? 0) & 64) w.str(r.root ?? '');
 	return w.bytes();
 }
 

@@ -1,0 +1,96 @@
+// spawn(…, { cwdRoot }): the cwd resolved beneath a root by the child itself (openat2
+// RESOLVE_BENEATH, or the O_NOFOLLOW walk of kernels before 5.6), so that no rename between a
+// check and the chdir can lead out of it, and every way out answers the same EPERM whether
+// what lies outside exists or not. Run through test/fixtures/beneath-host.ts, as is and with
+// openat2 hidden by test/fixtures/seccomp-exec.c.
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PidfdError, spawn } from '../host/index.js';
+import { within } from './helpers/deadline.js';
+import { commandExists, testIf } from './helpers/skip.js';
+
+const repo = resolve(import.meta.dirname ?? '.', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'pidfd-cwd-root-'));
+const ROUNDS = 200;
+
+function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+	return within(
+		120_000,
+		new Promise((done) => {
+			execFile(file, args, { env, cwd: repo }, (error, stdout, stderr) => {
+				done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+			});
+		}),
+		`${file} ${args.join(' ')}`,
+	);
+}
+
+async function fixture(name: string, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, any>> {
+	const dir = join(tmp, name);
+	const r = await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/beneath-host.ts', dir, String(ROUNDS)], env);
+	const line = r.stdout.trim().split('\n').pop() ?? '';
+	let parsed: Record<string, any>;
+	try {
+		parsed = JSON.parse(line);
+	} catch {
+		throw new Error(`fixture printed no report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+	}
+	if (parsed.error) throw new Error(parsed.error);
+	return parsed;
+}
+
+const EPERM = { code: 'EPERM', errno: 1, syscall: 'openat2' };
+
+/** What both resolutions must agree on. */
+function judge(r: Record<string, any>, symlinksInside: boolean): void {
+	const root = r.root as string;
+	assert.equal(r.default, { pwd: root }, 'no cwd: the root itself');
+	assert.equal(r.relative, { pwd: `${root}/sub/deeper` });
+	assert.equal(r.absoluteInside, { pwd: `${root}/sub` });
+	assert.equal(r.symlinkInside, symlinksInside ? { pwd: `${root}/sub/deeper` } : EPERM);
+	assert.equal(r.missingInside, { code: 'ENOENT', errno: 2, syscall: 'openat2' }, 'a missing directory inside the root is not a secret');
+	for (const way of ['dotdot', 'dotdotDeep', 'absoluteOutside', 'toEtc', 'toNothing', 'upEtc', 'upNothing', 'magic']) {
+		assert.equal(r[way], EPERM, way);
+	}
+	assert.equal(r.namespaced, { pwd: `${root}/sub` }, 'with a new mount namespace too');
+	assert.equal(r.race.outside, [], 'never outside the root');
+	const seen = r.race.seen as Record<string, number>;
+	assert.is(Object.values(seen).reduce((a, b) => a + b, 0), ROUNDS);
+	for (const key of Object.keys(seen)) assert.ok(['inside', 'EPERM', 'ENOENT'].includes(key), key);
+	console.log(`  race, ${ROUNDS} spawns of pwd while the directory is swapped for a symlink to /: ${JSON.stringify(seen)}`);
+}
+
+// ---
+
+const beneath = suite('cwdRoot: the cwd is resolved beneath the root, where it is used');
+
+beneath('a lexical way out is refused before anything is looked up, with the same EPERM', async () => {
+	for (const cwd of ['..', '../etc', '/etc', 'a/../../b']) {
+		const error = (await spawn('true', [], { cwdRoot: tmp, cwd }).catch((e: unknown) => e)) as PidfdError;
+		assert.instance(error, PidfdError);
+		assert.equal({ code: error.code, errno: error.errno, syscall: error.syscall }, EPERM, cwd);
+	}
+});
+
+beneath('openat2(RESOLVE_BENEATH): inside works, symlinks inside work, every way out is EPERM, the swap race never escapes', async () => {
+	judge(await fixture('openat2'), true);
+});
+
+const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';
+testIf(beneath, !gccMissing, gccMissing, 'without openat2 (before Linux 5.6): the O_NOFOLLOW walk, symlinks refused, same answers', async () => {
+	const helper = join(tmp, 'seccomp-exec');
+	const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c']);
+	assert.is(built.code, 0, built.stderr);
+	const wrapper = join(tmp, 'no-openat2-sidecar');
+	writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' openat2 -- '${process.env.PIDFD_SIDECAR ?? join(repo, 'dist', 'pidfd-sidecar')}'\n`);
+	chmodSync(wrapper, 0o755);
+	judge(await fixture('walk', { ...process.env, PIDFD_SIDECAR: wrapper }), false);
+});
+
+beneath.run();
+
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
