@@ -255,5 +255,11 @@ export const PolicyFile = z.strictObject({
 	allowDetach: z.boolean().optional(),
 	/** Let clients spawn children on a pseudo-terminal (`terminal` in a spawn). Default false. */
 	allowTerminal: z.boolean().optional(),
+	/**
+	 * 'namespaces': every child in new user, pid, mount and IPC namespaces of its own (it sees,
+	 * opens, signals and ptraces nothing of the server's); 'none': children share the server's
+	 * uid, pids and mounts. Default: 'none' for createBridge(), 'namespaces' for `pidfd serve`.
+	 */
+	isolation: z.enum(['namespaces', 'none']).optional(),
 });
 export type PolicyFile = z.infer<typeof PolicyFile>;

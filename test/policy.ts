@@ -1,12 +1,13 @@
 // host/bridge/policy.ts: what a bridge client may run, where, and with which environment. This
 // is the security boundary, so each check meets the tricks: `..`, symlinks in and out,
 // /root against /rootx, relative paths, names that look like allowed ones. Real files in a
-// temporary tree; nothing is spawned.
+// temporary tree; children are spawned only where the child itself resolves the cwd.
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { PidfdError, run } from '../host/index.js';
 import { checkSpawn, envAllowed, isDangerousEnv, isWithin, POLICY_DEFAULTS, type Policy, PolicyError, resolveCwd, resolveEnv, resolveExecutable, resolvePolicy } from '../host/bridge/policy.js';
 
 // tmp/root            the allowed cwd root, with sub/, inner -> sub, escape -> tmp, up -> ..
@@ -76,27 +77,41 @@ within.run();
 
 // ---
 
-const cwd = suite('resolveCwd: relative to the root, resolved, still under it');
+const cwd = suite('resolveCwd and cwdRoot: lexical ways out refused here, the rest resolved beneath the root by the child');
+
+/** Where a child of this policy starts for `path`: `pwd -P` under cwdRoot, or the refusal's code. */
+async function startsIn(p: Policy, path: string | undefined): Promise<string> {
+	try {
+		const r = await run('pwd', ['-P'], { cwdRoot: p.cwdRoot, cwd: await resolveCwd(p, path), encoding: 'utf8' });
+		return r.stdout.trim();
+	} catch (error) {
+		return error instanceof PolicyError ? `PolicyError ${error.code}` : `${(error as PidfdError).code} ${(error as PidfdError).syscall}`;
+	}
+}
 
 cwd('no cwd: the root', async () => {
-	assert.is(await resolveCwd(policy, undefined), root);
+	assert.is(await resolveCwd(policy, undefined), '.');
+	assert.is(await startsIn(policy, undefined), root);
 });
 
-cwd('relative and absolute paths inside the root, resolved', async () => {
-	assert.is(await resolveCwd(policy, 'sub'), join(root, 'sub'));
-	assert.is(await resolveCwd(policy, 'sub/deeper/..'), join(root, 'sub'));
-	assert.is(await resolveCwd(policy, './sub/./deeper'), join(root, 'sub', 'deeper'));
-	assert.is(await resolveCwd(policy, join(root, 'sub')), join(root, 'sub'));
-	assert.is(await resolveCwd(policy, '.'), root);
-	assert.is(await resolveCwd(policy, ''), root);
+cwd('relative and absolute paths inside the root, relative to it', async () => {
+	assert.is(await resolveCwd(policy, 'sub'), 'sub');
+	assert.is(await resolveCwd(policy, 'sub/deeper/..'), 'sub');
+	assert.is(await resolveCwd(policy, './sub/./deeper'), join('sub', 'deeper'));
+	assert.is(await resolveCwd(policy, join(root, 'sub')), 'sub');
+	assert.is(await resolveCwd(policy, '.'), '.');
+	assert.is(await resolveCwd(policy, ''), '.');
+	assert.is(await startsIn(policy, join(root, 'sub', 'deeper')), join(root, 'sub', 'deeper'));
 });
 
-cwd('a symlink that stays inside: its target', async () => {
-	assert.is(await resolveCwd(policy, 'inner'), join(root, 'sub'));
-	assert.is(await resolveCwd(policy, 'inner/deeper'), join(root, 'sub', 'deeper'));
+cwd('a relative symlink that stays inside: its target; an absolute one: EPERM, wherever it points', async () => {
+	symlinkSync('sub', join(root, 'inner-relative'));
+	assert.is(await startsIn(policy, 'inner-relative'), join(root, 'sub'));
+	assert.is(await startsIn(policy, 'inner-relative/deeper'), join(root, 'sub', 'deeper'));
+	assert.is(await startsIn(policy, 'inner'), 'EPERM openat2');
 });
 
-cwd('.. out of the root: EPERM', async () => {
+cwd('.. out of the root: EPERM, before any lookup', async () => {
 	for (const path of ['..', '../..', 'sub/../..', 'sub/deeper/../../..', '../root/../..']) {
 		const e = await refusal(resolveCwd(policy, path));
 		assert.is(e.code, 'EPERM', path);
@@ -114,26 +129,28 @@ cwd('the prefix trick: ../rootx and /…/rootx are outside', async () => {
 	assert.is((await refusal(resolveCwd(policy, `${root}x`))).code, 'EPERM');
 });
 
-cwd('a symlink out of the root, however it is spelled: EPERM', async () => {
+cwd('a symlink out of the root, however it is spelled: EPERM from the child', async () => {
 	for (const path of ['escape', 'escape/bin', 'up', 'up/rootx', 'sideways', 'inner/../escape', 'sub/../up']) {
-		assert.is((await refusal(resolveCwd(policy, path))).code, 'EPERM', path);
+		assert.is(await startsIn(policy, path), 'EPERM openat2', path);
 	}
 });
 
-cwd('what counts is where a path really is: a detour out and back in is inside', async () => {
-	assert.is(await resolveCwd(policy, 'escape/root/sub'), join(root, 'sub'));
-	assert.is(await resolveCwd(policy, 'up/root'), root);
+cwd('a detour out and back in is refused too: the lookup never leaves the root', async () => {
+	assert.is(await startsIn(policy, 'escape/root/sub'), 'EPERM openat2');
+	assert.is(await startsIn(policy, 'up/root'), 'EPERM openat2');
 });
 
 cwd('missing inside the root: ENOENT; missing outside: EPERM, no oracle', async () => {
-	const inside = await refusal(resolveCwd(policy, 'sub/no-such-dir'));
-	assert.is(inside.code, 'ENOENT');
-	assert.match(inside.message, /does not exist/);
+	assert.is(await startsIn(policy, 'sub/no-such-dir'), 'ENOENT openat2');
 	for (const path of ['../no-such-dir', '/no-such-dir', join(tmp, 'secret-name')]) {
 		const outside = await refusal(resolveCwd(policy, path));
 		assert.is(outside.code, 'EPERM', path);
 		assert.not.match(outside.message, /does not exist/, path);
 	}
+	symlinkSync('/no-such-dir-anywhere', join(root, 'to-nothing'));
+	symlinkSync('/etc', join(root, 'to-etc'));
+	assert.is(await startsIn(policy, 'to-nothing'), 'EPERM openat2');
+	assert.is(await startsIn(policy, 'to-etc'), 'EPERM openat2');
 });
 
 cwd('a root given through a symlink is resolved once, at load', async () => {
@@ -141,7 +158,7 @@ cwd('a root given through a symlink is resolved once, at load', async () => {
 	symlinkSync(root, viaLink);
 	const linked = resolvePolicy({ cwdRoot: viaLink });
 	assert.is(linked.cwdRoot, root);
-	assert.is(await resolveCwd(linked, 'sub'), join(root, 'sub'));
+	assert.is(await resolveCwd(linked, 'sub'), 'sub');
 	assert.is((await refusal(resolveCwd(linked, '..'))).code, 'EPERM');
 });
 
@@ -254,7 +271,7 @@ spawnCheck('the resolved file, the configured path as argv0, the root as cwd, pi
 	assert.equal(checked.args, ['a', 'b']);
 	assert.is(checked.display, tool);
 	assert.is(checked.detached, false);
-	assert.equal(checked.options, { cwd: root, env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'], argv0: tool, detached: false });
+	assert.equal(checked.options, { cwd: '.', cwdRoot: root, env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'], argv0: tool, detached: false });
 });
 
 spawnCheck('through a symlink: the real file runs, argv0 is the allowed path', async () => {
@@ -282,7 +299,7 @@ spawnCheck('detached only where the policy allows it', async () => {
 spawnCheck('every part is checked: env, program and cwd refusals', async () => {
 	assert.match((await refusal(checkSpawn(policy, { type: 'spawn', id: 1, file: 'tool', env: { LD_PRELOAD: 'x' } }))).message, /LD_PRELOAD/);
 	assert.match((await refusal(checkSpawn(policy, { type: 'spawn', id: 1, file: 'other' }))).message, /not an allowed executable/);
-	assert.match((await refusal(checkSpawn(policy, { type: 'spawn', id: 1, file: 'tool', cwd: 'escape' }))).message, /outside the allowed root/);
+	assert.match((await refusal(checkSpawn(policy, { type: 'spawn', id: 1, file: 'tool', cwd: '../escape' }))).message, /outside the allowed root/);
 });
 
 spawnCheck('defaults: small enough that a forgotten flag does not hand out the machine', () => {

@@ -1,8 +1,8 @@
 import { realpathSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
-import { basename, isAbsolute, resolve, sep } from 'node:path';
+import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { PolicyFile, SpawnRequest } from '../../schemas/bridge.js';
-import type { SpawnOptions } from '../index.js';
+import { PidfdError, type SpawnOptions } from '../index.js';
 
 /** Defaults: small enough that a forgotten flag does not hand out the machine. */
 export const POLICY_DEFAULTS = {
@@ -32,7 +32,12 @@ export interface Policy {
 	readonly maxBuffered: number;
 	readonly allowDetach: boolean;
 	readonly allowTerminal: boolean;
+	/** 'namespaces': each child in new user, pid, mount and IPC namespaces (ISOLATION_NAMESPACES). */
+	readonly isolation: 'namespaces' | 'none';
 }
+
+/** The namespaces each child gets under isolation 'namespaces'. */
+export const ISOLATION_NAMESPACES = ['user', 'pid', 'mount', 'ipc'] as const;
 
 /** Options of a spawn that passed the policy, ready for `spawn()`. */
 export interface CheckedSpawn {
@@ -120,6 +125,7 @@ export function resolvePolicy(file: PolicyFile = {}): Policy {
 		maxBuffered: file.maxBuffered ?? POLICY_DEFAULTS.maxBuffered,
 		allowDetach: file.allowDetach ?? false,
 		allowTerminal: file.allowTerminal ?? false,
+		isolation: file.isolation ?? 'none',
 	};
 }
 
@@ -156,20 +162,31 @@ export function isWithin(root: string, path: string): boolean {
 	return path === root || path.startsWith(root + sep);
 }
 
-/** The real cwd for a request: relative to the root, resolved, and still under the root. */
+/**
+ * The cwd of a request, relative to the root, as spawn()'s `cwdRoot` option takes it. Only a
+ * way out by its very letters (`..`, another absolute path) is refused here, before any
+ * lookup. The rest is resolved by the child itself, beneath the root (openat2
+ * RESOLVE_BENEATH, then fchdir): a check here followed by a chdir there could be beaten by a
+ * rename in between (a directory swapped for a symlink to /). Every way out found there is
+ * the same EPERM, whether what lies outside exists or not; a directory missing inside the
+ * root is ENOENT.
+ */
 export async function resolveCwd(policy: Policy, cwd: string | undefined): Promise<string> {
-	if (cwd === undefined) return policy.cwdRoot;
+	if (cwd === undefined) return '.';
 	const lexical = resolve(policy.cwdRoot, cwd);
-	let real: string;
-	try {
-		real = await realpath(lexical);
-	} catch {
-		// Saying ENOENT is harmless inside the root; outside it, say only that it is not allowed.
-		if (isWithin(policy.cwdRoot, lexical)) throw new PolicyError(`cwd ${cwd} does not exist`, 'ENOENT');
-		throw new PolicyError(`cwd ${cwd} is outside the allowed root`);
-	}
-	if (!isWithin(policy.cwdRoot, real)) throw new PolicyError(`cwd ${cwd} is outside the allowed root`);
-	return real;
+	if (!isWithin(policy.cwdRoot, lexical)) throw new PolicyError(`cwd ${cwd} is outside the allowed root`);
+	return relative(policy.cwdRoot, lexical) || '.';
+}
+
+/**
+ * The child's refusal of a cwd (openat2 beneath the root), said as the policy says its own:
+ * EPERM for any way out, ENOENT for a directory missing inside the root.
+ */
+export function cwdRefusal(error: unknown, cwd: string | undefined): unknown {
+	if (!(error instanceof PidfdError) || error.syscall !== 'openat2') return error;
+	if (error.code === 'EPERM') return new PolicyError(`cwd ${cwd ?? '.'} is outside the allowed root`);
+	if (error.code === 'ENOENT') return new PolicyError(`cwd ${cwd ?? '.'} does not exist`, 'ENOENT');
+	return error;
 }
 
 /** The child's environment: the policy's fixed variables plus the allowed ones asked for. */
@@ -195,6 +212,7 @@ export async function checkSpawn(policy: Policy, request: SpawnRequest): Promise
 	const timeout = policy.maxRuntimeMs === undefined ? request.timeout : Math.min(request.timeout ?? Infinity, policy.maxRuntimeMs);
 	const options: CheckedSpawn['options'] = {
 		cwd,
+		cwdRoot: policy.cwdRoot,
 		env,
 		stdio: request.stdio ?? ['pipe', 'pipe', 'pipe'],
 		// The exec'd file is the one resolved at load and argv[0] is the configured path, so a
@@ -208,5 +226,6 @@ export async function checkSpawn(policy: Policy, request: SpawnRequest): Promise
 	if (request.setsid !== undefined) options.setsid = request.setsid;
 	// A terminal child leads a session of its own on the pty: its fds 0–2 are the pty's slave.
 	if (request.terminal) options.terminal = request.terminal;
+	if (policy.isolation === 'namespaces') options.namespaces = [...ISOLATION_NAMESPACES];
 	return { file: executable.real, args: request.args ?? [], options, detached: request.detached ?? false, display: executable.path };
 }

@@ -4,7 +4,9 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PolicyFile } from '../../schemas/bridge.js';
+import { spawn } from '../index.js';
 import { generateToken } from './auth.js';
+import { ISOLATION_NAMESPACES } from './policy.js';
 import { type Bridge, createBridge } from './server.js';
 import { loadUi } from './ui.js';
 
@@ -24,6 +26,10 @@ export const SERVE_USAGE = `Usage: pidfd serve [options]
   --max-buffered BYTES       output queued per client before pausing its children (default 1M)
   --allow-detach             let clients start children that outlive their connection
   --allow-terminal           let clients start children on a pseudo-terminal
+  --isolation MODE           namespaces (default): each child in new user, pid, mount and IPC
+                             namespaces, unable to see, open, signal or ptrace the server or
+                             other children; serve refuses to start where the kernel will not
+                             make them. none: children share the server's uid, pids and mounts
   --policy FILE              a JSON policy file (see PolicyFile); flags add to it
   --ui                       also serve a page at http://HOST:PORT/ that lists this
                              connection's processes, starts allowed ones and kills them;
@@ -94,6 +100,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 			'max-buffered': { type: 'string' },
 			'allow-detach': { type: 'boolean' },
 			'allow-terminal': { type: 'boolean' },
+			isolation: { type: 'string' },
 			policy: { type: 'string' },
 			ui: { type: 'boolean' },
 		},
@@ -113,6 +120,11 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	if (values['max-buffered'] !== undefined) policy.maxBuffered = bytes('--max-buffered', values['max-buffered']);
 	if (values['allow-detach']) policy.allowDetach = true;
 	if (values['allow-terminal']) policy.allowTerminal = true;
+	if (values.isolation !== undefined) {
+		if (values.isolation !== 'namespaces' && values.isolation !== 'none') throw new Error(`serve: --isolation ${values.isolation}: expected namespaces or none`);
+		policy.isolation = values.isolation;
+	}
+	policy.isolation ??= 'namespaces';
 	const checked = PolicyFile.safeParse(policy);
 	if (!checked.success) {
 		const issue = checked.error.issues[0]!;
@@ -120,6 +132,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	}
 
 	const token = readToken(values['token-file'], io);
+	if (checked.data.isolation === 'namespaces') await probeIsolation();
 	const log = (line: string) => io.stderr.write(`pidfd serve: ${line}\n`);
 	const ui = values.ui ? loadUi() : undefined;
 
@@ -166,6 +179,11 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 		throw error;
 	}
 	if (bridge.policy.allowed.length === 0) log('no --allow given: clients can connect but start nothing');
+	log(
+		bridge.policy.isolation === 'namespaces'
+			? `isolation: namespaces (${ISOLATION_NAMESPACES.join(', ')}, new for each child; uid ${process.getuid?.() ?? '?'} is nobody inside)`
+			: 'isolation: none (--isolation none: children share the server\'s uid, pids and mounts, and can read its /proc)',
+	);
 	bridge.attach(server);
 	io.stdout.write(`listening ${url}\n`);
 	if (page !== null)
@@ -188,6 +206,23 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 			return closing;
 		},
 	};
+}
+
+/**
+ * Isolation must be real, never assumed: one namespaced /bin/true, as every child will be
+ * made. A kernel that refuses stops the server, naming the cause and the way to go on anyway.
+ */
+async function probeIsolation(): Promise<void> {
+	try {
+		const child = await spawn('/bin/true', [], { namespaces: [...ISOLATION_NAMESPACES], stdio: 'ignore' });
+		const exit = await child.wait();
+		if (exit.code !== 0) throw new Error(`a namespaced /bin/true ended with ${exit.status} ${exit.code ?? exit.signal}`);
+	} catch (error) {
+		throw new Error(
+			`serve: cannot isolate children in namespaces: ${(error as Error).message}. Allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, AppArmor's apparmor_restrict_unprivileged_userns), or start with --isolation none to run children unisolated`,
+			{ cause: error },
+		);
+	}
 }
 
 /** Plain HTTP requests get 426: this server speaks WebSocket only. */

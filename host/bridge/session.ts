@@ -12,7 +12,7 @@ import {
 import { decodeFrame } from '../../schemas/bridge-wire.js';
 import { type Child, PidfdError, signalNumber, spawn } from '../index.js';
 import { OutputPump, StdinSink } from './flow.js';
-import { type CheckedSpawn, type Policy, PolicyError, checkSpawn } from './policy.js';
+import { type CheckedSpawn, type Policy, PolicyError, checkSpawn, cwdRefusal } from './policy.js';
 import { parseClientMessage } from './messages.js';
 import { liveUsage } from './live-usage.js';
 
@@ -189,7 +189,9 @@ export class Session {
 		try {
 			checked = await checkSpawn(policy, request);
 			if (this.#closed) throw new PolicyError('connection closed');
-			child = await spawn(checked.file, checked.args, checked.options);
+			child = await spawn(checked.file, checked.args, checked.options).catch((error: unknown) => {
+				throw cwdRefusal(error, request.cwd);
+			});
 		} catch (error) {
 			this.#running--;
 			this.#budget.running--;
@@ -274,7 +276,8 @@ export class Session {
 		if (request.group && !entry.group) {
 			return this.#send({ type: 'error', id: request.id, code: 'EPERM', message: 'group kill needs a child spawned with processGroup or setsid' });
 		}
-		entry.child.kill(signal, { group: request.group === true }).then(
+		// In a pid namespace the child's init forwards every signal to the program's group itself.
+		entry.child.kill(signal, { group: request.group === true && this.#policy.isolation !== 'namespaces' }).then(
 			(delivered) => this.#send({ type: 'ok', id: request.id, delivered }),
 			(error: unknown) => this.#replyError(request.id, error),
 		);

@@ -1,0 +1,219 @@
+// The bridge's isolation: with 'namespaces' (the default of `pidfd serve`) each child of a
+// connection runs in new user, pid, mount and IPC namespaces: it cannot see, open or signal
+// the server or another connection's children, and nothing it leaves behind survives it. A
+// kernel that refuses namespaces stops `pidfd serve` at startup, naming the cause and
+// --isolation none. The cwd is resolved beneath --cwd-root by the child (cwdRoot).
+import { execFile, spawn as nodeSpawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import WebSocket from 'ws';
+import { type RemoteHost, connect } from '../client/index.js';
+import { type Bridge, createBridge } from '../host/bridge/index.js';
+import { sidecarInfo, spawn } from '../host/index.js';
+import type { PolicyFile } from '../schemas/bridge.js';
+import { CLI } from './helpers/cli.js';
+import { eventually, within } from './helpers/deadline.js';
+import { isAlive } from './helpers/proc.js';
+import { commandExists, testIf } from './helpers/skip.js';
+
+const LIMIT = 15_000;
+const TOKEN = 'isolation-test-token-0123456789abcdef';
+const repo = resolve(import.meta.dirname ?? '.', '..');
+const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'pidfd-bridge-iso-')));
+const which = (name: string) => ['/usr/bin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p))!;
+const bin = { sh: which('sh'), cat: which('cat'), pwd: which('pwd'), sleep: which('sleep') };
+const root = join(tmp, 'root');
+mkdirSync(join(root, 'work'), { recursive: true });
+symlinkSync('/etc', join(root, 'to-etc'));
+symlinkSync('/no-such-dir-anywhere', join(root, 'to-nothing'));
+
+const probe = await spawn('true', [], { namespaces: ['user', 'pid', 'mount', 'ipc'], stdio: 'ignore' })
+	.then(async (c) => ((await c.wait()).code === 0 ? '' : 'a namespaced /bin/true failed'))
+	.catch((e: unknown) => `the kernel refuses namespaces here: ${(e as Error).message}`);
+
+async function startBridge(policy: PolicyFile): Promise<{ url: string; bridge: Bridge; server: Server; stop(): Promise<void> }> {
+	const bridge = createBridge({ token: TOKEN, policy });
+	const server = createServer((_req, res) => res.writeHead(426).end());
+	bridge.attach(server);
+	await within(LIMIT, new Promise<void>((done) => server.listen(0, '127.0.0.1', done)), 'listen');
+	const port = (server.address() as { port: number }).port;
+	return {
+		url: `ws://127.0.0.1:${port}/`,
+		bridge,
+		server,
+		async stop() {
+			await within(LIMIT, bridge.close(), 'bridge.close');
+			server.closeAllConnections();
+			await within(LIMIT, new Promise((done) => server.close(done)), 'server.close');
+		},
+	};
+}
+
+const connectTo = (url: string): Promise<RemoteHost> => within(LIMIT, connect(url, { token: TOKEN, WebSocket }), 'connect');
+
+function exec(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+	return within(
+		60_000,
+		new Promise((done) => {
+			execFile(file, args, { env, cwd: repo }, (error, stdout, stderr) => {
+				done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+			});
+		}),
+		`${file} ${args.join(' ')}`,
+	);
+}
+
+/** Pids of live processes whose command line contains `marker`. */
+function withMarker(marker: string): number[] {
+	const pids: number[] = [];
+	for (const name of readdirSync('/proc')) {
+		if (!/^\d+$/.test(name)) continue;
+		try {
+			if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) pids.push(Number(name));
+		} catch {}
+	}
+	return pids;
+}
+
+// ---
+
+const iso = suite('bridge, isolation namespaces: a connection cannot reach the server or another connection');
+
+testIf(iso, !probe, probe, "a child sees only its namespace; the server's environ and fds, the sidecar and the other connection's child are out of reach", async () => {
+	const server = await startBridge({ allow: [bin.sh, bin.sleep], cwdRoot: root, isolation: 'namespaces' });
+	const a = await connectTo(server.url);
+	const b = await connectTo(server.url);
+	try {
+		const victim = await within(LIMIT, a.spawn('sleep', ['100']));
+		const sidecar = (await sidecarInfo()).pid;
+		const script = [
+			'id -u',
+			'ls /proc | grep -c "^[0-9]"',
+			`cat /proc/${process.pid}/environ >/dev/null 2>&1; echo environ=$?`,
+			`ls /proc/${process.pid}/fd >/dev/null 2>&1; echo fds=$?`,
+			`ls /proc/${sidecar}/fd >/dev/null 2>&1; echo sidecar=$?`,
+			`kill -0 ${process.pid} 2>/dev/null; echo kill-server=$?`,
+			`kill -STOP ${victim.pid} 2>/dev/null; echo stop-other=$?`,
+			`kill -9 ${sidecar} 2>/dev/null; echo kill-sidecar=$?`,
+		].join('; ');
+		const r = await within(LIMIT, b.run('sh', ['-c', script], { encoding: 'utf8' }));
+		const lines = r.stdout.trim().split('\n');
+		assert.is(lines[0], '65534', 'nobody inside');
+		assert.ok(Number(lines[1]) <= 4, `processes in /proc: ${lines[1]}`);
+		assert.equal(lines.slice(2), ['environ=1', 'fds=2', 'sidecar=2', 'kill-server=1', 'stop-other=1', 'kill-sidecar=1']);
+		assert.ok(isAlive(sidecar), 'the sidecar lives on');
+		// The other connection's child was neither stopped nor killed: it still answers a signal.
+		assert.ok(await victim.kill('SIGTERM'));
+		assert.is((await within(LIMIT, victim.wait())).signal, 'SIGTERM');
+	} finally {
+		await a.close();
+		await b.close();
+		await server.stop();
+	}
+});
+
+testIf(iso, !probe, probe, "a backgrounded process dies with its shell: sh -c 'sleep 100 & exit 0' leaves nothing", async () => {
+	const server = await startBridge({ allow: [bin.sh], isolation: 'namespaces' });
+	const host = await connectTo(server.url);
+	const marker = `${Date.now() % 100000}.5`;
+	try {
+		const r = await within(LIMIT, host.run('sh', ['-c', `sleep ${marker} & exit 0`], { encoding: 'utf8' }));
+		assert.is(r.exit.code, 0);
+		await eventually(5000, () => withMarker(`sleep\0${marker}`).length === 0, 'the background sleep is gone');
+	} finally {
+		await host.close();
+		await server.stop();
+	}
+});
+
+iso.run();
+
+// ---
+
+const cwd = suite('bridge: the cwd resolved beneath --cwd-root by the child');
+
+cwd('inside works; every way out is the same EPERM, whether the target exists or not', async () => {
+	const server = await startBridge({ allow: [bin.pwd], cwdRoot: root });
+	const host = await connectTo(server.url);
+	try {
+		assert.is((await within(LIMIT, host.run('pwd', ['-P'], { cwd: 'work', encoding: 'utf8' }))).stdout.trim(), join(root, 'work'));
+		const refusal = async (where: string) => {
+			const e = (await within(LIMIT, host.run('pwd', [], { cwd: where }).catch((error: unknown) => error))) as { code?: string };
+			return e.code;
+		};
+		for (const where of ['to-etc', 'to-nothing', '..', '/etc']) assert.is(await refusal(where), 'EPERM', where);
+		assert.is(await refusal('work/missing'), 'ENOENT');
+	} finally {
+		await host.close();
+		await server.stop();
+	}
+});
+
+cwd.run();
+
+// ---
+
+const cli = suite('pidfd serve --isolation');
+
+/** `pidfd serve ARGS` until its listening line or its exit; stops it if it listens. */
+async function serveOnce(args: string[], env: NodeJS.ProcessEnv): Promise<{ listening: boolean; code: number | null; stderr: string }> {
+	const proc = nodeSpawn(process.execPath, [...CLI, 'serve', ...args], { env: { ...env, PIDFD_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'], cwd: repo });
+	let stderr = '';
+	proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+	const result = await within(
+		LIMIT * 2,
+		new Promise<{ listening: boolean; code: number | null }>((done) => {
+			proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+				if (chunk.startsWith('listening ')) done({ listening: true, code: null });
+			});
+			proc.once('exit', (code) => done({ listening: false, code }));
+		}),
+		'serve',
+	);
+	if (result.listening) {
+		const exited = new Promise((done) => proc.once('exit', done));
+		proc.kill('SIGTERM');
+		await within(LIMIT, exited, 'serve exit');
+	}
+	return { ...result, stderr };
+}
+
+testIf(cli, !probe, probe, 'namespaces by default, said at startup; --isolation none said too; a bad mode is refused', async () => {
+	const byDefault = await serveOnce(['--allow', bin.cat], process.env);
+	assert.ok(byDefault.listening, byDefault.stderr);
+	assert.match(byDefault.stderr, /isolation: namespaces \(user, pid, mount, ipc/);
+	const none = await serveOnce(['--allow', bin.cat, '--isolation', 'none'], process.env);
+	assert.ok(none.listening, none.stderr);
+	assert.match(none.stderr, /isolation: none/);
+	const bad = await serveOnce(['--isolation', 'chroot'], process.env);
+	assert.not.ok(bad.listening);
+	assert.match(bad.stderr, /--isolation chroot: expected namespaces or none/);
+});
+
+const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';
+testIf(cli, !gccMissing, gccMissing, 'a kernel that refuses user namespaces: serve will not start, naming the cause and --isolation none', async () => {
+	const helper = join(tmp, 'seccomp-exec');
+	const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c'], process.env);
+	assert.is(built.code, 0, built.stderr);
+	const wrapper = join(tmp, 'no-userns-sidecar');
+	writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' userns -- '${process.env.PIDFD_SIDECAR ?? join(repo, 'dist', 'pidfd-sidecar')}'\n`);
+	chmodSync(wrapper, 0o755);
+	const env = { ...process.env, PIDFD_SIDECAR: wrapper };
+	const refused = await serveOnce(['--allow', bin.cat], env);
+	assert.not.ok(refused.listening, 'serve must not start unisolated');
+	assert.ok(refused.code !== 0);
+	assert.match(refused.stderr, /cannot isolate children in namespaces/);
+	assert.match(refused.stderr, /clone3 EPERM/);
+	assert.match(refused.stderr, /--isolation none/);
+	const accepted = await serveOnce(['--allow', bin.cat, '--isolation', 'none'], env);
+	assert.ok(accepted.listening, accepted.stderr);
+	assert.match(accepted.stderr, /isolation: none/);
+});
+
+cli.run();
+
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
