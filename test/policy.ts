@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PidfdError, run } from '../host/index.js';
+import { type PidfdError, run } from '../host/index.js';
 import { checkSpawn, envAllowed, isDangerousEnv, isWithin, POLICY_DEFAULTS, type Policy, PolicyError, resolveCwd, resolveEnv, resolveExecutable, resolvePolicy } from '../host/bridge/policy.js';
 
 // tmp/root            the allowed cwd root, with sub/, inner -> sub, escape -> tmp, up -> ..
