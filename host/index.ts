@@ -6,6 +6,7 @@
  */
 export { spawn, type SpawnOptions } from './api/spawn.js';
 export { run, type RunOptions, type RunResult } from './api/run.js';
+export { runSync } from './api/run-sync.js';
 export { Command } from './api/command.js';
 export { features, sidecarInfo, type Features } from './api/features.js';
 export { shutdown, type ShutdownOptions } from './api/shutdown.js';

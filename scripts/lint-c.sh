@@ -11,7 +11,7 @@
 set -eu
 cd "$(dirname "$0")/../sidecar"
 
-units="sidecar.c spawn.c stdio.c opened.c relay.c setup.c namespaces.c beneath.c"
+units="sidecar.c spawn.c stdio.c opened.c relay.c setup.c namespaces.c beneath.c once.c"
 wrapped='syscall|clone|clone3|open|openat|fstat|pipe2|close|close_range|read|write|ioctl|kill|waitid|rt_sigaction|rt_sigprocmask|setgroups|setgid|setuid|prlimit|sigaction|mount|setresuid|setresgid|rt_sigtimedwait|openat2|fchdir'
 status=0
 for f in $units; do
@@ -30,4 +30,4 @@ exec cppcheck --quiet --error-exitcode=1 --inline-suppr \
 	--enable=warning,style,performance,portability --std=c11 \
 	-D_GNU_SOURCE -D__linux__ -D__x86_64__ -D__BYTE_ORDER__=1234 -D__ORDER_LITTLE_ENDIAN__=1234 \
 	--suppress=variableScope --suppress=missingIncludeSystem \
-	sidecar.c spawn.c stdio.c opened.c relay.c setup.c namespaces.c beneath.c sys.c wire.c fuzz/stub_sys.c
+	sidecar.c spawn.c stdio.c opened.c relay.c setup.c namespaces.c beneath.c once.c sys.c wire.c fuzz/stub_sys.c

@@ -104,7 +104,8 @@ int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t wi
 	r->fd = fd;
 	r->pipe = pipe;
 	r->to_child = to_child;
-	r->credit = to_child ? 0 : (window ? window : RELAY_WINDOW);
+	/* RELAY_LAZY: no credit until the host's first CREDIT, i.e. until it first reads. */
+	r->credit = to_child || (window & RELAY_LAZY) ? 0 : (window ? window : RELAY_WINDOW);
 	/*
 	 * In the set with no interest yet: output starts with relay_start(),
 	 * once SPAWNED is out; input waits for a short WRITE.
@@ -161,6 +162,30 @@ static struct relay *relay_find(uint32_t handle, uint32_t fd)
 	return NULL;
 }
 
+/*
+ * Takes our end of a relayed stream out of the relay, for another child (a pipeline joined
+ * in the kernel: the consumer reads the producer's pipe itself). No DATA, EOF or WRITABLE
+ * follows for it; it is blocking again, as a child expects its stdio. Returns the fd (ours
+ * to close) or -EBADF when there is no such stream.
+ */
+int relay_take(uint32_t handle, uint32_t fd)
+{
+	struct relay *r = relay_find(handle, fd);
+	int pipe, flags;
+
+	if (!r)
+		return -EBADF;
+	pipe = r->pipe;
+	if (epoll_ctl(epfd, EPOLL_CTL_DEL, pipe, NULL) < 0)
+		return -errno;
+	r->pipe = -1;
+	relay_free_one(r);
+	flags = fcntl(pipe, F_GETFL);
+	if (flags >= 0)
+		fcntl(pipe, F_SETFL, flags & ~O_NONBLOCK);
+	return pipe;
+}
+
 /* Every stream, silently (the fuzzer, between inputs). */
 void relay_drop_all(void)
 {
@@ -212,6 +237,13 @@ static void relay_read(struct relay *r)
 	wire_put_u32(body + 4, r->fd);
 	olen += WIRE_HDR_SIZE + 8 + (size_t)n;
 	r->credit -= (uint32_t)n;
+	/* One-shot mode: no credit ever comes back, so the window was the budget. */
+	if (!r->credit && once_mode) {
+		once_over_budget();
+		send_eof(r, ENOBUFS);
+		relay_free_one(r);
+		return;
+	}
 	/* Out of credit: stop reading, and the full pipe stops the child. */
 	if (!r->credit && relay_arm(r, 0) < 0) {
 		send_eof(r, EIO);

@@ -37,6 +37,7 @@
 #define EV_SIGNAL	1
 #define EV_HOST		2
 #define EV_TIMER	3	/* opened.c's grace timer */
+#define EV_ONCE		4	/* once.c's timer */
 
 /* Both ends of a pipe, held until the host has opened its own copy. */
 struct staged_pipe {
@@ -498,6 +499,43 @@ static void on_stdin(void)
 	}
 }
 
+/*
+ * One-shot mode (once.c): the one request, read exactly, so that what follows it in stdin,
+ * the child's input, is left for once_take_input().
+ */
+static void once_request(void)
+{
+	size_t want = 4;
+	struct wire_hdr h;
+	ssize_t r;
+	long fl;
+
+	for (;;) {
+		r = sys_read(STDIN_FILENO, rbuf + rlen, want - rlen);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			host_gone(r ? 1 : 0);	/* no whole request: nothing to do */
+		rlen += (size_t)r;
+		if (rlen < want)
+			continue;
+		fl = wire_frame(rbuf, rlen, &h);
+		if (fl < 0)
+			fatal(wire_get_u32(rbuf) > WIRE_MAX_FRAME ? EMSGSIZE : EPROTO,
+			      "frame length out of bounds");
+		if (fl > 0)
+			break;
+		want = 4 + (size_t)wire_get_u32(rbuf);
+	}
+	once_take_input();
+	if (h.type != MSG_SPAWN) {
+		reply_error(h.id, EINVAL, SC_NONE, "one-shot mode takes one SPAWN");
+		return;
+	}
+	once_expect(next_handle);
+	dispatch(&h, rbuf + WIRE_HDR_SIZE, h.len - (WIRE_HDR_SIZE - 4));
+}
+
 /* A spawned child ended: reap it, report it unless CLOSEd. */
 static void on_child_exit(struct slot *s)
 {
@@ -580,6 +618,8 @@ static void on_event(uint64_t data, uint32_t events, int sfd)
 			on_signal(sfd);
 		else if (idx == EV_TIMER)
 			on_timer();
+		else if (idx == EV_ONCE)
+			once_on_timer();
 		else
 			host_gone(0);
 		return;
@@ -629,9 +669,8 @@ int main(int argc, char **argv)
 	struct utsname uts;
 	int sfd, n, i;
 
-	(void)argv;
-	if (argc > 1)
-		die("speaks the pidfd protocol on stdin/stdout; takes no arguments", 0);
+	if (argc > 1 && !once_parse(argc, argv))
+		die("speaks the pidfd protocol on stdin/stdout; takes no arguments but --once", 0);
 	self_pid = getpid();
 	host_pid = getppid();
 	setup_fds();
@@ -652,7 +691,8 @@ int main(int argc, char **argv)
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		die("epoll_create1", errno);
-	watch_fd(STDIN_FILENO, EV_STDIN);
+	/* One-shot: stdin carries one request and the child's input, read once (once.c). */
+	watch_fd(once_mode ? once_init() : STDIN_FILENO, once_mode ? EV_ONCE : EV_STDIN);
 	watch_fd(sfd, EV_SIGNAL);
 	relay_init();
 	n = opened_init();
@@ -666,9 +706,15 @@ int main(int argc, char **argv)
 			watch_fd(host_pidfd, EV_HOST);
 	}
 	send_hello(uts.release);
+	if (once_mode)
+		once_request();
 
 	/* From now on, we must not die but through host_gone(). */
 	for (;;) {
+		if (once_mode && once_done()) {
+			out_flush();
+			exit(0);
+		}
 		n = epoll_wait(epfd, evs, MAX_EVENTS, -1);
 		if (n < 0) {
 			if (errno == EINTR)

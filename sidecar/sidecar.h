@@ -112,6 +112,19 @@ int handle_shut(uint32_t id, const uint8_t *body, size_t n);
 int handle_credit(uint32_t id, const uint8_t *body, size_t n);
 int handle_resize(uint32_t id, const uint8_t *body, size_t n);
 
+/* once.c: the one-shot mode of synchronous runs (--once) */
+extern bool once_mode;
+bool once_parse(int argc, char **argv);
+int once_init(void);
+void once_take_input(void);
+void once_expect(uint32_t handle);
+void once_over_budget(void);
+void once_on_timer(void);
+bool once_done(void);
+
+/* relay.c: a relayed stream's end handed to another child (a kernel pipeline) */
+int relay_take(uint32_t handle, uint32_t fd);
+
 /* setup.c: may die */
 _Noreturn void die(const char *what, int err);
 void say(const char *what, int err);

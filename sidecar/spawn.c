@@ -520,7 +520,8 @@ static struct slot *spawn_adopt(struct spawn *s)
 			 * child sees EOF/EPIPE on it, as on any closed pipe.
 			 */
 			bool to_child = e->kind == STDIO_RELAY_TO_CHILD || (e->kind == STDIO_TERMINAL && i == 0);
-			uint32_t window = e->kind == STDIO_RELAY_FROM_CHILD && e->arg > 0 ? (uint32_t)e->arg : 0;
+			/* arg: the window, with bit 31 for one that waits for the first CREDIT */
+			uint32_t window = e->kind == STDIO_RELAY_FROM_CHILD ? (uint32_t)e->arg : 0;
 
 			if (relay_add(slot->handle, i, s->keep[i], to_child, window) < 0)
 				sys_close(s->keep[i]);

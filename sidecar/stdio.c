@@ -33,6 +33,8 @@ bool src_owned(const struct spawn *s, uint32_t i)
 	case STDIO_HOST_FD:
 	case STDIO_FROM_PIDFD:
 	case STDIO_TERMINAL:
+	case STDIO_HOST_PIPE:
+	case STDIO_RELAYED:
 		return true;
 	}
 	return false;
@@ -302,6 +304,35 @@ static int stdio_open(struct spawn *s, uint32_t i)
 		r = stdio_host_fd(s, e->arg);
 		if (r < 0)
 			return r;
+		s->src[i] = r;
+		return 0;
+	case STDIO_HOST_PIPE:
+		/*
+		 * Another child's pipe, handed over by the host (a pipeline joined in the
+		 * kernel). The host polled its end, non-blocking; the copy shares that
+		 * state, and a child's stdio must block. The host closes its end once
+		 * the spawn is answered, so clearing it there changes nothing for it.
+		 * No /proc fallback: reopening a pipe there cannot keep its direction.
+		 */
+		if (host_pidfd < 0 || !(features & FEAT_PIDFD_GETFD)) {
+			s->sc = SC_PIDFD_GETFD;
+			return -ENOSYS;
+		}
+		r = stdio_host_fd(s, e->arg);
+		if (r < 0)
+			return r;
+		s->src[i] = r;
+		r = fcntl(s->src[i], F_GETFL);
+		if (r >= 0 && (r & O_NONBLOCK))
+			fcntl(s->src[i], F_SETFL, r & ~O_NONBLOCK);
+		return 0;
+	case STDIO_RELAYED:
+		/* Our end of a relayed stream, which leaves the relay for the child. */
+		r = relay_take(e->handle, (uint32_t)e->arg);
+		if (r < 0) {
+			s->detail = "no relayed stream with that handle and fd";
+			return r;
+		}
 		s->src[i] = r;
 		return 0;
 	case STDIO_FROM_PIDFD:

@@ -36,6 +36,7 @@ int sys_close(int fd) { return close(fd); }
 int sys_close_range(unsigned int first, unsigned int last, unsigned int flags) { return (int)syscall(__NR_close_range, first, last, flags); }
 ssize_t sys_read(int fd, void *buf, size_t n) { return read(fd, buf, n); }
 ssize_t sys_write(int fd, const void *buf, size_t n) { return write(fd, buf, n); }
+int sys_memfd_create(const char *name, unsigned int flags) { return (int)syscall(SYS_memfd_create, name, flags); }
 
 int sys_rt_sigaction(int sig, const struct kernel_sigaction *act, struct kernel_sigaction *old) { return (int)syscall(SYS_rt_sigaction, sig, act, old, KERNEL_SIGSET_SIZE); }
 int sys_rt_sigprocmask(int how, const uint64_t *set, uint64_t *old) { return (int)syscall(SYS_rt_sigprocmask, how, set, old, KERNEL_SIGSET_SIZE); }

@@ -137,6 +137,8 @@ int sys_close(int fd);
 int sys_close_range(unsigned int first, unsigned int last, unsigned int flags);
 ssize_t sys_read(int fd, void *buf, size_t n);
 ssize_t sys_write(int fd, const void *buf, size_t n);
+/* A memory file: the input of a one-shot run (once.c). */
+int sys_memfd_create(const char *name, unsigned int flags);
 
 /* Signals, credentials, limits: raw, so no libc policy or thread sync runs. */
 int sys_rt_sigaction(int sig, const struct kernel_sigaction *act, struct kernel_sigaction *old);

@@ -202,6 +202,18 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 			if (s->arg < 0 || !s->handle || s->path[0])
 				return EINVAL;
 			break;
+		case STDIO_RELAYED:
+			/* arg: the child fd naming the stream of process `handle` */
+			s->handle = wire_rd_u32(&r);
+			if (r.err)
+				return r.err;
+			if (s->arg < 0 || !s->handle || s->path[0])
+				return EINVAL;
+			break;
+		case STDIO_HOST_PIPE:
+			if (s->arg < 0 || s->path[0])
+				return EINVAL;
+			break;
 		case STDIO_NULL:
 		case STDIO_PIPE_TO_CHILD:
 		case STDIO_PIPE_FROM_CHILD:

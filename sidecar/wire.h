@@ -102,7 +102,12 @@ enum {
 	STDIO_RELAY_TO_CHILD	= 8,	/* a pipe the sidecar writes WRITE bytes into */
 	STDIO_RELAY_FROM_CHILD	= 9,	/* a pipe the sidecar reads into DATA events */
 	STDIO_TERMINAL		= 10,	/* the slave of a new pty; fds 0 and 1 at least */
+	STDIO_HOST_PIPE		= 11,	/* the host's end of a child's pipe, made blocking */
+	STDIO_RELAYED		= 12,	/* the sidecar's end of a relayed stream; carries a handle */
 };
+
+/* RELAY_FROM_CHILD arg bit: the stream is not read before the host's first CREDIT */
+#define RELAY_LAZY		(1u << 31)
 
 /* Syscall ids in ERROR replies */
 enum {
@@ -239,7 +244,7 @@ struct spawn_stdio {
 	uint32_t kind;
 	int32_t arg;
 	char *path;
-	uint32_t handle;	/* FROM_PIDFD only */
+	uint32_t handle;	/* FROM_PIDFD and RELAYED only */
 };
 
 struct spawn_req {

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PIDFD_INFO_SIZE, PidfdInfoMask, RUSAGE_SIZE, SIGINFO_SIZE } from '../host/kernel/structs.js';
 import { HEADER_SIZE, MAX_FRAME } from '../host/sidecar/framing.js';
-import { Feature, KillFlag, MessageType, Namespace, OpenFlag, PROTOCOL_VERSION, SpawnFlag, StdioKind, SYSCALLS } from '../host/sidecar/protocol.js';
+import { Feature, KillFlag, MessageType, Namespace, OpenFlag, PROTOCOL_VERSION, RELAY_LAZY, SpawnFlag, StdioKind, SYSCALLS } from '../host/sidecar/protocol.js';
 
 const WIRE_H = readFileSync(new URL('../sidecar/wire.h', import.meta.url), 'utf8');
 
@@ -84,6 +84,7 @@ export function drift(c: Map<string, number>): string[] {
 	table('SPAWN_', 'SpawnFlag', SpawnFlag, (k) => k, ['SPAWN_ALL_FLAGS']);
 	expect('SPAWN_ALL_FLAGS', 'every SpawnFlag', Object.values(SpawnFlag).reduce((a, b) => a | b, 0));
 	table('STDIO_', 'StdioKind', StdioKind);
+	expect('RELAY_LAZY', 'RELAY_LAZY', RELAY_LAZY);
 	table('NS_', 'Namespace', Namespace, (k) => k, ['NS_ALL']);
 	expect('NS_ALL', 'every Namespace', Object.values(Namespace).reduce((a, b) => a | b, 0));
 	table('KILL_', 'KillFlag', KillFlag);

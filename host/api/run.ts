@@ -36,7 +36,19 @@ export interface RunResult<T = Buffer | string> {
  */
 const OUTPUT_GRACE_MS = 100;
 
-const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
+
+/** Checks what run() (and runSync()) add to spawn()'s options, before anything starts. */
+export function checkRunOnly(what: string, options: Pick<RunOptions, 'input' | 'stdin' | 'encoding' | 'maxBuffer' | 'stderr' | 'reject'>): void {
+	const { input, stdin, encoding = 'buffer', maxBuffer = DEFAULT_MAX_BUFFER, stderr = 'pipe', reject = false } = options;
+	// Checked before anything starts: a bad `input` must not leave a child running.
+	const parsed = RunOnlyOptions.safeParse({ input, stdin, encoding, maxBuffer, stderr, reject });
+	if (!parsed.success) {
+		const issue = parsed.error.issues[0]!;
+		throw new InvalidArgumentError(`${what} options.${issue.path.join('.')}: ${issue.message}`, { cause: parsed.error });
+	}
+	if (input !== undefined && stdin !== undefined) throw new InvalidArgumentError(`${what}: give either options.input or options.stdin, not both`);
+}
 
 /**
  * Runs a program to its end and collects its output, like Rust's `Command::output()`:
@@ -48,13 +60,7 @@ export function run(file: string, args?: readonly string[], options?: RunOptions
 export function run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: 'buffer' }): Promise<RunResult<Buffer>>;
 export async function run(file: string, args: readonly string[] = [], options: RunOptions = {}): Promise<RunResult> {
 	const { input, stdin, encoding = 'buffer', maxBuffer = DEFAULT_MAX_BUFFER, stderr = 'pipe', reject = false, ...spawnOptions } = options;
-	// Checked before anything starts: a bad `input` must not leave a child running.
-	const parsed = RunOnlyOptions.safeParse({ input, stdin, encoding, maxBuffer, stderr, reject });
-	if (!parsed.success) {
-		const issue = parsed.error.issues[0]!;
-		throw new InvalidArgumentError(`run() options.${issue.path.join('.')}: ${issue.message}`, { cause: parsed.error });
-	}
-	if (input !== undefined && stdin !== undefined) throw new InvalidArgumentError('run(): give either options.input or options.stdin, not both');
+	checkRunOnly('run()', options);
 	let overflow = false;
 	let child: Child | undefined;
 	const onOverflow = () => {

@@ -349,7 +349,7 @@ export class Sidecar {
  * them. There the sidecar gets /dev/null on 3-5, and spawn() asks it to take the host's
  * fd itself (HOST_FD: pidfd_getfd, else /proc/<host>/fd/N). Node passes the fds themselves.
  */
-function hostStdioFd(fd: number): number | 'ignore' {
+export function hostStdioFd(fd: number): number | 'ignore' {
 	return runtime === 'node' && isOpen(fd) ? fd : 'ignore';
 }
 

@@ -84,7 +84,14 @@ export const StdioKind = {
 	RELAY_FROM_CHILD: 9,
 	/** The slave of a new pty (entries 0, 1 and maybe 2); entry 0's arg packs rows << 16 | cols. */
 	TERMINAL: 10,
+	/** The host's end of another child's pipe (its fd `arg`), handed over: a pipeline joined in the kernel. */
+	HOST_PIPE: 11,
+	/** The sidecar's end of the relayed stream (`handle`, fd `arg`), handed over to this child. */
+	RELAYED: 12,
 } as const;
+
+/** RELAY_FROM_CHILD `arg` bit: the stream waits for the host's first CREDIT before it is read. */
+export const RELAY_LAZY = 0x80000000;
 
 export const KillFlag = { GROUP: 1 } as const;
 
@@ -136,7 +143,7 @@ export interface WireStdio {
 	kind: number;
 	arg: number;
 	path: string;
-	/** FROM_PIDFD: the sidecar handle whose process gives the fd. */
+	/** FROM_PIDFD, RELAYED: the sidecar handle whose process gives the fd (or names the stream). */
 	handle?: number;
 }
 

@@ -281,6 +281,14 @@ int sys_prlimit(int resource, const void *new_limit, void *old_limit)
 	unexpected("prlimit");
 }
 
+/* The one-shot mode's input, read before any request is handled. */
+int sys_memfd_create(const char *name, unsigned int flags)
+{
+	(void)name;
+	(void)flags;
+	unexpected("memfd_create");
+}
+
 /* Namespaces and paths beneath a root: the child side only, never a handler's. */
 int sys_mount(const char *source, const char *target, const char *type, unsigned long flags, const void *data)
 {
