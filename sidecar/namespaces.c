@@ -8,7 +8,11 @@
  * its own uid_map and gid_map: the sidecar's ids outside, an unprivileged id
  * inside (setgroups is denied first, as the kernel asks of an unprivileged
  * writer). It then takes the inside ids with setresuid/setresgid. An inside
- * uid other than 0 loses every capability at execve.
+ * uid other than 0 loses every capability at execve. Ids outside other than
+ * the sidecar's (a root sidecar mapping nobody, say) only a process of the
+ * parent namespace with CAP_SETUID may map: the sidecar writes those maps
+ * itself (ns_map) while the child waits, on the deferred route; the child
+ * then drops the supplementary groups it inherited.
  *
  * Mount: every mount becomes private, so nothing the child mounts reaches
  * the host. Pid and mount: a new proc is mounted on /proc, so the child sees
@@ -86,6 +90,66 @@ void ns_prepare(struct spawn *s)
 		s->req.ns_gid_out = (int32_t)getegid();
 	if (s->req.ns & NS_PID)
 		s->deferred = true;
+	if ((s->req.ns & NS_USER) && (s->req.ns_uid_out != (int32_t)geteuid() ||
+				      s->req.ns_gid_out != (int32_t)getegid())) {
+		s->map_outside = true;
+		s->deferred = true;
+	}
+}
+
+/* "inside outside 1\n" into /proc/<pid>/<file>. Returns 0 or -errno. */
+static int map_child(pid_t pid, const char *file, uint32_t inside, uint32_t outside)
+{
+	char path[48], line[32], *p;
+	ssize_t w;
+	int fd;
+
+	p = put_uint(stpcpy(path, "/proc/"), (unsigned int)pid);
+	*p++ = '/';
+	strcpy(p, file);
+	p = put_uint(line, inside);
+	*p++ = ' ';
+	p = put_uint(p, outside);
+	memcpy(p, " 1\n", 3);
+	fd = sys_open(path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	w = sys_write(fd, line, (size_t)(p + 3 - line));
+	if (w < 0)
+		w = -errno;
+	sys_close(fd);
+	return w < 0 ? (int)w : 0;
+}
+
+/*
+ * The child is cloned and waits on go[0]: write its maps, then let it go.
+ * If the kernel refuses, the child is killed and reaped, and the spawn fails
+ * naming the map. Returns 0 or -errno.
+ */
+int ns_map(struct spawn *s)
+{
+	uint8_t si[KERNEL_SIGINFO_SIZE];
+	int r;
+
+	close_fd(&s->go[0]);
+	s->sc = SC_WRITE;
+	s->detail = "gid_map";
+	r = map_child(s->pid, "gid_map", s->req.ns_gid, (uint32_t)s->req.ns_gid_out);
+	if (!r) {
+		s->detail = "uid_map";
+		r = map_child(s->pid, "uid_map", s->req.ns_uid, (uint32_t)s->req.ns_uid_out);
+	}
+	if (!r && sys_write(s->go[1], "", 1) != 1)
+		r = -errno;
+	close_fd(&s->go[1]);
+	if (!r) {
+		s->detail = NULL;
+		return 0;
+	}
+	sys_pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+	reap(s->pidfd, si, NULL);
+	close_fd(&s->pidfd);
+	return r;
 }
 
 /*
@@ -142,8 +206,19 @@ CHILD_SIDE static int write_map(const char *path, uint32_t inside, uint32_t outs
 CHILD_SIDE static void ns_user(const struct spawn *s)
 {
 	const struct spawn_req *req = &s->req;
+	char go;
 	int r;
 
+	if (s->map_outside) {
+		/* The sidecar writes our maps (ns_map); EOF means it gave up on us. */
+		sys_close(s->go[1]);
+		if (sys_read(s->go[0], &go, 1) != 1)
+			_exit(127);
+		sys_close(s->go[0]);
+		if (sys_setgroups(0, NULL) < 0)
+			child_fail(s, errno, SC_SETGROUPS, NULL);
+		return;
+	}
 	/* Missing before Linux 3.19, where an unprivileged gid_map needs no deny. */
 	r = write_file("/proc/self/setgroups", "deny", 4);
 	if (r < 0 && r != -ENOENT)

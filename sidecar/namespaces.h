@@ -17,6 +17,7 @@
 uint64_t ns_clone_flags(uint32_t ns);
 void ns_prepare(struct spawn *s);
 void ns_exit_status(int status_fd, uint8_t *siginfo);
+int ns_map(struct spawn *s);
 
 /*
  * The child side. ns_enter() sets up the namespaces and, with NS_PID,

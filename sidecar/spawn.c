@@ -354,6 +354,8 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 	s->cgroup_dir = s->cgroup_procs = -1;
 	s->report[0] = s->report[1] = -1;
 	s->status[0] = s->status[1] = -1;
+	s->go[0] = s->go[1] = -1;
+	s->map_outside = false;
 	s->pid = 0;
 	s->pidfd = -1;
 	s->sc = SC_NONE;
@@ -463,6 +465,8 @@ static int spawn_clone(struct spawn *s)
 	}
 	if ((s->req.ns & NS_PID) && sys_pipe2(s->status, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
+	if (s->map_outside && sys_pipe2(s->go, O_CLOEXEC) < 0)
+		return -errno;
 	report->err = 0;
 	sys_rt_sigprocmask(SIG_BLOCK, &all, &old);
 	if (!s->deferred && cgroup_fd < 0 && clone_fn_pidfd && !s->req.ns) {
@@ -485,6 +489,8 @@ static int spawn_clone(struct spawn *s)
 		return pid;
 	}
 	s->pid = pid;
+	if (s->map_outside)
+		return ns_map(s);	/* deferred: 0, or -errno with the child reaped */
 	if (s->deferred || !report->err)
 		return 0;
 	/* CLONE_VFORK: the child is gone already, or about to be. */

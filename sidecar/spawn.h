@@ -53,6 +53,8 @@ struct spawn {
 	int cgroup_procs;		/* cgroup.procs the child joins by, or -1 */
 	int report[2];			/* deferred: the child's report pipe */
 	int status[2];			/* NS_PID: the init passes the program's status on */
+	bool map_outside;		/* NS_USER to other ids than ours: we write the maps */
+	int go[2];			/* ...and the child waits on go[0] until they are written */
 	pid_t pid;
 	int pidfd;
 	uint32_t sc;			/* on failure: the call, for ERROR */

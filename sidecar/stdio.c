@@ -67,6 +67,8 @@ void spawn_undo(struct spawn *s)
 	close_fd(&s->report[1]);
 	close_fd(&s->status[0]);
 	close_fd(&s->status[1]);
+	close_fd(&s->go[0]);
+	close_fd(&s->go[1]);
 }
 
 /*

@@ -28,6 +28,8 @@ const which = (name: string) => ['/usr/bin', '/bin'].map((d) => join(d, name)).f
 const bin = { sh: which('sh'), cat: which('cat'), pwd: which('pwd'), sleep: which('sleep') };
 const root = join(tmp, 'root');
 mkdirSync(join(root, 'work'), { recursive: true });
+// A server running as root runs its children as nobody outside too: they must be able to enter the root.
+chmodSync(tmp, 0o755);
 symlinkSync('/etc', join(root, 'to-etc'));
 symlinkSync('/no-such-dir-anywhere', join(root, 'to-nothing'));
 
@@ -99,12 +101,13 @@ testIf(iso, !probe, probe, "a child sees only its namespace; the server's enviro
 			`kill -0 ${process.pid} 2>/dev/null; echo kill-server=$?`,
 			`kill -STOP ${victim.pid} 2>/dev/null; echo stop-other=$?`,
 			`kill -9 ${sidecar} 2>/dev/null; echo kill-sidecar=$?`,
+			'head -c 1 /etc/shadow >/dev/null 2>&1; echo shadow=$?',
 		].join('; ');
 		const r = await within(LIMIT, b.run('sh', ['-c', script], { encoding: 'utf8' }));
 		const lines = r.stdout.trim().split('\n');
 		assert.is(lines[0], '65534', 'nobody inside');
 		assert.ok(Number(lines[1]) <= 4, `processes in /proc: ${lines[1]}`);
-		assert.equal(lines.slice(2), ['environ=1', 'fds=2', 'sidecar=2', 'kill-server=1', 'stop-other=1', 'kill-sidecar=1']);
+		assert.equal(lines.slice(2), ['environ=1', 'fds=2', 'sidecar=2', 'kill-server=1', 'stop-other=1', 'kill-sidecar=1', 'shadow=1']);
 		assert.ok(isAlive(sidecar), 'the sidecar lives on');
 		// The other connection's child was neither stopped nor killed: it still answers a signal.
 		assert.ok(await victim.kill('SIGTERM'));

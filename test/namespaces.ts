@@ -101,6 +101,21 @@ testIf(iso, !probe, probe, "user: the server's uid is nobody inside, with no cap
 	assert.is(custom.stdout.trim(), '1000');
 });
 
+testIf(iso, !probe && process.getuid?.() === 0, probe || 'needs root: only a privileged sidecar may map ids other than its own', 'a root sidecar maps nobody outside (it writes the maps itself): the child owns nothing of root', async () => {
+	const r = await sh('cat /proc/self/uid_map /proc/self/gid_map; id -G; head -c 1 /etc/shadow >/dev/null 2>&1; echo shadow=$?', {
+		uidMap: { outside: 65534 },
+		gidMap: { outside: 65534 },
+	});
+	const lines = r.stdout.trim().split('\n');
+	assert.equal(lines[0]!.trim().split(/\s+/), ['65534', '65534', '1']);
+	assert.equal(lines[1]!.trim().split(/\s+/), ['65534', '65534', '1']);
+	assert.is(lines[2], '65534', 'no supplementary group of root left');
+	assert.is(lines[3], 'shadow=1');
+	// The same as a user namespace alone (no init: the child itself waits for its maps).
+	const alone = await within(LIMIT, run('id', ['-u'], { namespaces: ['user'], uidMap: { outside: 65534 }, gidMap: { outside: 65534 }, encoding: 'utf8' }));
+	assert.is(alone.stdout.trim(), '65534');
+});
+
 testIf(iso, !probe, probe, 'pid + mount: /proc lists only the namespace (its init, the program, what it runs)', async () => {
 	const r = await sh('echo $$; ls /proc');
 	const [self, ...rest] = r.stdout.trim().split('\n');
@@ -233,6 +248,7 @@ testIf(others, !probe && commandExists('setpriv'), probe || 'setpriv is not inst
 	assert.is(r.sidecarFds, '2');
 	assert.is(r.exit, 9);
 	assert.is(r.term, 'SIGTERM');
+	assert.equal(r.foreignMap, { code: 'EPERM', syscall: 'write', path: 'gid_map' }, 'nobody may not map root');
 });
 
 const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';

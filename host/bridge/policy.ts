@@ -39,6 +39,17 @@ export interface Policy {
 /** The namespaces each child gets under isolation 'namespaces'. */
 export const ISOLATION_NAMESPACES = ['user', 'pid', 'mount', 'ipc'] as const;
 
+/**
+ * The spawn options of isolation 'namespaces'. The server's uid is nobody inside; a server
+ * running as root maps nobody outside too (the sidecar writes those maps), since a child
+ * that is root outside owns every root-owned file of the host.
+ */
+export function isolationOptions(): Pick<SpawnOptions, 'namespaces' | 'uidMap' | 'gidMap'> {
+	const nobody = { inside: 65534, outside: 65534 };
+	const root = process.getuid?.() === 0;
+	return { namespaces: [...ISOLATION_NAMESPACES], ...(root ? { uidMap: nobody, gidMap: nobody } : {}) };
+}
+
 /** Options of a spawn that passed the policy, ready for `spawn()`. */
 export interface CheckedSpawn {
 	file: string;
@@ -226,6 +237,6 @@ export async function checkSpawn(policy: Policy, request: SpawnRequest): Promise
 	if (request.setsid !== undefined) options.setsid = request.setsid;
 	// A terminal child leads a session of its own on the pty: its fds 0–2 are the pty's slave.
 	if (request.terminal) options.terminal = request.terminal;
-	if (policy.isolation === 'namespaces') options.namespaces = [...ISOLATION_NAMESPACES];
+	if (policy.isolation === 'namespaces') Object.assign(options, isolationOptions());
 	return { file: executable.real, args: request.args ?? [], options, detached: request.detached ?? false, display: executable.path };
 }

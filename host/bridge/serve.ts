@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { PolicyFile } from '../../schemas/bridge.js';
 import { spawn } from '../index.js';
 import { generateToken } from './auth.js';
-import { ISOLATION_NAMESPACES } from './policy.js';
+import { ISOLATION_NAMESPACES, isolationOptions } from './policy.js';
 import { type Bridge, createBridge } from './server.js';
 import { loadUi } from './ui.js';
 
@@ -181,7 +181,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	if (bridge.policy.allowed.length === 0) log('no --allow given: clients can connect but start nothing');
 	log(
 		bridge.policy.isolation === 'namespaces'
-			? `isolation: namespaces (${ISOLATION_NAMESPACES.join(', ')}, new for each child; uid ${process.getuid?.() ?? '?'} is nobody inside)`
+			? `isolation: namespaces (${ISOLATION_NAMESPACES.join(', ')}, new for each child; uid ${process.getuid?.() ?? '?'} is nobody inside${process.getuid?.() === 0 ? ', and nobody outside' : ''})`
 			: 'isolation: none (--isolation none: children share the server\'s uid, pids and mounts, and can read its /proc)',
 	);
 	bridge.attach(server);
@@ -214,7 +214,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
  */
 async function probeIsolation(): Promise<void> {
 	try {
-		const child = await spawn('/bin/true', [], { namespaces: [...ISOLATION_NAMESPACES], stdio: 'ignore' });
+		const child = await spawn('/bin/true', [], { ...isolationOptions(), stdio: 'ignore' });
 		const exit = await child.wait();
 		if (exit.code !== 0) throw new Error(`a namespaced /bin/true ended with ${exit.status} ${exit.code ?? exit.signal}`);
 	} catch (error) {
