@@ -70,6 +70,8 @@ export class BridgeConnection {
 	readonly #link: ChildLink;
 	#nextId = 1;
 	#lost: PidfdError | undefined;
+	/** The `list` in flight, which later calls share. */
+	#listing: Promise<ProcessSummary[]> | undefined;
 
 	/** @internal Use `connect()`. */
 	constructor(ws: WebSocket, hello: HelloMessage, closed: Promise<void>) {
@@ -121,10 +123,17 @@ export class BridgeConnection {
 		return child;
 	}
 
-	/** This connection's processes (running, and recently ended), with CPU time and peak RSS. */
-	async list(): Promise<ProcessSummary[]> {
-		const reply = (await this.#request({ type: 'list' })) as ProcessesReply;
-		return reply.processes;
+	/**
+	 * This connection's processes (running, and recently ended), with CPU time and peak RSS.
+	 * Calls made while one is in flight share its answer: the server runs one list at a time.
+	 */
+	list(): Promise<ProcessSummary[]> {
+		this.#listing ??= (this.#request({ type: 'list' }) as Promise<ProcessesReply>)
+			.then((reply) => reply.processes)
+			.finally(() => {
+				this.#listing = undefined;
+			});
+		return this.#listing;
 	}
 
 	/** Ends the connection; the host kills this connection's children (except detached ones). */

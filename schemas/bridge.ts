@@ -229,7 +229,10 @@ export const PolicyFile = z.strictObject({
 	cwdRoot: z.string().min(1).optional(),
 	/** The fixed environment of every child. Default: a PATH of /usr/local/bin:/usr/bin:/bin. */
 	env: z.record(EnvName, z.string()).optional(),
-	/** Names a client may set: exact, or a prefix ending in `*`. LD_* and other loader variables only by exact name. */
+	/**
+	 * Names a client may set: exact, or a prefix ending in `*` (a bare `*` is refused). Names
+	 * that run code (LD_*, BASH_FUNC_*, PATH, PYTHON*, …: policy.ts) pass only by exact name.
+	 */
 	envAllow: z.array(z.string().min(1)).optional(),
 	/** Origins (as browsers send them) allowed to connect; clients that send no Origin are not browsers. */
 	origins: z.array(z.string().min(1)).optional(),
@@ -250,6 +253,17 @@ export const PolicyFile = z.strictObject({
 		.int()
 		.min(16 * 1024)
 		.max(1024 * 1024 * 1024)
+		.optional(),
+	/** Open connections at once, over all clients (default 64); more are refused with 503. */
+	maxConnections: PositiveInt.optional(),
+	/** Open connections at once from one remote address (default 16; TCP only). */
+	maxConnectionsPerAddress: PositiveInt.optional(),
+	/** Close a connection with no child running and no message for this long, in ms (default 10 min); 0: never. */
+	idleTimeoutMs: z
+		.number()
+		.int()
+		.min(0)
+		.max(2 ** 31 - 1)
 		.optional(),
 	/** Let clients spawn `detached` children that outlive their connection. Default false. */
 	allowDetach: z.boolean().optional(),

@@ -215,10 +215,10 @@ executable.run();
 const env = suite('envAllowed, resolveEnv: no variable that runs code of the caller\'s choosing');
 
 env('loader and interpreter variables are dangerous; look-alikes are not', () => {
-	for (const name of ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'LD_', 'GCONV_PATH', 'GLIBC_TUNABLES', 'BASH_ENV', 'ENV', 'NODE_OPTIONS', 'PERL5OPT', 'PYTHONSTARTUP']) {
+	for (const name of ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'LD_', 'GCONV_PATH', 'GLIBC_TUNABLES', 'BASH_ENV', 'ENV', 'NODE_OPTIONS', 'NODE_ENV', 'PERL5OPT', 'PYTHONSTARTUP', 'PATH', 'HOME']) {
 		assert.ok(isDangerousEnv(name), name);
 	}
-	for (const name of ['LDAP_URI', 'LD', 'ld_preload', 'XLD_PRELOAD', 'ENVIRONMENT', 'NODE_ENV', 'PATH', 'HOME']) assert.not.ok(isDangerousEnv(name), name);
+	for (const name of ['LDAP_URI', 'LD', 'ld_preload', 'XLD_PRELOAD', 'ENVIRONMENT', 'LANG', 'TZ', 'TERM']) assert.not.ok(isDangerousEnv(name), name);
 });
 
 env('exact names and prefix* patterns', () => {
@@ -255,8 +255,12 @@ env('one variable not allowed refuses the request, naming it', () => {
 			name,
 		);
 	}
-	const wide = resolvePolicy({ envAllow: ['*'] });
+	const wide = resolvePolicy({ envAllow: ['L*'] });
 	assert.throws(() => resolveEnv(wide, { LD_PRELOAD: '/tmp/x.so' }), /LD_PRELOAD is not allowed/);
+});
+
+env('a bare * is refused when the policy loads, saying why', () => {
+	assert.throws(() => resolvePolicy({ envAllow: ['GREETING', '*'] }), /envAllow '\*' would let clients set every variable/);
 });
 
 env.run();

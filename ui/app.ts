@@ -390,6 +390,13 @@ function append(pane: TextPane, text: string, kind: 'stdout' | 'stderr'): void {
 		pane.chars -= log.firstElementChild.textContent?.length ?? 0;
 		log.firstElementChild.remove();
 	}
+	// One stream alone (`yes`) is a single span: its oldest text goes, so the bound holds too.
+	const tail = log.lastElementChild;
+	if (pane.chars > MAX_OUTPUT_CHARS && tail?.textContent) {
+		const excess = pane.chars - MAX_OUTPUT_CHARS;
+		tail.textContent = tail.textContent.slice(excess);
+		pane.chars -= excess;
+	}
 	if (atBottom) log.scrollTop = log.scrollHeight;
 }
 

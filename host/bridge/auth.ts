@@ -6,7 +6,7 @@ import { BRIDGE_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../../schemas/bridge.js'
 
 /** A refused upgrade: the HTTP status and a one-line reason for the body. */
 export interface Refusal {
-	status: 400 | 401 | 403 | 404;
+	status: 400 | 401 | 403 | 404 | 503;
 	reason: string;
 }
 

@@ -10,6 +10,9 @@ export const POLICY_DEFAULTS = {
 	maxProcs: 64,
 	maxPayload: 1024 * 1024,
 	maxBuffered: 1024 * 1024,
+	maxConnections: 64,
+	maxConnectionsPerAddress: 16,
+	idleTimeoutMs: 10 * 60 * 1000,
 } as const;
 
 /** One allowed executable: the path as configured, and what it resolved to at load. */
@@ -30,6 +33,11 @@ export interface Policy {
 	readonly maxRuntimeMs: number | undefined;
 	readonly maxPayload: number;
 	readonly maxBuffered: number;
+	/** Open connections at once, in total and from one remote address (TCP only). */
+	readonly maxConnections: number;
+	readonly maxConnectionsPerAddress: number;
+	/** A connection with no child running and no message for this long is closed; 0: never. */
+	readonly idleTimeoutMs: number;
 	readonly allowDetach: boolean;
 	readonly allowTerminal: boolean;
 	/** 'namespaces': each child in new user, pid, mount and IPC namespaces (ISOLATION_NAMESPACES). */
@@ -72,27 +80,37 @@ export class PolicyError extends Error {
 }
 
 /**
- * Variables that make the dynamic loader, libc or a shell run code of the caller's choosing.
- * A wildcard in envAllow never matches them: each must be allowed by its exact name.
+ * Variables that make the dynamic loader, libc, a shell or an interpreter run code of the
+ * caller's choosing, or change which program a name runs. A wildcard in envAllow never
+ * matches them: each must be allowed by its exact name.
  */
-const LOADER_PREFIXES = ['LD_'];
-const LOADER_NAMES = new Set([
+const DANGEROUS_PREFIXES = ['LD_', 'BASH_FUNC_', 'PYTHON', 'PERL', 'RUBY', 'NODE_', 'GIT_', 'OPENSSL_', 'MALLOC_'];
+const DANGEROUS_NAMES = new Set([
+	// the shell: startup files, options, traced commands, word splitting, lookup
+	'BASH_ENV',
+	'ENV',
+	'SHELLOPTS',
+	'BASHOPTS',
+	'PS4',
+	'IFS',
+	'PATH',
+	'HOME',
+	'CDPATH',
+	// libc and the loader
 	'GCONV_PATH',
 	'GLIBC_TUNABLES',
 	'HOSTALIASES',
 	'LOCPATH',
-	'MALLOC_TRACE',
 	'NLSPATH',
 	'RESOLV_HOST_CONF',
-	'BASH_ENV',
-	'ENV',
-	'NODE_OPTIONS',
-	'PERL5OPT',
-	'PYTHONSTARTUP',
+	// the JVM's option variables
+	'JAVA_TOOL_OPTIONS',
+	'_JAVA_OPTIONS',
+	'JDK_JAVA_OPTIONS',
 ]);
 
 export function isDangerousEnv(name: string): boolean {
-	return LOADER_NAMES.has(name) || LOADER_PREFIXES.some((p) => name.startsWith(p));
+	return DANGEROUS_NAMES.has(name) || DANGEROUS_PREFIXES.some((p) => name.startsWith(p));
 }
 
 /** True if a client may set this variable. */
@@ -102,11 +120,20 @@ export function envAllowed(name: string, allow: readonly string[]): boolean {
 	return allow.some((pattern) => pattern.endsWith('*') && name.startsWith(pattern.slice(0, -1)));
 }
 
+/** Refuses an envAllow that lets any variable through: the operator must say which. */
+function checkEnvAllow(patterns: readonly string[]): void {
+	if (patterns.includes('*'))
+		throw new Error(
+			"policy: envAllow '*' would let clients set every variable: name each one (or a family such as LC_*); variables that run code (LD_*, BASH_FUNC_*, PATH, PYTHON*, …) pass only by exact name",
+		);
+}
+
 /**
  * Resolves a policy at startup. Allowed executables are resolved with realpath now, so a
  * missing one is a configuration error the operator sees at once, not a refusal later.
  */
 export function resolvePolicy(file: PolicyFile = {}): Policy {
+	checkEnvAllow(file.envAllow ?? []);
 	const allowed = (file.allow ?? []).map((path) => {
 		if (!isAbsolute(path)) throw new Error(`policy: allowed executable ${path} must be an absolute path`);
 		let real: string;
@@ -134,6 +161,9 @@ export function resolvePolicy(file: PolicyFile = {}): Policy {
 		maxRuntimeMs: file.maxRuntimeMs,
 		maxPayload: file.maxPayload ?? POLICY_DEFAULTS.maxPayload,
 		maxBuffered: file.maxBuffered ?? POLICY_DEFAULTS.maxBuffered,
+		maxConnections: file.maxConnections ?? POLICY_DEFAULTS.maxConnections,
+		maxConnectionsPerAddress: file.maxConnectionsPerAddress ?? POLICY_DEFAULTS.maxConnectionsPerAddress,
+		idleTimeoutMs: file.idleTimeoutMs ?? POLICY_DEFAULTS.idleTimeoutMs,
 		allowDetach: file.allowDetach ?? false,
 		allowTerminal: file.allowTerminal ?? false,
 		isolation: file.isolation ?? 'none',

@@ -7,23 +7,32 @@ import { PolicyFile } from '../../schemas/bridge.js';
 import { spawn } from '../index.js';
 import { generateToken } from './auth.js';
 import { ISOLATION_NAMESPACES, isolationOptions } from './policy.js';
+import { describeContainment } from './containment.js';
+import type { Policy } from './policy.js';
 import { type Bridge, createBridge } from './server.js';
 import { loadUi } from './ui.js';
 
 export const SERVE_USAGE = `Usage: pidfd serve [options]
   --listen HOST:PORT         where to listen (default 127.0.0.1:0, a free port)
   --socket PATH              listen on a unix socket instead (mode 0600)
-  --token-file FILE          the token clients must present (else $PIDFD_TOKEN, else a new
-                             one, printed on stderr as "token: <token>")
+  --token-file FILE          the token clients must present (else $PIDFD_TOKEN, removed from
+                             the environment once read, else a new one, printed on stderr as
+                             "token: <token>"); at least 16 characters
   --origin ORIGIN            a browser origin allowed to connect (repeatable; '*' for any)
   --allow PATH               an executable clients may start (repeatable)
   --cwd-root DIR             children run in DIR or below (default: the current directory)
-  --env-allow NAME           a variable clients may set (repeatable; PREFIX* for a family)
+  --env-allow NAME           a variable clients may set (repeatable; PREFIX* for a family; a
+                             bare * is refused; PATH, LD_*, PYTHON*... pass only by name)
   --max-procs N              children running at once, all clients together (default 64)
   --max-procs-per-connection N                                            (default 16)
   --max-runtime DURATION     kill children after this long (30s, 5m, 1500ms; bare = seconds)
   --max-payload BYTES        largest message accepted (default 1M)
-  --max-buffered BYTES       output queued per client before pausing its children (default 1M)
+  --max-buffered BYTES       bytes queued per client (output and replies) before its children
+                             and its requests are paused (default 1M)
+  --max-connections N        connections at once, all clients together (default 64)
+  --max-connections-per-ip N connections at once from one address (default 16)
+  --idle-timeout DURATION    close a connection with no child and no message for this long
+                             (default 10m; 0 never)
   --allow-detach             let clients start children that outlive their connection
   --allow-terminal           let clients start children on a pseudo-terminal
   --isolation MODE           namespaces (default): each child in new user, pid, mount and IPC
@@ -98,6 +107,9 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 			'max-runtime': { type: 'string' },
 			'max-payload': { type: 'string' },
 			'max-buffered': { type: 'string' },
+			'max-connections': { type: 'string' },
+			'max-connections-per-ip': { type: 'string' },
+			'idle-timeout': { type: 'string' },
 			'allow-detach': { type: 'boolean' },
 			'allow-terminal': { type: 'boolean' },
 			isolation: { type: 'string' },
@@ -115,9 +127,12 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	if (values['cwd-root'] !== undefined) policy.cwdRoot = resolve(values['cwd-root']);
 	if (values['max-procs'] !== undefined) policy.maxProcs = count('--max-procs', values['max-procs']);
 	if (values['max-procs-per-connection'] !== undefined) policy.maxProcsPerConnection = count('--max-procs-per-connection', values['max-procs-per-connection']);
-	if (values['max-runtime'] !== undefined) policy.maxRuntimeMs = duration(values['max-runtime']);
+	if (values['max-runtime'] !== undefined) policy.maxRuntimeMs = duration('--max-runtime', values['max-runtime']);
 	if (values['max-payload'] !== undefined) policy.maxPayload = bytes('--max-payload', values['max-payload']);
 	if (values['max-buffered'] !== undefined) policy.maxBuffered = bytes('--max-buffered', values['max-buffered']);
+	if (values['max-connections'] !== undefined) policy.maxConnections = count('--max-connections', values['max-connections']);
+	if (values['max-connections-per-ip'] !== undefined) policy.maxConnectionsPerAddress = count('--max-connections-per-ip', values['max-connections-per-ip']);
+	if (values['idle-timeout'] !== undefined) policy.idleTimeoutMs = values['idle-timeout'] === '0' ? 0 : duration('--idle-timeout', values['idle-timeout']);
 	if (values['allow-detach']) policy.allowDetach = true;
 	if (values['allow-terminal']) policy.allowTerminal = true;
 	if (values.isolation !== undefined) {
@@ -131,13 +146,15 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 		throw new Error(`serve: policy ${issue.path.map(String).join('.')}: ${issue.message}`);
 	}
 
-	const token = readToken(values['token-file'], io);
+	// Before anything starts a process (the sidecar inherits the environment it is started with).
+	const { token, generated } = readToken(values['token-file'], io);
 	if (checked.data.isolation === 'namespaces') await probeIsolation();
 	const log = (line: string) => io.stderr.write(`pidfd serve: ${line}\n`);
 	const ui = values.ui ? loadUi() : undefined;
 
 	// The bridge is made once the port is known: with --ui, the page's origin is allowed.
-	const server = createServer(ui ?? notWebSocket);
+	// A client that opens a socket and never finishes its upgrade request holds it 10 s at most.
+	const server = createServer({ headersTimeout: HANDSHAKE_TIMEOUT_MS, requestTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, ui ?? notWebSocket);
 	let url: string;
 	let page: string | null = null;
 	if (values.socket !== undefined) {
@@ -179,6 +196,8 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 		throw error;
 	}
 	if (bridge.policy.allowed.length === 0) log('no --allow given: clients can connect but start nothing');
+	log(`containment: ${describeContainment(await bridge.containment())}`);
+	log(`limits: ${describeLimits(bridge.policy)}`);
 	log(
 		bridge.policy.isolation === 'namespaces'
 			? `isolation: namespaces (${ISOLATION_NAMESPACES.join(', ')}, new for each child; uid ${process.getuid?.() ?? '?'} is nobody inside${process.getuid?.() === 0 ? ', and nobody outside' : ''})`
@@ -187,7 +206,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	bridge.attach(server);
 	io.stdout.write(`listening ${url}\n`);
 	if (page !== null)
-		io.stderr.write(`page: ${page}${generated(values['token-file']) ? `#token=${token}` : ' (enter the token there, or add #token=<token> to the address)'}\n`);
+		io.stderr.write(`page: ${page}${generated ? `#token=${token}` : ' (enter the token there, or add #token=<token> to the address)'}\n`);
 
 	let closing: Promise<void> | undefined;
 	return {
@@ -223,6 +242,23 @@ async function probeIsolation(): Promise<void> {
 			{ cause: error },
 		);
 	}
+}
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** The limits in force, for the startup output. */
+function describeLimits(policy: Policy): string {
+	const size = (n: number) => (n % 1024 ** 2 === 0 ? `${n / 1024 ** 2} MiB` : `${Math.round(n / 1024)} KiB`);
+	const time = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`);
+	return [
+		`connections ${policy.maxConnections} (${policy.maxConnectionsPerAddress} per address)`,
+		`processes ${policy.maxProcs} (${policy.maxProcsPerConnection} per connection)`,
+		`runtime ${policy.maxRuntimeMs === undefined ? 'unlimited' : time(policy.maxRuntimeMs)}`,
+		`message ${size(policy.maxPayload)}`,
+		`queued ${size(policy.maxBuffered)} per connection`,
+		`idle ${policy.idleTimeoutMs === 0 ? 'never closed' : time(policy.idleTimeoutMs)}`,
+		`handshake ${time(HANDSHAKE_TIMEOUT_MS)}`,
+	].join(', ');
 }
 
 /** Plain HTTP requests get 426: this server speaks WebSocket only. */
@@ -263,7 +299,11 @@ function readPolicy(file: string | undefined): PolicyFile {
 	return policy;
 }
 
-function readToken(file: string | undefined, io: ServeIO): string {
+/**
+ * The token, from --token-file, else PIDFD_TOKEN, else made up (and printed). PIDFD_TOKEN
+ * leaves process.env as soon as it is read, so no process started from here inherits it.
+ */
+function readToken(file: string | undefined, io: ServeIO): { token: string; generated: boolean } {
 	let token: string | undefined;
 	let source: string;
 	if (file !== undefined) {
@@ -271,20 +311,16 @@ function readToken(file: string | undefined, io: ServeIO): string {
 		source = `--token-file ${file}`;
 	} else {
 		token = process.env.PIDFD_TOKEN;
+		delete process.env.PIDFD_TOKEN;
 		source = 'PIDFD_TOKEN';
 	}
 	if (token === undefined || token === '') {
 		token = generateToken();
 		io.stderr.write(`token: ${token}\n`);
-		return token;
+		return { token, generated: true };
 	}
-	if (token.length < 16) throw new Error(`serve: the token from ${source} is too short (at least 16 characters)`);
-	return token;
-}
-
-/** True if readToken() made the token up (and so printed it already). */
-function generated(file: string | undefined): boolean {
-	return file === undefined && !process.env.PIDFD_TOKEN;
+	if (token.length < 16) throw new Error(`serve: the token from ${source} is too short (at least 16 characters; leave it out to get a generated one)`);
+	return { token, generated: false };
 }
 
 function hostPort(text: string): { host: string; port: number } {
@@ -304,12 +340,12 @@ function count(flag: string, text: string): number {
 }
 
 /** '30s', '5m', '1h', '1500ms'; a bare number is seconds. */
-function duration(text: string): number {
+function duration(flag: string, text: string): number {
 	const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
-	if (!match) throw new Error(`serve: --max-runtime ${text}: expected a duration such as 30s, 5m or 1500ms`);
+	if (!match) throw new Error(`serve: ${flag} ${text}: expected a duration such as 30s, 5m or 1500ms`);
 	const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!;
 	const ms = Math.round(Number(match[1]) * unit);
-	if (ms < 1) throw new Error(`serve: --max-runtime ${text}: must be at least 1ms`);
+	if (ms < 1) throw new Error(`serve: ${flag} ${text}: must be at least 1ms`);
 	return ms;
 }
 

@@ -2,7 +2,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { BRIDGE_PROTOCOL, PolicyFile } from '../../schemas/bridge.js';
-import { authorize, refuse } from './auth.js';
+import { type Refusal, authorize, refuse } from './auth.js';
+import { type Containment, ConnectionTree, detectContainment } from './containment.js';
 import { type Policy, resolvePolicy } from './policy.js';
 import { type ProcessBudget, Session } from './session.js';
 
@@ -30,6 +31,8 @@ export interface Bridge {
 	readonly connections: number;
 	/** Children running, over every connection. */
 	readonly running: number;
+	/** What holds each connection's processes: a cgroup2 scope, or process groups where none can be made. */
+	containment(): Promise<Containment>;
 	/** Ends every connection (killing their children) and stops the heartbeat. */
 	close(): Promise<void>;
 }
@@ -51,6 +54,10 @@ export function createBridge(options: BridgeOptions): Bridge {
 	const budget: ProcessBudget = { running: 0, max: policy.maxProcs };
 	const sessions = new Map<WebSocket, Session>();
 	const alive = new WeakSet<WebSocket>();
+	/** Open connections per remote address, for maxConnectionsPerAddress. */
+	const perAddress = new Map<string, number>();
+	// Found once, before the first spawn needs it: can this process make cgroups?
+	const containment = detectContainment();
 	const wss = new WebSocketServer({
 		noServer: true,
 		maxPayload: policy.maxPayload,
@@ -66,12 +73,19 @@ export function createBridge(options: BridgeOptions): Bridge {
 		ws.on('error', (error) => log(`${peer}: ${error.message}`));
 		alive.add(ws);
 		ws.on('pong', () => alive.add(ws));
-		const session = new Session(ws, policy, budget);
+		const session = new Session(ws, policy, budget, new ConnectionTree(containment));
 		sessions.set(ws, session);
+		const address = req.socket.remoteAddress;
+		if (address !== undefined) perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
 		ws.once('close', (code) => {
 			sessions.delete(ws);
+			if (address !== undefined) {
+				const left = perAddress.get(address)! - 1;
+				if (left === 0) perAddress.delete(address);
+				else perAddress.set(address, left);
+			}
 			log(`${peer}: closed (${code}), ${session.running} children killed`);
-			session.close();
+			session.close().catch((error: unknown) => log(`${peer}: ending its processes: ${(error as Error).message}`));
 		});
 	});
 
@@ -96,7 +110,7 @@ export function createBridge(options: BridgeOptions): Bridge {
 		// A client that resets during the handshake must not take the server down with it.
 		const onSocketError = () => socket.destroy();
 		socket.on('error', onSocketError);
-		const refusal = matches(req) ? authorize(req, token, policy.origins) : { status: 404 as const, reason: 'not found' };
+		const refusal = matches(req) ? (authorize(req, token, policy.origins) ?? overCapacity(req)) : { status: 404 as const, reason: 'not found' };
 		if (refusal) {
 			log(`${describePeer(req)}: refused ${refusal.status} (${refusal.reason})`);
 			refuse(socket, refusal);
@@ -106,11 +120,29 @@ export function createBridge(options: BridgeOptions): Bridge {
 		wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
 	};
 
+	/**
+	 * 503 past the connection caps. Checked after the token, so only a client that may connect
+	 * learns the server is full; ws completes a handshake synchronously, so a burst of upgrades
+	 * cannot all pass the check before the first is counted.
+	 */
+	const overCapacity = (req: IncomingMessage): Refusal | undefined => {
+		if (sessions.size >= policy.maxConnections) return { status: 503, reason: `too many connections (max ${policy.maxConnections})` };
+		const address = req.socket.remoteAddress;
+		if (address !== undefined && (perAddress.get(address) ?? 0) >= policy.maxConnectionsPerAddress)
+			return { status: 503, reason: `too many connections from ${address} (max ${policy.maxConnectionsPerAddress})` };
+		return undefined;
+	};
+
 	return {
 		handleUpgrade,
 		attach(server) {
 			const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
 				if (matches(req)) handleUpgrade(req, socket, head);
+				// Nobody else will answer it: a socket left open would hang its client forever.
+				else if (server.listenerCount('upgrade') === 1) {
+					socket.on('error', () => socket.destroy());
+					refuse(socket, { status: 404, reason: 'not found' });
+				}
 			};
 			server.on('upgrade', listener);
 			return () => server.off('upgrade', listener);
@@ -122,13 +154,16 @@ export function createBridge(options: BridgeOptions): Bridge {
 		get running() {
 			return budget.running;
 		},
-		close() {
+		containment: () => containment,
+		async close() {
 			clearInterval(heartbeat);
+			const ending: Promise<void>[] = [];
 			for (const [ws, session] of sessions) {
-				session.close();
+				ending.push(session.close());
 				ws.terminate();
 			}
-			return new Promise<void>((resolve) => wss.close(() => resolve()));
+			await Promise.all(ending);
+			await new Promise<void>((resolve) => wss.close(() => resolve()));
 		},
 	};
 }

@@ -10,8 +10,10 @@ import {
 	type WaitRequest,
 } from '../../schemas/bridge.js';
 import { decodeFrame } from '../../schemas/bridge-wire.js';
-import { type Child, PidfdError, signalNumber, spawn } from '../index.js';
+import { type Child, PidfdError, signalNumber } from '../index.js';
+import type { ConnectionTree } from './containment.js';
 import { OutputPump, StdinSink } from './flow.js';
+import { displayArgs } from './history.js';
 import { type CheckedSpawn, type Policy, PolicyError, checkSpawn, cwdRefusal } from './policy.js';
 import { parseClientMessage } from './messages.js';
 import { liveUsage } from './live-usage.js';
@@ -24,8 +26,13 @@ export interface ProcessBudget {
 
 /** Output credit a stream starts with when the client names none. */
 const DEFAULT_WINDOW = 256 * 1024;
-/** Ended children kept for `list`, per connection. */
+/** Ended children kept for `list`, per connection (each with its argv cut short: history.ts). */
 const KEEP_EXITED = 64;
+/**
+ * Past this many bytes queued to a client that stopped reading, it is closed (1008): reading
+ * from it stops at maxBuffered already, this catches what was in flight when it did.
+ */
+const HARD_LIMIT_FACTOR = 4;
 /** Outstanding `wait` requests per child: a client cannot pile up closures without end. */
 const MAX_WAITERS = 64;
 
@@ -33,6 +40,7 @@ interface Entry {
 	readonly id: number;
 	readonly child: Child;
 	readonly file: string;
+	/** As `list` shows them: cut to a few KiB (history.ts), so history stays small. */
 	readonly args: string[];
 	readonly startedAt: number;
 	readonly detached: boolean;
@@ -52,6 +60,7 @@ export class Session {
 	readonly #ws: WebSocket;
 	readonly #policy: Policy;
 	readonly #budget: ProcessBudget;
+	readonly #tree: ConnectionTree;
 	readonly #entries = new Map<number, Entry>();
 	#nextChild = 1;
 	/** Children running or being spawned for this connection. */
@@ -60,12 +69,17 @@ export class Session {
 	#queued = 0;
 	#blocked = false;
 	#closed = false;
+	/** A `list` reply is being built or has not reached the socket yet: one at a time. */
+	#listing = false;
+	#idleTimer: ReturnType<typeof setTimeout> | undefined;
 
-	constructor(ws: WebSocket, policy: Policy, budget: ProcessBudget) {
+	constructor(ws: WebSocket, policy: Policy, budget: ProcessBudget, tree: ConnectionTree) {
 		this.#ws = ws;
 		this.#policy = policy;
 		this.#budget = budget;
+		this.#tree = tree;
 		ws.on('message', (data: Buffer, isBinary: boolean) => {
+			this.#touch();
 			try {
 				if (isBinary) this.#onFrame(data);
 				else this.#onText(data.toString('utf8'));
@@ -86,6 +100,7 @@ export class Session {
 			allow: policy.allowed.map((e) => e.path),
 			allowTerminal: policy.allowTerminal,
 		});
+		this.#touch();
 	}
 
 	/** Children of this connection that have not ended yet. */
@@ -93,22 +108,37 @@ export class Session {
 		return this.#running;
 	}
 
-	/** The connection ended: kill what it started, close every pipe. */
-	close(): void {
-		if (this.#closed) return;
+	/**
+	 * The connection ended: close every pipe and end everything it started (but detached
+	 * children), backgrounded and double-forked processes included. Resolves once they are gone.
+	 */
+	close(): Promise<void> {
+		if (this.#closed) return Promise.resolve();
 		this.#closed = true;
-		for (const entry of this.#entries.values()) this.#release(entry);
+		clearTimeout(this.#idleTimer);
+		for (const entry of this.#entries.values()) this.#closePipes(entry);
+		const running = [...this.#entries.values()].filter((e) => !e.exit);
+		return this.#tree.close(running);
 	}
 
-	/** Closes the pipes of a child whose client is gone and kills it unless it is detached. */
-	#release(entry: Entry): void {
+	#closePipes(entry: Entry): void {
 		for (const pump of entry.outputs.values()) pump.close();
 		entry.stdin?.destroy();
-		if (entry.exit || entry.detached) return;
-		// SIGKILL through the pidfd: it reaches this child or nobody. The group too, so a
-		// shell's pipeline does not outlive the connection that started it.
-		if (entry.group) entry.child.kill('SIGKILL', { group: true }).catch(() => {});
-		entry.child.kill('SIGKILL').catch(() => {});
+	}
+
+	/**
+	 * A message came, or a child ended: the idle clock starts again. A connection with no
+	 * child running and nothing said for idleTimeoutMs holds a slot for nothing: closed (1001).
+	 */
+	#touch(): void {
+		const ms = this.#policy.idleTimeoutMs;
+		if (ms === 0 || this.#closed) return;
+		clearTimeout(this.#idleTimer);
+		this.#idleTimer = setTimeout(() => {
+			if (this.#running > 0) this.#touch();
+			else this.#ws.close(1001, 'idle');
+		}, ms);
+		this.#idleTimer.unref();
 	}
 
 	#onText(text: string): void {
@@ -129,7 +159,13 @@ export class Session {
 				this.#wait(message);
 				return;
 			case 'list':
-				this.#list(message.id).catch((error: unknown) => this.#replyError(message.id, error));
+				// One at a time: a client that asks faster than it reads gets EBUSY, not copies.
+				if (this.#listing) return this.#send({ type: 'error', id: message.id, code: 'EBUSY', message: 'a list is already in progress on this connection' });
+				this.#listing = true;
+				this.#list(message.id).catch((error: unknown) => {
+					this.#listing = false;
+					this.#replyError(message.id, error);
+				});
 				return;
 			case 'credit':
 				this.#entries.get(message.child)?.outputs.get(message.fd)?.grant(message.bytes);
@@ -189,7 +225,7 @@ export class Session {
 		try {
 			checked = await checkSpawn(policy, request);
 			if (this.#closed) throw new PolicyError('connection closed');
-			child = await spawn(checked.file, checked.args, checked.options).catch((error: unknown) => {
+			child = await this.#tree.spawn(checked.file, checked.args, checked.options).catch((error: unknown) => {
 				throw cwdRefusal(error, request.cwd);
 			});
 		} catch (error) {
@@ -201,7 +237,7 @@ export class Session {
 			id: this.#nextChild++,
 			child,
 			file: checked.display,
-			args: checked.args,
+			args: displayArgs(checked.args),
 			startedAt: Date.now(),
 			detached: checked.detached,
 			// A terminal child leads a session (and so a process group) of its own.
@@ -251,12 +287,17 @@ export class Session {
 			);
 		}
 		// The client left while we spawned: nobody will ever read or kill this one.
-		if (this.#closed) this.#release(entry);
+		if (this.#closed) {
+			this.#closePipes(entry);
+			this.#tree.close([entry]).catch(() => {});
+		}
 	}
 
 	#onExit(entry: Entry, exit: ExitInfo | undefined): void {
 		this.#running--;
 		this.#budget.running--;
+		this.#tree.endTreeOf(entry.child, entry.detached).catch(() => {});
+		this.#touch();
 		if (!exit) return;
 		entry.exit = exit;
 		this.#send({ type: 'exit', child: entry.id, exit, terminatedBy: entry.child.terminatedBy ?? null });
@@ -331,7 +372,9 @@ export class Session {
 				} as const;
 			}),
 		);
-		this.#send({ type: 'processes', id, processes });
+		this.#write(JSON.stringify({ type: 'processes', id, processes } satisfies ServerMessage), () => {
+			this.#listing = false;
+		});
 	}
 
 	#replyError(id: number, error: unknown): void {
@@ -347,24 +390,33 @@ export class Session {
 	}
 
 	/**
-	 * Every byte to the client passes here. Past maxBuffered queued, the children's output is
-	 * paused until half of it has reached the socket: credits bound what the client holds,
-	 * this bounds what we hold when a client grants credit but does not read its socket.
+	 * Every byte to the client passes here, replies and output alike. Past maxBuffered queued,
+	 * the children's output is paused and the client's socket is no longer read (so it cannot
+	 * ask for more replies) until half of it has reached the socket: credits bound what the
+	 * client holds, this bounds what we hold when a client does not read its socket.
 	 */
-	#write(data: string | Uint8Array): void {
+	#write(data: string | Uint8Array, written?: () => void): void {
 		const ws = this.#ws;
 		if (ws.readyState !== ws.OPEN) return;
-		const size = typeof data === 'string' ? data.length : data.byteLength;
+		const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
 		this.#queued += size;
 		ws.send(data, { binary: typeof data !== 'string' }, () => {
 			this.#queued -= size;
+			written?.();
 			if (this.#blocked && this.#queued <= this.#policy.maxBuffered / 2) this.#block(false);
 		});
 		if (!this.#blocked && this.#queued > this.#policy.maxBuffered) this.#block(true);
+		if (this.#queued > HARD_LIMIT_FACTOR * this.#policy.maxBuffered) {
+			// Reading again lets the close handshake finish; no reply is sent once closing.
+			ws.resume();
+			ws.close(1008, 'too much unread');
+		}
 	}
 
 	#block(blocked: boolean): void {
 		this.#blocked = blocked;
+		if (blocked) this.#ws.pause();
+		else this.#ws.resume();
 		for (const entry of this.#entries.values()) for (const pump of entry.outputs.values()) pump.block(blocked);
 	}
 }

@@ -24,6 +24,8 @@ export async function runAsNobody(fixture: string, args: string[] = []): Promise
 			format: 'esm',
 			target: 'es2022',
 			logLevel: 'silent',
+			// CommonJS dependencies (ws) call require() for Node's built-ins: give the bundle one.
+			banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
 		});
 		const sidecar = join(dir, 'pidfd-sidecar');
 		copyFileSync(process.env.PIDFD_SIDECAR ?? join(repo, 'dist/pidfd-sidecar'), sidecar);
