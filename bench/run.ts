@@ -6,6 +6,7 @@
  *   npm run bench                      # 3 rounds, the issue's sizes (~4 min on 2 cores)
  *   npm run bench -- --quick           # 1 small round (~1 min), results under bench/results/quick.tmp/
  *   npm run bench -- --rounds 5 --only floor,pidfd-node,bun --workloads seq,kill
+ *   npm run bench -- --trace           # PIDFD_TRACE=1: where pidfd's time goes, stage by stage
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -51,11 +52,18 @@ const { values: opts } = parseArgs({
 		only: { type: 'string' },
 		workloads: { type: 'string' },
 		out: { type: 'string' },
+		trace: { type: 'boolean', default: false },
 	},
 });
+/**
+ * --trace: pidfd on Node only (unless --only says otherwise), sequential spawns and kills by
+ * default, with PIDFD_TRACE=1; prints and writes the p50/p99 of each stage (trace.md), not
+ * the usual tables: a traced run is not a run to compare with the peers.
+ */
+const trace = opts.trace;
 const mode = opts.quick ? 'quick' : 'full';
 const rounds = Number(opts.rounds ?? (opts.quick ? 1 : 3));
-const workloads = opts.workloads ? (opts.workloads.split(',') as Workload[]) : WORKLOADS;
+const workloads = opts.workloads ? (opts.workloads.split(',') as Workload[]) : trace ? (['seq', 'kill'] as Workload[]) : WORKLOADS;
 const outDir = opts.out ?? join(ROOT, 'bench', 'results', opts.quick ? 'quick.tmp' : '');
 for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; one of ${WORKLOADS.join(', ')}`);
 
@@ -66,7 +74,7 @@ if (!existsSync(join(ROOT, 'dist', 'pidfd-sidecar'))) {
 	console.error('dist/pidfd-sidecar is missing: run `npm run build:sidecar` (or `npm install`, which builds everything)');
 	process.exit(1);
 }
-const only = opts.only?.split(',');
+const only = opts.only?.split(',') ?? (trace ? ['pidfd-node'] : undefined);
 const peers = allPeers().filter((p) => !only || only.includes(p.id));
 const unavailable = new Map<string, string>();
 for (const p of peers) if (typeof p.command !== 'function') unavailable.set(p.id, p.command.unavailable);
@@ -110,6 +118,13 @@ for (const [w, byPeer] of Object.entries(results)) {
 }
 
 const elapsedSec = (performance.now() - started) / 1000;
+if (trace) {
+	const table = traceTable(medians);
+	mkdirSync(outDir, { recursive: true });
+	writeFileSync(join(outDir, 'trace.md'), table);
+	console.log(`\n${table}\nwrote ${relative(process.cwd(), join(outDir, 'trace.md'))} in ${elapsedSec.toFixed(0)} s`);
+	process.exit(0);
+}
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const report = {
 	date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
@@ -167,7 +182,8 @@ function runTask(peer: Peer, workload: Workload, params: Params): Promise<Record
 	if (typeof peer.command !== 'function') return Promise.reject(new Error(peer.command.unavailable));
 	const [file, ...args] = peer.command(workload, params);
 	return new Promise((resolve, reject) => {
-		const child = spawn(file!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+		const env = trace ? { ...process.env, PIDFD_TRACE: '1' } : process.env;
+		const child = spawn(file!, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
 		let stdout = '';
 		let stderr = '';
 		child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -233,4 +249,29 @@ function machine(): Record<string, string | number> {
 		os,
 		'load average (1 min) at start/end': `${loadAtStart}/${loadavg()[0]!.toFixed(2)}`,
 	};
+}
+
+/**
+ * The trace breakdown: one row per stage, p50 and p99 (µs) per peer and workload, each the
+ * median over rounds of that round's percentile.
+ */
+function traceTable(m: Medians): string {
+	const columns: { head: string; fields: Record<string, number> }[] = [];
+	for (const [peer, byWorkload] of Object.entries(m))
+		for (const [w, fields] of Object.entries(byWorkload)) columns.push({ head: `${peer} ${w}`, fields: fields as Record<string, number> });
+	const stages = [...new Set(columns.flatMap((c) => Object.keys(c.fields)))]
+		.filter((k) => k.startsWith('trace ') && k.endsWith(' p50'))
+		.map((k) => k.slice('trace '.length, -' p50'.length));
+	const us = (v: number | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(1) : '—');
+	const lines = [
+		`# pidfd trace (PIDFD_TRACE=1)`,
+		'',
+		`${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, \`npm run bench -- ${process.argv.slice(2).join(' ')}\`, ${rounds} round(s); µs, median over rounds of each round's p50 and p99.`,
+		'',
+		`| stage | ${columns.map((c) => `${c.head} p50 | ${c.head} p99`).join(' | ')} |`,
+		`|---|${columns.map(() => '--:|--:').join('|')}|`,
+		...stages.map((s) => `| ${s} | ${columns.map((c) => `${us(c.fields[`trace ${s} p50`])} | ${us(c.fields[`trace ${s} p99`])}`).join(' | ')} |`),
+		'',
+	];
+	return lines.join('\n');
 }

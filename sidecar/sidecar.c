@@ -24,6 +24,7 @@
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "namespaces.h"
@@ -56,6 +57,45 @@ static size_t rlen;
 uint8_t obuf[OBUF_SIZE] __attribute__((aligned(4096)));
 size_t olen;
 
+/*
+ * PIDFD_TRACE=1 in our environment: a TRACE event after each SPAWN reply and
+ * each EXIT, with the times of their stages (CLOCK_MONOTONIC, ns, as the
+ * host's clock). The time a batch is written is known only when it is: the
+ * batch keeps where those fields are and out_flush() fills them in.
+ */
+#define TRACE_FIX_MAX	64
+bool trace_on;
+uint64_t trace_clone_ns;
+static uint64_t trace_read_ns, trace_wake_ns;
+static size_t trace_fix[TRACE_FIX_MAX];
+static unsigned int ntrace_fix;
+
+uint64_t trace_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* TRACE: u32 kind · u32 key · u64 × 4 times; the last one is the batch's write. */
+static void trace_event(uint32_t kind, uint32_t key, uint64_t t0, uint64_t t1, uint64_t t2)
+{
+	uint8_t *p = out_frame(MSG_TRACE, 0, 40);
+	uint64_t t[3] = { t0, t1, t2 };
+	int i;
+
+	p = wire_put_u32(p, kind);
+	p = wire_put_u32(p, key);
+	for (i = 0; i < 3; i++) {
+		p = wire_put_u32(p, (uint32_t)t[i]);
+		p = wire_put_u32(p, (uint32_t)(t[i] >> 32));
+	}
+	memset(p, 0, 8);
+	if (ntrace_fix < TRACE_FIX_MAX)
+		trace_fix[ntrace_fix++] = (size_t)(p - obuf);
+}
+
 struct slot slots[MAX_HANDLES];
 uint32_t nslots;
 uint32_t next_handle = 1;
@@ -77,6 +117,16 @@ void out_flush(void)
 	size_t off = 0;
 	ssize_t w;
 
+	if (ntrace_fix) {
+		uint64_t now = trace_now();
+		unsigned int i;
+
+		for (i = 0; i < ntrace_fix; i++) {
+			wire_put_u32(obuf + trace_fix[i], (uint32_t)now);
+			wire_put_u32(obuf + trace_fix[i] + 4, (uint32_t)(now >> 32));
+		}
+		ntrace_fix = 0;
+	}
 	while (off < olen) {
 		w = sys_write(STDOUT_FILENO, obuf + off, olen - off);
 		if (w < 0) {
@@ -465,6 +515,9 @@ void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n)
 		reply_error(h->id, EINVAL, SC_NONE, "header flags");
 	else
 		fn(h->id, body, n);
+	/* read · clone · returned (the vfork child has exec'd) · written */
+	if (trace_on && fn == handle_spawn)
+		trace_event(1, h->id, trace_read_ns, trace_clone_ns, trace_now());
 }
 
 /* ---- events ---- */
@@ -486,6 +539,8 @@ static void on_stdin(void)
 		host_gone(0);
 	}
 	rlen += (size_t)r;
+	if (trace_on)
+		trace_read_ns = trace_now();
 	while ((fl = wire_frame(rbuf + off, rlen - off, &h)) > 0) {
 		dispatch(&h, rbuf + off + WIRE_HDR_SIZE, h.len - (WIRE_HDR_SIZE - 4));
 		off += (size_t)fl;
@@ -552,6 +607,9 @@ static void on_child_exit(struct slot *s)
 	}
 	ex.handle = s->handle;
 	memcpy(out_frame(MSG_EXIT, 0, sizeof(ex)), &ex, sizeof(ex));
+	/* epoll woke · reaped · written */
+	if (trace_on)
+		trace_event(2, s->handle, trace_wake_ns, trace_now(), 0);
 	if (s->staged >= 0)
 		s->flags |= SLOT_EXITED;
 	else
@@ -646,7 +704,7 @@ static void send_hello(const char *release)
 	uint8_t *p = out_frame(MSG_HELLO, 0, 24 + n);
 
 	p = wire_put_u32(p, PROTOCOL_VERSION);
-	p = wire_put_u32(p, features);
+	p = wire_put_u32(p, features | (trace_on ? FEAT_TRACE : 0));
 	p = wire_put_u32(p, WIRE_MAX_FRAME);
 	p = wire_put_u32(p, (uint32_t)self_pid);
 	p = wire_put_u32(p, MAX_HANDLES);
@@ -673,6 +731,7 @@ int main(int argc, char **argv)
 		die("speaks the pidfd protocol on stdin/stdout; takes no arguments but --once", 0);
 	self_pid = getpid();
 	host_pid = getppid();
+	trace_on = getenv("PIDFD_TRACE") && !strcmp(getenv("PIDFD_TRACE"), "1");
 	setup_fds();
 	sfd = setup_signals();
 	setup_rlimit();
@@ -721,6 +780,8 @@ int main(int argc, char **argv)
 				continue;
 			host_gone(1);
 		}
+		if (trace_on)
+			trace_wake_ns = trace_now();
 		for (i = 0; i < n; i++)
 			on_event(evs[i].data.u64, evs[i].events, sfd);
 		out_flush();

@@ -74,6 +74,11 @@ int reply_error(uint32_t id, int err, uint32_t syscall_id, const char *detail);
 int reply_ok(uint32_t id);
 void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n);
 
+/* sidecar.c: PIDFD_TRACE (PROTOCOL.md, TRACE): off unless set at start, then a branch each */
+extern bool trace_on;
+extern uint64_t trace_clone_ns;		/* spawn.c: just before the clone */
+uint64_t trace_now(void);
+
 /* sidecar.c: the handle table */
 struct slot *slot_alloc(void);
 struct slot *slot_get(uint32_t h, bool exited_ok);

@@ -468,6 +468,8 @@ static int spawn_clone(struct spawn *s)
 	if (s->map_outside && sys_pipe2(s->go, O_CLOEXEC) < 0)
 		return -errno;
 	report->err = 0;
+	if (trace_on)
+		trace_clone_ns = trace_now();
 	sys_rt_sigprocmask(SIG_BLOCK, &all, &old);
 	if (!s->deferred && cgroup_fd < 0 && clone_fn_pidfd && !s->req.ns) {
 		s->sc = SC_CLONE3;

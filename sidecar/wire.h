@@ -53,6 +53,7 @@ enum {
 	MSG_DATA		= 303,	/* relay: bytes out of a child */
 	MSG_EOF			= 304,	/* relay: a stream ended */
 	MSG_WRITABLE		= 305,	/* relay: room again after a short WRITE */
+	MSG_TRACE		= 306,	/* PIDFD_TRACE: timestamps of one spawn or exit */
 };
 
 /* HELLO feature bits */
@@ -64,6 +65,8 @@ enum {
 #define FEAT_CLONE_INTO_CGROUP	(1u << 5)
 #define FEAT_PIDFD_THREAD		(1u << 6)
 #define FEAT_SIGNAL_PROCESS_GROUP	(1u << 7)
+/* Not a kernel probe: PIDFD_TRACE=1 in our environment, TRACE events follow. */
+#define FEAT_TRACE		(1u << 8)
 
 /* SPAWN flags */
 #define SPAWN_DETACHED		(1u << 0)

@@ -26,10 +26,12 @@ export interface Adapter {
 	capture(file: string, args: string[], maxBytes: number): Promise<number>;
 	/** pid of a helper process doing the work for the host (pidfd's sidecar), if any. */
 	helperPid?(): Promise<number>;
+	/** More fields for the result, once the workload is done (pidfd's trace, with PIDFD_TRACE=1). */
+	extra?(params: Params): Result;
 }
 
-type Params = Record<string, number>;
-type Result = Record<string, number | string | null>;
+export type Params = Record<string, number>;
+export type Result = Record<string, number | string | null>;
 
 const SLEEP = ['/bin/sleep', ['600']] as const;
 const TRUE = '/bin/true';
@@ -39,7 +41,7 @@ export async function main(adapter: Adapter): Promise<void> {
 	const params = JSON.parse(json) as Params;
 	const run = WORKLOADS[workload];
 	if (!run) throw new Error(`unknown workload ${workload}`);
-	const result = await run(adapter, params);
+	const result = { ...(await run(adapter, params)), ...adapter.extra?.(params) };
 	process.stdout.write(`${JSON.stringify(result)}\n`);
 	// Bun and Deno keep no handle open for a finished child; Node's pidfd sidecar is unref'd.
 	// Exit explicitly anyway: a lingering handle must not stall the whole bench.

@@ -5,7 +5,8 @@
  */
 import { pathToFileURL } from 'node:url';
 import process from 'node:process';
-import { type Adapter, main } from './harness.js';
+import type { TraceStage } from '../../host/sidecar/trace.js';
+import { type Adapter, main, type Result } from './harness.js';
 
 type Pidfd = typeof import('../../host/index.js');
 
@@ -26,6 +27,17 @@ const adapter: Adapter = {
 	},
 	async helperPid() {
 		return (await pidfd.sidecarInfo()).pid;
+	},
+	extra(params) {
+		// PIDFD_TRACE=1: the stage breakdown, warm-up skipped, as "trace <part>: <stage> p50|p99".
+		const log = (globalThis as { [k: symbol]: { stages(skip: number): TraceStage[] } | undefined })[Symbol.for('pidfd.trace')];
+		if (!log) return {};
+		const fields: Result = {};
+		for (const row of log.stages(params.warmup ?? 0)) {
+			fields[`trace ${row.part}: ${row.stage} p50`] = row.p50;
+			fields[`trace ${row.part}: ${row.stage} p99`] = row.p99;
+		}
+		return fields;
 	},
 };
 

@@ -6,6 +6,7 @@ import { PidfdInfoMask } from '../kernel/structs.js';
 import { decodeInfoReply, encodeHandle, encodeInfo, encodeKill } from '../sidecar/messages.js';
 import { Feature, KillFlag, MessageType } from '../sidecar/protocol.js';
 import type { Sidecar, Watcher } from '../sidecar/connection.js';
+import { traceLog, traceNow } from '../sidecar/trace.js';
 import { signalNumber } from '../../schemas/signals.js';
 
 /**
@@ -82,6 +83,13 @@ export abstract class ProcessHandle implements Watcher {
 					this.#fail = reject;
 				});
 				this.onWaitStarted();
+			}
+			if (traceLog) {
+				const handle = this.handle;
+				this.#waiting.then(
+					() => traceLog?.exitSettled(handle, traceNow()),
+					() => {},
+				);
 			}
 		}
 		return this.#waiting;

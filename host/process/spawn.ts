@@ -5,6 +5,7 @@ import type { SpawnOptions, StdioEntry } from '../../schemas/spawn.js';
 import { Sidecar } from '../sidecar/connection.js';
 import { decodeSpawned, encodeHandle, encodeKill, encodeSpawn } from '../sidecar/messages.js';
 import { MessageType, SpawnFlag, StdioKind, type WireSpawn } from '../sidecar/protocol.js';
+import { traceNow, tracing } from '../sidecar/trace.js';
 import { Child, type Relay } from './child.js';
 import { sidecarHandle } from './handle.js';
 import { kPipeOnRead, type PipeOnRead } from './pipes.js';
@@ -19,6 +20,7 @@ const CAPTURE_PIPE_SIZE = 1024 * 1024;
 
 /** @internal `spawn()` without containment; `setup` runs on the Child before any event can reach it. */
 export async function spawnChild(file: string, args: readonly string[], options: SpawnOptions, setup?: (child: Child) => void): Promise<Child> {
+	const calledAt = tracing ? traceNow() : undefined;
 	const onread = (options as { [kPipeOnRead]?: PipeOnRead })[kPipeOnRead];
 	const request = sizeCapturePipes(toWire(file, args, options), onread);
 	const termination = {
@@ -59,6 +61,7 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			}
 			return child;
 		},
+		calledAt === undefined ? undefined : { calledAt },
 	);
 	return request.namespaces ? spawned.catch(explainNamespaces) : spawned;
 }

@@ -7,6 +7,7 @@ import { decodeError, decodeFatal, decodeHello, decodeStreamEvent, eventHandle }
 import { explainDenied } from './permissions.js';
 import { type Hello, MessageType, PROTOCOL_VERSION } from './protocol.js';
 import { runtime } from './runtime.js';
+import { type TraceRecord, traceLog, traceNow } from './trace.js';
 
 /** What a relayed stream (stdio carried through the sidecar) hears about itself. */
 export interface StreamSink {
@@ -71,6 +72,8 @@ export class Sidecar {
 	#nextId = 1;
 	#refs = 0;
 	#corked = false;
+	/** PIDFD_TRACE: the traced requests of this tick's corked write. */
+	#tracedCorked: TraceRecord[] = [];
 	#failure: PidfdError | undefined;
 	#stopping: Promise<void> | undefined;
 	readonly #closed: Promise<void>;
@@ -128,7 +131,7 @@ export class Sidecar {
 	}
 
 	/** Sends a request; `decode` turns the (non-ERROR) reply into the result, synchronously. */
-	call<T>(type: number, encode: (w: FrameWriter) => void, decode: (reply: Frame) => T, context?: { pid?: number }): Promise<T> {
+	call<T>(type: number, encode: (w: FrameWriter) => void, decode: (reply: Frame) => T, context?: { pid?: number; calledAt?: number }): Promise<T> {
 		if (this.#failure) return Promise.reject(this.#failure);
 		if (this.#stopping) return Promise.reject(new PidfdError(ErrorCode.SIDECAR_DIED, 'pidfd: the sidecar is being stopped by shutdown()', context));
 		encode(this.#writer);
@@ -148,11 +151,20 @@ export class Sidecar {
 		const id = this.#nextId;
 		this.#nextId = id === 0xffffffff ? 1 : id + 1;
 		const frame = this.#writer.finish(type, id);
-		return new Promise<T>((resolve, reject) => {
+		const traced = traceLog && type === MessageType.SPAWN ? traceLog.request(id, context?.calledAt, traceNow()) : undefined;
+		const promise = new Promise<T>((resolve, reject) => {
 			this.#pending.set(id, { decode, resolve: resolve as (v: unknown) => void, reject, pid: context?.pid });
 			this.ref();
 			this.#write(frame);
 		});
+		if (traced) {
+			this.#tracedCorked.push(traced);
+			promise.then(
+				() => traceLog?.settled(traced, traceNow()),
+				() => {},
+			);
+		}
+		return promise;
 	}
 
 	/**
@@ -239,6 +251,10 @@ export class Sidecar {
 			process.nextTick(() => {
 				this.#corked = false;
 				stdin.uncork();
+				if (traceLog && this.#tracedCorked.length) {
+					traceLog.written(this.#tracedCorked, traceNow());
+					this.#tracedCorked = [];
+				}
 			});
 		}
 		stdin.write(frame);
@@ -248,6 +264,7 @@ export class Sidecar {
 		if (frame.id !== 0) {
 			const pending = this.#pending.get(frame.id);
 			if (!pending) throw new ProtocolError(`reply ${frame.type} to unknown request ${frame.id}`);
+			if (traceLog) traceLog.replied(frame.id, frame.type === MessageType.SPAWNED ? eventHandle(frame.body) : 0, traceNow());
 			this.#pending.delete(frame.id);
 			this.unref();
 			if (frame.type === MessageType.ERROR) pending.reject(decodeError(frame.body, pending.pid));
@@ -271,6 +288,7 @@ export class Sidecar {
 			case MessageType.EXIT:
 			case MessageType.EXITED: {
 				const handle = eventHandle(frame.body);
+				if (traceLog) traceLog.exitDecoded(handle, traceNow());
 				const watcher = this.#watchers.get(handle);
 				if (watcher) {
 					this.#watchers.delete(handle);
@@ -294,6 +312,9 @@ export class Sidecar {
 				}
 				return;
 			}
+			case MessageType.TRACE:
+				if (traceLog) traceLog.sidecar(frame.body.readUInt32LE(0), frame.body.readUInt32LE(4), decodeTraceTimes(frame.body));
+				return;
 			case MessageType.FATAL: {
 				const { errno, detail } = decodeFatal(frame.body);
 				throw new ProtocolError(`sidecar reported a fatal protocol error (errno ${errno}): ${detail}`);
@@ -360,4 +381,10 @@ function isOpen(fd: number): boolean {
 	} catch {
 		return false;
 	}
+}
+
+/** TRACE: u32 kind · u32 key · u64 × 4 times (ns); as numbers, exact below 2^53 ns (104 days). */
+function decodeTraceTimes(body: Buffer): [number, number, number, number] {
+	const at = (i: number) => Number(body.readBigUInt64LE(8 + 8 * i));
+	return [at(0), at(1), at(2), at(3)];
 }

@@ -32,6 +32,7 @@ export const MessageType = {
 	DATA: 303,
 	EOF: 304,
 	WRITABLE: 305,
+	TRACE: 306,
 } as const;
 
 /** Feature bits in HELLO, probed by the sidecar on this kernel. */
@@ -44,6 +45,8 @@ export const Feature = {
 	cloneIntoCgroup: 32,
 	pidfdThread: 64,
 	signalProcessGroup: 128,
+	/** Not a kernel probe: the sidecar runs with PIDFD_TRACE=1 and sends TRACE events. */
+	trace: 256,
 } as const;
 
 export type FeatureName = keyof typeof Feature;
