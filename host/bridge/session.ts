@@ -194,7 +194,8 @@ export class Session {
 				id: null,
 				code: 'EBADF',
 				message: `binary frame: child ${frame.child} has no stdin pipe on fd ${frame.fd}`,
-				child: frame.child,
+				// Child ids start at 1: a frame for 0 names no child, and the reply must not either.
+				...(frame.child >= 1 ? { child: frame.child } : {}),
 				fd: frame.fd,
 			});
 			return;

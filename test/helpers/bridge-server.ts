@@ -58,6 +58,8 @@ export class RawClient {
 	/** Bytes received so far, text and binary. */
 	received = 0;
 	closeCode: number | undefined;
+	/** Messages from the server that its own schema refuses: a server bug, failing every wait. */
+	readonly outsideSchema: string[] = [];
 	#waiters: (() => void)[] = [];
 
 	private constructor(readonly ws: WebSocket) {
@@ -66,8 +68,8 @@ export class RawClient {
 			if (isBinary) this.frames.push(data);
 			else {
 				const parsed = ServerMessage.safeParse(JSON.parse(data.toString()));
-				if (!parsed.success) throw new Error(`server sent a message outside the schema: ${data.toString().slice(0, 500)}`);
-				this.messages.push(parsed.data);
+				if (parsed.success) this.messages.push(parsed.data);
+				else this.outsideSchema.push(data.toString().slice(0, 500));
 			}
 			this.#wake();
 		});
@@ -95,6 +97,7 @@ export class RawClient {
 		const take = async (): Promise<T> => {
 			for (;;) {
 				const i = this.messages.findIndex(match);
+				if (this.outsideSchema.length > 0) throw new Error(`server sent a message outside the schema: ${this.outsideSchema[0]}`);
 				if (i >= 0) return this.messages.splice(i, 1)[0] as T;
 				if (this.closeCode !== undefined) throw new Error(`connection closed (${this.closeCode}) while waiting for ${what}`);
 				await new Promise<void>((resolve) => this.#waiters.push(resolve));
