@@ -146,6 +146,19 @@ static void fuzz_spawn(const uint8_t *body, size_t n)
 	} else {
 		check(!req.cgroup);
 	}
+	if (req.flags & SPAWN_NAMESPACES) {
+		check(req.ns && !(req.ns & ~NS_ALL));
+		check(req.ns_uid != 0xffffffffu && req.ns_gid != 0xffffffffu);
+		check(req.ns_uid_out >= -1 && req.ns_gid_out >= -1);
+	} else {
+		check(!req.ns);
+	}
+	if (req.flags & SPAWN_CWD_BENEATH) {
+		check_str(req.root, arena, n);
+		check(req.root[0] == '/');
+	} else {
+		check(!req.root);
+	}
 	free(arena);
 }
 
