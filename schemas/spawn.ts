@@ -25,6 +25,19 @@ const ProcessRef = z.custom<ProcessRef>(
 );
 
 /**
+ * A pipe stream of a child of this library (`child.stdout`, `child.stdin`, `child.stdio[n]`),
+ * handed to another child: the kernel pipe itself changes hands (a pipeline joined in the
+ * kernel). Recognised by a Symbol.for brand, like ProcessRef.
+ */
+export interface PipeStream {
+	destroy(error?: Error): unknown;
+}
+const PipeStream = z.custom<PipeStream>(
+	(v) => typeof v === 'object' && v !== null && typeof (v as Record<symbol, unknown>)[Symbol.for('pidfd.pipeHandover')] === 'object',
+	{ message: 'must be a pipe stream of a pidfd child (child.stdout, child.stdin, …)' },
+);
+
+/**
  * Where one of the child's fds comes from.
  * - `'inherit'`: the host's own fd of that number (0, 1, 2);
  * - `'ignore'`: /dev/null;
@@ -33,6 +46,7 @@ const ProcessRef = z.custom<ProcessRef>(
  * - `{ file, flags }`: a file opened for the child ('r' read, 'w' truncate, 'a' append);
  * - `{ process, fd }`: fd `fd` of another process (a Child or PidFd), taken with pidfd_getfd,
  *   e.g. an old server's listening socket;
+ * - another child's pipe stream (`producer.stdout`): the pipe itself, no byte through the host;
  * - `null` / `undefined`: the default for that position ('inherit' for 0–2, closed beyond).
  */
 export const StdioEntry = z.union([
@@ -40,6 +54,7 @@ export const StdioEntry = z.union([
 	z.number().int().min(0).max(0x7fffffff),
 	z.strictObject({ file: PathLike, flags: z.enum(['r', 'w', 'a']).optional() }),
 	z.strictObject({ process: ProcessRef, fd: z.number().int().min(0).max(0x7fffffff) }),
+	PipeStream,
 	z.null(),
 	z.undefined(),
 ]);

@@ -5,7 +5,8 @@ import { collect } from './output.js';
 import { reportDetached } from './report.js';
 import { killTree, type TreeKillOptions, waitTree } from './tree.js';
 import { ProcessHandle } from './handle.js';
-import { openPipeEnd, type PipeOnRead } from './pipes.js';
+import { markHandover } from './handover.js';
+import { hostFdOf, openPipeEnd, type PipeOnRead } from './pipes.js';
 import { RelayReadable, RelayWritable } from './relay.js';
 import { Terminal } from './terminal.js';
 import type { Sidecar } from '../sidecar/connection.js';
@@ -82,13 +83,20 @@ export class Child extends ProcessHandle {
 		const sidecarPid = sidecar.hello!.pid;
 		try {
 			for (const { childFd, sidecarFd } of pipes) {
-				this.stdio[childFd] = openPipeEnd(sidecarPid, sidecarFd, childFd === 0, onread?.[childFd]);
+				const stream = openPipeEnd(sidecarPid, sidecarFd, childFd === 0, onread?.[childFd]);
+				this.stdio[childFd] = stream;
+				const hostFd = hostFdOf(stream);
+				if (hostFd !== undefined) markHandover(stream, { sidecar, handle, childFd, hostFd });
 			}
 			let keys: RelayWritable | undefined;
 			let screen: RelayReadable | undefined;
 			for (const { fd, toChild, terminal } of relays) {
-				const stream = toChild ? new RelayWritable(sidecar, handle, fd) : new RelayReadable(sidecar, handle, fd);
-				if (!terminal) this.stdio[fd] = stream;
+				// A terminal's screen flows at once; a stdio stream waits for its reader (RELAY_LAZY).
+				const stream = toChild ? new RelayWritable(sidecar, handle, fd) : new RelayReadable(sidecar, handle, fd, !terminal);
+				if (!terminal) {
+					this.stdio[fd] = stream;
+					markHandover(stream, { sidecar, handle, childFd: fd, detach: () => stream.handOver() });
+				}
 				else if (toChild) keys = stream as RelayWritable;
 				else screen = stream as RelayReadable;
 			}

@@ -28,10 +28,25 @@ export function openPipeEnd(sidecarPid: number, fd: number, hostWrites: boolean,
 		if (hostWrites && (error as NodeJS.ErrnoException).code === 'ENXIO') return closedWritable();
 		throw explainDenied(error, `opening the pipe ${path}`);
 	}
-	if (!sockets) return hostWrites ? createWriteStream('', { fd: hostFd }) : readStream(hostFd);
+	if (!sockets) return withHostFd(hostWrites ? createWriteStream('', { fd: hostFd }) : readStream(hostFd), hostFd);
 	// `onread` (run() capturing output, see there): each read lands in a buffer the caller
 	// gives and goes to its callback, instead of a fresh Buffer per read through the stream.
-	return new Socket({ fd: hostFd, readable: !hostWrites, writable: hostWrites, ...(onread && !hostWrites ? { onread } : {}) });
+	// Otherwise nothing is read before someone reads the stream (manualStart: no read(0) at
+	// creation), so the pipe can still be handed to another child whole (handover.ts).
+	const options = onread && !hostWrites ? { onread } : { manualStart: true };
+	return withHostFd(new Socket({ fd: hostFd, readable: !hostWrites, writable: hostWrites, ...options }), hostFd);
+}
+
+const kHostFd = Symbol('pidfd.hostFd');
+
+function withHostFd<T extends Readable | Writable>(stream: T, fd: number): T {
+	(stream as T & { [kHostFd]?: number })[kHostFd] = fd;
+	return stream;
+}
+
+/** The host's fd of a pipe end openPipeEnd() opened. */
+export function hostFdOf(stream: Readable | Writable): number | undefined {
+	return (stream as { [kHostFd]?: number })[kHostFd];
 }
 
 /**

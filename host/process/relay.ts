@@ -16,6 +16,8 @@ import { MessageType } from '../sidecar/protocol.js';
 
 /** Bytes consumed before CREDIT is sent back: fewer, larger grants cost fewer frames. */
 const GRANT_BATCH = 64 * 1024;
+/** The credit a lazy stream starts with: the sidecar's default window. */
+const RELAY_WINDOW = 256 * 1024;
 /** The largest WRITE: well under the frame limit, and a pipe takes at most 1 MiB anyway. */
 const MAX_WRITE = 256 * 1024;
 
@@ -33,13 +35,17 @@ function unreported(stream: Readable | Writable): void {
 export class RelayReadable extends Readable implements StreamSink {
 	#unacked = 0;
 	#ended = false;
+	/** RELAY_LAZY: the sidecar reads nothing before the first read here asks for a window. */
+	#waitingForReader: boolean;
 
 	constructor(
 		private readonly sidecar: Sidecar,
 		private readonly handle: number,
 		private readonly fd: number,
+		lazy = false,
 	) {
 		super({ highWaterMark: 64 * 1024 });
+		this.#waitingForReader = lazy;
 		sidecar.watchStream(handle, fd, this);
 		// Open streams keep the loop alive, as a pipe does, until their EOF.
 		sidecar.ref();
@@ -66,7 +72,16 @@ export class RelayReadable extends Readable implements StreamSink {
 	}
 
 	override _read(): void {
-		if (this.#unacked > 0) this.#grant();
+		if (this.#waitingForReader) {
+			this.#waitingForReader = false;
+			this.sidecar.notify(MessageType.CREDIT, (w) => encodeCredit(w, this.handle, this.fd, RELAY_WINDOW));
+		} else if (this.#unacked > 0) this.#grant();
+	}
+
+	/** The sidecar's end went to another child (handover.ts): forget the stream, shut nothing. */
+	handOver(): void {
+		this.#finish();
+		this.destroy();
 	}
 
 	override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -115,6 +130,13 @@ export class RelayWritable extends Writable implements StreamSink {
 	}
 
 	onData(): void {}
+
+	/** The sidecar's end went to another child (handover.ts): forget the stream, shut nothing. */
+	handOver(): void {
+		this.#shut = true;
+		this.sidecar.unwatchStream(this.handle, this.fd);
+		this.destroy();
+	}
 
 	/** The sidecar shut its end itself (the child closed the pipe: EPIPE). */
 	onEof(errno: number): void {

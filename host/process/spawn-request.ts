@@ -2,14 +2,16 @@
 // common shapes), the environment, the stdio table. Pure but for reading process.env and cwd.
 import { constants } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, PidfdError } from '../../schemas/errors.js';
 import { signalNumber } from '../../schemas/signals.js';
 import { SpawnArgs, SpawnOptions, type StdioEntry } from '../../schemas/spawn.js';
 import { explainDenied } from '../sidecar/permissions.js';
-import { Namespace, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from '../sidecar/protocol.js';
+import { Namespace, RELAY_LAZY, SpawnFlag, StdioKind, type WireSpawn, type WireStdio } from '../sidecar/protocol.js';
 import { runtime } from '../sidecar/runtime.js';
 import { sidecarHandle } from './handle.js';
+import { handoverEntry, handoverOf } from './handover.js';
 import { transportOf } from './transport.js';
 
 /** Validates with the zod schema and lowers the options to a SPAWN request. */
@@ -217,7 +219,8 @@ function stdioEntry(fd: number, entry: StdioEntry, relay: boolean): WireStdio {
 	if (entry === undefined) return { kind: StdioKind.CLOSED, arg: 0, path: '' };
 	if (entry === 'ignore') return { kind: StdioKind.NULL, arg: 0, path: '' };
 	if (entry === 'pipe') {
-		if (relay) return { kind: fd === 0 ? StdioKind.RELAY_TO_CHILD : StdioKind.RELAY_FROM_CHILD, arg: 0, path: '' };
+		// Output waits for its reader (RELAY_LAZY), so it can still be handed over whole (handover.ts).
+		if (relay) return fd === 0 ? { kind: StdioKind.RELAY_TO_CHILD, arg: 0, path: '' } : { kind: StdioKind.RELAY_FROM_CHILD, arg: RELAY_LAZY, path: '' };
 		return { kind: fd === 0 ? StdioKind.PIPE_TO_CHILD : StdioKind.PIPE_FROM_CHILD, arg: 0, path: '' };
 	}
 	if (entry === 'inherit') entry = fd;
@@ -227,6 +230,7 @@ function stdioEntry(fd: number, entry: StdioEntry, relay: boolean): WireStdio {
 		return entry <= 2 && runtime === 'node' ? { kind: StdioKind.INHERIT, arg: entry, path: '' } : { kind: StdioKind.HOST_FD, arg: entry, path: '' };
 	}
 	if ('process' in entry) return { kind: StdioKind.FROM_PIDFD, arg: entry.fd, path: '', handle: sidecarHandle(entry.process).handle };
+	if (!('file' in entry) || handoverOf(entry)) return handoverEntry(entry as Readable | Writable);
 	const flags = entry.flags ?? (fd === 0 ? 'r' : 'w');
 	return { kind: StdioKind.FILE, arg: FILE_FLAGS[flags], path: resolve(pathOf(entry.file)) };
 }

@@ -8,6 +8,7 @@ import { MessageType, SpawnFlag, StdioKind, type WireSpawn } from '../sidecar/pr
 import { traceNow, tracing } from '../sidecar/trace.js';
 import { Child, type Relay } from './child.js';
 import { sidecarHandle } from './handle.js';
+import { claimHandovers, releaseHandovers } from './handover.js';
 import { kPipeOnRead, type PipeOnRead } from './pipes.js';
 import { toWire } from './spawn-request.js';
 import { reportDetached } from './report.js';
@@ -34,6 +35,8 @@ export async function spawnChild(file: string, args: readonly string[], options:
 	const sidecar = Sidecar.get();
 	checkSources(options.stdio, sidecar);
 	await sidecar.ready;
+	// Pipes of other children given as stdio: theirs until the reply, then closed here.
+	const handed = claimHandovers(options.stdio, sidecar);
 	const spawned = sidecar.call(
 		MessageType.SPAWN,
 		(w) => encodeSpawn(w, request),
@@ -62,6 +65,10 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			return child;
 		},
 		calledAt === undefined ? undefined : { calledAt },
+	);
+	if (handed.length > 0) spawned.then(
+		() => releaseHandovers(handed),
+		() => releaseHandovers(handed),
 	);
 	return request.namespaces ? spawned.catch(explainNamespaces) : spawned;
 }
