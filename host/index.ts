@@ -7,6 +7,7 @@
 export { spawn, type SpawnOptions } from './api/spawn.js';
 export { run, type RunOptions, type RunResult } from './api/run.js';
 export { runSync } from './api/run-sync.js';
+export { $, DollarCommand, type Dollar, type DollarOptions, type DollarResult, type DollarSync, type DollarSyncResult } from './api/dollar.js';
 export { pipeline, type PipelineOptions, type PipelineResult, type PipelineStage, type PipelineStageOptions } from './api/pipeline.js';
 export { Command } from './api/command.js';
 export { features, sidecarInfo, type Features } from './api/features.js';
