@@ -153,6 +153,12 @@ testIf(iso, !probe && commandExists('perl'), probe || 'perl is not installed', "
 	}
 });
 
+testIf(iso, !probe, probe, "the program cannot read its init's environment or memory, nor open its fds (the status pipe)", async () => {
+	const r = await sh('cat /proc/1/environ >/dev/null 2>&1; echo environ=$?; head -c 1 /proc/1/mem >/dev/null 2>&1; echo mem=$?; for f in /proc/1/fd/*; do (printf forged > "$f") 2>/dev/null; echo fd=$?; done; exit 5');
+	assert.equal(r.stdout.trim().split('\n'), ['environ=1', 'mem=1', 'fd=2']);
+	assert.is(r.exit.code, 5, "the program's own status, unforged");
+});
+
 testIf(iso, !probe, probe, 'net: only a loopback, down', async () => {
 	const r = await within(LIMIT, run('cat', ['/proc/net/dev'], { namespaces: ['user', 'net'], encoding: 'utf8' }));
 	const ifaces = r.stdout
