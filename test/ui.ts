@@ -228,6 +228,15 @@ browserTest('echo from the page: its pid and state in the table, its output in i
 	assert.is(await within(LIMIT, page.locator(`${row} td.command a`).getAttribute('href'), 'link'), `#${await within(LIMIT, page.locator('#outputs .pane').first().getAttribute('id'), 'pane id')}`);
 });
 
+browserTest('one stream alone is bounded too: 640 KiB of `yes` keeps the pane at 256 KiB of text', async () => {
+	await startFromPage(bin.sh, `-c 'yes | head -c 655360'`);
+	const { row } = await newestRow();
+	await until('exited 0', async () => (await text(`${row} td.state`)) === 'exited 0');
+	const shown = await ask('pane text', page.locator('#outputs .pane pre').first().evaluate((pre) => pre.textContent?.length ?? 0));
+	console.log(`    640 KiB of one stream: ${shown} characters kept in the pane`);
+	assert.ok(shown > 0 && shown <= 256 * 1024, `${shown} characters`);
+});
+
 browserTest('stdout and stderr both stream into the pane, told apart', async () => {
 	await startFromPage(bin.sh, `-c 'echo to stdout; echo to stderr >&2; exit 3'`);
 	const { row } = await newestRow();
