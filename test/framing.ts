@@ -37,6 +37,51 @@ decoder('a length below the header or above the maximum is a ProtocolError', () 
 	assert.throws(() => collect([hex('ffffffff c800 0000 00000000')]), (e: unknown) => e instanceof ProtocolError);
 });
 
+/** Frames with DATA (303) streamed: every other frame whole, DATA bytes joined per stream. */
+function collectStreamed(chunks: Buffer[]): { frames: { type: number; id: number; body: string }[]; data: Map<string, string>; pieces: number } {
+	const frames: { type: number; id: number; body: string }[] = [];
+	const data = new Map<string, string>();
+	let pieces = 0;
+	const decoder = new FrameDecoder(undefined, {
+		type: 303,
+		onData: (handle, fd, bytes) => {
+			pieces++;
+			data.set(`${handle}/${fd}`, (data.get(`${handle}/${fd}`) ?? '') + bytes.toString('hex'));
+		},
+	});
+	for (const c of chunks) decoder.push(c, (f: Frame) => frames.push({ type: f.type, id: f.id, body: f.body.toString('hex') }));
+	return { frames, data, pieces };
+}
+
+function dataFrame(handle: number, fd: number, bytes: Buffer): Buffer {
+	const w = new FrameWriter();
+	return w.u32(handle).u32(fd).bytes(bytes).finish(303, 0);
+}
+
+decoder('streamed DATA: pieces as they come, whatever the split, other frames whole and in order', () => {
+	const payload = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff));
+	const stream = Buffer.concat([TWO, dataFrame(5, 1, payload), TWO, dataFrame(5, 2, payload.subarray(0, 7)), dataFrame(6, 1, Buffer.alloc(0)), TWO]);
+	const whole = collectStreamed([stream]);
+	assert.is(whole.data.get('5/1'), payload.toString('hex'));
+	assert.is(whole.data.get('5/2'), payload.subarray(0, 7).toString('hex'));
+	assert.is(whole.frames.length, 6);
+	for (let i = 1; i < stream.length; i++) {
+		const split = collectStreamed([stream.subarray(0, i), stream.subarray(i)]);
+		assert.equal(split.frames, whole.frames, `split at ${i}`);
+		assert.equal(split.data, whole.data, `split at ${i}`);
+	}
+	const bytewise = collectStreamed([...stream].map((b) => Buffer.from([b])));
+	assert.equal(bytewise.frames, whole.frames);
+	assert.equal(bytewise.data, whole.data);
+	// Split in 3: the DATA frame's bytes come in more than one piece, never assembled.
+	assert.ok(collectStreamed([stream.subarray(0, 100), stream.subarray(100, 200), stream.subarray(200)]).pieces >= 2);
+});
+
+decoder('streamed DATA: a body too short for its head is handed on whole (the codec refuses it)', () => {
+	const short = hex('0c000000 2f01 0000 00000000 05000000');
+	assert.equal(collectStreamed([short]).frames, [{ type: 303, id: 0, body: '05000000' }]);
+});
+
 decoder.run();
 
 // ---

@@ -44,6 +44,17 @@ export class Capture {
 			this.#size += n;
 			return true;
 		}
+		this.add(buffer.subarray(0, n));
+		return true;
+	}
+
+	/**
+	 * Copies bytes that came some other way (a stream's 'data', relayed DATA) into the same
+	 * growing buffer. Fresh memory is what costs here, not the copy: a list of chunks joined
+	 * at the end touches every byte's page twice, this about 1.15 times.
+	 */
+	add(chunk: Uint8Array): void {
+		const n = chunk.length;
 		const keep = Math.min(n, this.limit - this.#size);
 		if (keep < n) this.onOverflow();
 		if (keep > 0) {
@@ -53,10 +64,9 @@ export class Capture {
 				this.#data.copy(grown, 0, 0, this.#size);
 				this.#data = grown;
 			}
-			this.#data.set(buffer.subarray(0, keep), this.#size);
+			this.#data.set(keep < n ? chunk.subarray(0, keep) : chunk, this.#size);
 			this.#size += keep;
 		}
-		return true;
 	}
 
 	get bytes(): Buffer {
@@ -71,33 +81,20 @@ export class Capture {
 export function collect(stream: Readable | null, limit: number, onOverflow: () => void, capture?: Capture): Promise<Buffer> {
 	if (!stream) return Promise.resolve(Buffer.alloc(0));
 	return new Promise((resolve, reject) => {
-		const chunks: Buffer[] = [];
-		let size = 0;
-		// With a Capture, the bytes never come as 'data'; 'end' and 'close' still do.
-		if (!capture)
-			stream.on('data', (chunk: Buffer) => {
-				if (size >= limit) {
-					onOverflow(); // a byte past `limit`, even if the last chunk filled it exactly
-					return;
-				}
-				if (size + chunk.length > limit) {
-					chunks.push(chunk.subarray(0, limit - size));
-					size = limit;
-					// Kill first and keep draining: closing the pipe now would make the child die of
-					// SIGPIPE instead, and hide that pidfd was the one who stopped it.
-					onOverflow();
-					return;
-				}
-				chunks.push(chunk);
-				size += chunk.length;
-			});
+		// With a Capture, the bytes never come as 'data'; 'end' and 'close' still do. Else they
+		// are copied into one: past `limit` (a byte past it, even if the last chunk filled it
+		// exactly) it calls onOverflow and drops the rest, and the stream is drained on: closing
+		// the pipe now would make the child die of SIGPIPE instead, and hide that pidfd was the
+		// one who stopped it.
+		const sink = capture ?? new Capture(limit, onOverflow);
+		if (!capture) stream.on('data', (chunk: Buffer) => sink.add(chunk));
 		// 'close' follows 'end', and also comes alone if the stream is destroyed: join the
 		// chunks once, on whichever comes first (a second join of 256 MiB costs ~30%).
 		let done = false;
 		const finish = () => {
 			if (done) return;
 			done = true;
-			resolve(capture ? capture.bytes : Buffer.concat(chunks, size));
+			resolve(sink.bytes);
 		};
 		stream.once('end', finish);
 		stream.once('close', finish);

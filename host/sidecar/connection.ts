@@ -65,7 +65,8 @@ export class Sidecar {
 
 	readonly #proc: ChildProcess;
 	readonly #writer = new FrameWriter();
-	readonly #decoder = new FrameDecoder();
+	/** DATA is streamed: its bytes reach the stream as views of each read, never assembled. */
+	readonly #decoder = new FrameDecoder(MAX_FRAME, { type: MessageType.DATA, onData: (handle, fd, bytes) => this.#onData(handle, fd, bytes) });
 	readonly #pending = new Map<number, Pending>();
 	readonly #watchers = new Map<number, Watcher>();
 	readonly #streams = new Map<number, StreamSink>();
@@ -323,6 +324,11 @@ export class Sidecar {
 				throw new ProtocolError(`unexpected event type ${frame.type}`);
 		}
 	};
+
+	/** DATA, or a piece of it: a stream the host has let go of (destroyed) may still have some in flight. */
+	#onData(handle: number, fd: number, bytes: Buffer): void {
+		if (bytes.length) this.#streams.get(streamKey(handle, fd))?.onData(bytes);
+	}
 
 	#onHello(body: Buffer): void {
 		const hello = decodeHello(body);

@@ -20,42 +20,94 @@ export class ProtocolError extends Error {
 }
 
 /**
+ * Frames of one type whose body starts with `u32 handle · u32 fd` and goes on with bytes
+ * (DATA): handed out as they arrive, in pieces, instead of assembled.
+ */
+export interface StreamedType {
+	type: number;
+	onData(handle: number, fd: number, bytes: Buffer): void;
+}
+
+/** Header and the `handle · fd` head of a streamed frame's body. */
+const STREAM_HEAD = HEADER_SIZE + 8;
+
+/**
  * Splits a byte stream into frames. Frames that arrive whole (the common case: replies are
  * small and come batched) are handed out as views without copying; only a frame split across
- * reads is assembled, once, when its last byte has arrived.
+ * reads is assembled, once, when its last byte has arrived. With `streamed`, a frame of that
+ * type is never assembled: its bytes go out as views of each read as soon as its head is in,
+ * so a large DATA frame split across reads costs no copy and no waiting for its end.
  */
 export class FrameDecoder {
 	#pending: Buffer[] = [];
 	#pendingBytes = 0;
 	#needed = 4;
+	/** Bytes of a streamed frame still to come, and whose they are. */
+	#streamLeft = 0;
+	#streamHandle = 0;
+	#streamFd = 0;
 
-	constructor(private readonly maxFrame = MAX_FRAME) {}
+	constructor(
+		private readonly maxFrame = MAX_FRAME,
+		private readonly streamed?: StreamedType,
+	) {}
 
 	push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
 		let buf = chunk;
+		if (this.#streamLeft > 0) {
+			const take = Math.min(this.#streamLeft, buf.length);
+			this.#streamLeft -= take;
+			this.streamed!.onData(this.#streamHandle, this.#streamFd, buf.subarray(0, take));
+			if (take === buf.length) return;
+			buf = buf.subarray(take);
+		}
 		if (this.#pendingBytes > 0) {
-			this.#pending.push(chunk);
-			this.#pendingBytes += chunk.length;
+			// Join only what completes the awaited piece (a length, a frame, a streamed head),
+			// then go on with the rest of the read as views.
+			const take = Math.min(this.#needed - this.#pendingBytes, buf.length);
+			this.#pending.push(buf.subarray(0, take));
+			this.#pendingBytes += take;
 			if (this.#pendingBytes < this.#needed) return;
-			buf = Buffer.concat(this.#pending, this.#pendingBytes);
+			const joined = Buffer.concat(this.#pending, this.#pendingBytes);
 			this.#pending = [];
 			this.#pendingBytes = 0;
+			this.#parse(joined, onFrame);
+			if (take < buf.length) this.push(buf.subarray(take), onFrame);
+			return;
 		}
+		this.#parse(buf, onFrame);
+	}
+
+	#parse(buf: Buffer, onFrame: (frame: Frame) => void): void {
+		const streamed = this.streamed;
 		let off = 0;
 		while (buf.length - off >= 4) {
 			const len = buf.readUInt32LE(off);
 			if (len < HEADER_SIZE - 4 || len > this.maxFrame) {
 				throw new ProtocolError(`frame length ${len} out of range [${HEADER_SIZE - 4}, ${this.maxFrame}]`);
 			}
-			if (buf.length - off < 4 + len) {
-				this.#needed = 4 + len;
+			const have = buf.length - off;
+			// A streamed frame with its head: never waited for whole.
+			const isStreamed = streamed !== undefined && have >= 6 && len >= STREAM_HEAD - 4 && buf.readUInt16LE(off + 4) === streamed.type;
+			if (have < 4 + len) {
+				if (isStreamed && have >= STREAM_HEAD) {
+					this.#streamHandle = buf.readUInt32LE(off + HEADER_SIZE);
+					this.#streamFd = buf.readUInt32LE(off + HEADER_SIZE + 4);
+					this.#streamLeft = 4 + len - have;
+					if (have > STREAM_HEAD) streamed.onData(this.#streamHandle, this.#streamFd, buf.subarray(off + STREAM_HEAD));
+					return;
+				}
+				// Enough to tell a streamed frame's head from a whole frame to wait for.
+				this.#needed = isStreamed || (streamed !== undefined && have < 6) ? Math.min(4 + len, STREAM_HEAD) : 4 + len;
 				break;
 			}
-			onFrame({
-				type: buf.readUInt16LE(off + 4),
-				id: buf.readUInt32LE(off + 8),
-				body: buf.subarray(off + HEADER_SIZE, off + 4 + len),
-			});
+			if (isStreamed) streamed.onData(buf.readUInt32LE(off + HEADER_SIZE), buf.readUInt32LE(off + HEADER_SIZE + 4), buf.subarray(off + STREAM_HEAD, off + 4 + len));
+			else
+				onFrame({
+					type: buf.readUInt16LE(off + 4),
+					id: buf.readUInt32LE(off + 8),
+					body: buf.subarray(off + HEADER_SIZE, off + 4 + len),
+				});
 			off += 4 + len;
 		}
 		if (off < buf.length) {
