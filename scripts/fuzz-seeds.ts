@@ -94,6 +94,13 @@ const seeds: Record<string, Buffer[]> = {
 		frame(T.SHUT, 3, u32s(1, 0)),
 		frame(T.SHUT, 4, u32s(1, 1)),
 	],
+	// A kernel pipeline: a lazy relayed stdout handed to the next child (RELAYED), and a host pipe (HOST_PIPE).
+	'spawn-pipeline-handover': [
+		frame(T.SPAWN, 1, spawnBody({ argv: ['/bin/echo', 'x'], env: [], stdio: [{ kind: STDIO.NULL }, { kind: STDIO.RELAY_FROM_CHILD, arg: -0x80000000 }, { kind: STDIO.NULL }] })),
+		frame(T.SPAWN, 2, spawnBody({ argv: ['/bin/cat'], env: [], stdio: [{ kind: STDIO.RELAYED, arg: 1, handle: 1 }, { kind: STDIO.HOST_PIPE, arg: 9 }, { kind: STDIO.NULL }] })),
+		frame(T.SPAWN, 3, spawnBody({ argv: ['/bin/cat'], env: [], stdio: [{ kind: STDIO.RELAYED, arg: 1, handle: 1 }] })),
+		frame(T.CREDIT, 0, u32s(1, 1, 4096)),
+	],
 	'spawn-terminal-resize': [
 		frame(T.SPAWN, 1, spawnBody({ argv: ['/bin/sh'], env: [], stdio: [{ kind: STDIO.TERMINAL, arg: (24 << 16) | 80 }, { kind: STDIO.TERMINAL }, { kind: STDIO.TERMINAL }] })),
 		frame(T.RESIZE, 2, u32s(1, 100, 40)),

@@ -139,7 +139,7 @@ export function spawnBody(r: SpawnRequest): Buffer {
 	w.u32(stdio.length);
 	for (const s of stdio) {
 		w.u32(s.kind).i32(s.arg ?? 0).str(s.path ?? '');
-		if (s.kind === STDIO.FROM_PIDFD) w.u32(s.handle ?? 0);
+		if (s.kind === STDIO.FROM_PIDFD || s.kind === STDIO.RELAYED) w.u32(s.handle ?? 0);
 	}
 	if ((r.flags ?? 0) & 16) w.str(r.cgroup ?? '');
 	if ((r.flags ?? 0) & 32) {
