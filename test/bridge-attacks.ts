@@ -6,13 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { type Server, createServer, request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Bridge, createBridge, startServer } from '../host/bridge/index.js';
 import { POLICY_DEFAULTS } from '../host/bridge/policy.js';
-import type { PolicyFile, ServerMessage } from '../schemas/bridge.js';
+import { FRAME_EOF, type PolicyFile, type ServerMessage } from '../schemas/bridge.js';
 import { RawClient, type ServeProcess, serveProcess } from './helpers/bridge-server.js';
 import { probeCgroup } from './helpers/cgroup.js';
 import { pidfd } from './helpers/cli.js';
@@ -119,6 +120,20 @@ function containmentSuite(isolation: string[]): void {
 		assert.match(server.stderr(), expected);
 	});
 
+	testIf(contain, cgroup.writable, cgroup.why, 'each connection has a cgroup scope of its own, each child a scope inside it', async () => {
+		const cgroupOf = (pid: number) => /^0::(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))![1]!;
+		const [a, b] = [await RawClient.open(server.url, TOKEN), await RawClient.open(server.url, TOKEN)];
+		const sleepers = [];
+		for (const c of [a, a, b]) sleepers.push(await spawnRaw(c, { file: 'sh', args: ['-c', 'exec sleep 100'], stdio: ['ignore', 'ignore', 'ignore'] }));
+		const [a1, a2, b1] = sleepers.map((s) => cgroupOf(s.pid));
+		assert.match(a1!, new RegExp(`/pidfd-${server.proc.pid}/`));
+		assert.is.not(a1, a2, 'each child a scope');
+		assert.is(join(a1!, '..'), join(a2!, '..'), 'one connection, one scope');
+		assert.is.not(join(a1!, '..'), join(b1!, '..'), 'two connections, two scopes');
+		a.ws.close();
+		b.ws.close();
+	});
+
 	for (const [how, script] of Object.entries(ESCAPES)) {
 		contain(`disconnect: ${how} does not survive 2 s`, async () => {
 			const c = await RawClient.open(server.url, TOKEN);
@@ -211,8 +226,9 @@ token('a child of the bridge and the sidecar have no PIDFD_TOKEN in their enviro
 	try {
 		const c = await RawClient.open(own.url, TOKEN);
 		const child = await spawnRaw(c, { file: 'env', stdio: ['ignore', 'pipe', 'ignore'] });
-		await c.next((m) => m.type === 'exit' && m.child === child.child, 'env exit');
-		const environ = Buffer.concat(c.frames.map((f) => f.subarray(8))).toString();
+		const ofEnv = () => c.frames.filter((f) => f.readUInt32LE(0) === child.child && f.readUInt8(4) === 1);
+		await eventually(LIMIT, () => ofEnv().some((f) => (f.readUInt8(5) & FRAME_EOF) !== 0), 'the end of env\'s stdout');
+		const environ = Buffer.concat(ofEnv().map((f) => f.subarray(8))).toString();
 		assert.not.ok(environ.includes(TOKEN), 'the child saw the token');
 		assert.equal(environ.trim().split('\n'), ['PATH=/usr/local/bin:/usr/bin:/bin']);
 		const sleeper = await spawnRaw(c, { file: 'sleep', args: ['100'], stdio: ['ignore', 'ignore', 'ignore'] });
@@ -423,6 +439,25 @@ bounded('an idle connection (no message, no child) is closed after the idle time
 		busy.ws.close();
 	} finally {
 		await b.stop();
+	}
+});
+
+bounded('a socket that never finishes its upgrade request is closed after the handshake timeout (10 s)', async () => {
+	const own = await serveProcess(['--allow', bin.echo], ENV);
+	try {
+		const { port } = new URL(own.url);
+		const socket = connect(Number(port), '127.0.0.1');
+		socket.on('error', () => {});
+		socket.resume();
+		const started = Date.now();
+		// Headers begun and never ended: a slow-loris upgrade.
+		socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
+		await within(20_000, new Promise((resolve) => socket.once('close', resolve)), 'the server closing the socket');
+		const took = Date.now() - started;
+		console.log(`    an unfinished upgrade request: closed after ${(took / 1000).toFixed(1)} s`);
+		assert.ok(took >= 9_000, `closed after ${took} ms`);
+	} finally {
+		await own.stop();
 	}
 });
 
