@@ -2,7 +2,7 @@
 /*
  * One-shot mode, for the host's synchronous calls (runSync):
  *
- *   pidfd-sidecar --once [--timeout MS] [--kill-signal N] [--force-kill-after MS]
+ *   pidfd-sidecar --once [--timeout MS] [--kill-signal N] [--force-kill-after MS] [--contain DIR]
  *
  * The host starts us with child_process.spawnSync(), which every runtime has (Node, Bun,
  * Deno's node:child_process) and which blocks its thread in the kernel, not in a loop. It
@@ -22,14 +22,21 @@
  *  - Time: the timeout is kept here, as run()'s is by the host: killSignal when it passes,
  *    SIGKILL forceKillAfter ms later; once a timed-out child has ended, its output gets
  *    100 ms more to end (a grandchild may hold it open), then we go with what we have.
+ *  - Containment (--contain DIR, the cgroup of a scope the host made for this run): once the
+ *    child has ended, everything left in DIR is killed (cgroup.kill) and we wait for DIR to
+ *    be empty (cgroup.events, in epoll), so that nothing outlives the call and the host can
+ *    remove the directory as soon as we are gone.
  *
  * A malformed frame gets its ERROR (or FATAL for a bad length) like any other.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -50,6 +57,10 @@ static int tfd = -1;
 static enum { RUNNING, SIGNALLED, FORCED, GRACE, OVER } stage = RUNNING;
 static bool timed_out;
 static uint8_t input_buf[64u << 10];
+static const char *contain_dir;		/* --contain */
+static bool contain_killed;
+static bool contain_empty = true;
+static int events_fd = -1;		/* DIR/cgroup.events, for EPOLLPRI */
 
 static long number(const char *s, long max)
 {
@@ -77,6 +88,8 @@ bool once_parse(int argc, char **argv)
 			kill_signal = (int)number(argv[i + 1], 64);
 		else if (!strcmp(argv[i], "--force-kill-after"))
 			force_kill_ms = number(argv[i + 1], 0x7fffffff);
+		else if (!strcmp(argv[i], "--contain") && argv[i + 1][0] == '/')
+			contain_dir = argv[i + 1];
 		else
 			die("--once: unknown option", EINVAL);
 	}
@@ -166,11 +179,56 @@ void once_over_budget(void)
 	signal_child(SIGKILL);
 }
 
-void once_on_timer(void)
+/* "populated 1" in DIR/cgroup.events: some process is still in the cgroup (or below). */
+static bool populated(void)
+{
+	char path[PATH_MAX], text[256], *at;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.events", contain_dir);
+	fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;	/* gone: nothing is left in it */
+	n = sys_read(fd, text, sizeof(text) - 1);
+	sys_close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	at = strstr(text, "populated ");
+	return at && at[10] == '1';
+}
+
+/* The child has ended: whatever it left in the cgroup goes too. */
+static void contain_kill(void)
+{
+	struct epoll_event ev = { .events = EPOLLPRI, .data.u64 = 4 /* EV_ONCE */ };
+	char path[PATH_MAX];
+	int fd;
+
+	contain_killed = true;
+	snprintf(path, sizeof(path), "%s/cgroup.events", contain_dir);
+	events_fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (events_fd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_ADD, events_fd, &ev);
+	snprintf(path, sizeof(path), "%s/cgroup.kill", contain_dir);
+	fd = sys_open(path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd >= 0) {
+		(void)!sys_write(fd, "1", 1);
+		sys_close(fd);
+	}
+	contain_empty = !populated();
+}
+
+/* The timer fired, or cgroup.events changed. */
+void once_on_event(void)
 {
 	uint64_t ticks;
 
-	(void)!sys_read(tfd, &ticks, sizeof(ticks));
+	if (contain_killed && !contain_empty)
+		contain_empty = !populated();
+	if (sys_read(tfd, &ticks, sizeof(ticks)) != (ssize_t)sizeof(ticks))
+		return;
 	switch (stage) {
 	case RUNNING:
 		timed_out = true;
@@ -198,6 +256,10 @@ void once_on_timer(void)
 bool once_done(void)
 {
 	if (child_slot() || npending)
+		return false;
+	if (contain_dir && !contain_killed)
+		contain_kill();
+	if (!contain_empty)
 		return false;
 	if (relay_room() == MAX_RELAYS || stage == OVER)
 		return true;

@@ -38,7 +38,7 @@
 #define EV_SIGNAL	1
 #define EV_HOST		2
 #define EV_TIMER	3	/* opened.c's grace timer */
-#define EV_ONCE		4	/* once.c's timer */
+#define EV_ONCE		4	/* once.c's timer and cgroup.events */
 
 /* Both ends of a pipe, held until the host has opened its own copy. */
 struct staged_pipe {
@@ -677,7 +677,7 @@ static void on_event(uint64_t data, uint32_t events, int sfd)
 		else if (idx == EV_TIMER)
 			on_timer();
 		else if (idx == EV_ONCE)
-			once_on_timer();
+			once_on_event();
 		else
 			host_gone(0);
 		return;

@@ -124,7 +124,7 @@ int once_init(void);
 void once_take_input(void);
 void once_expect(uint32_t handle);
 void once_over_budget(void);
-void once_on_timer(void);
+void once_on_event(void);
 bool once_done(void);
 
 /* relay.c: a relayed stream's end handed to another child (a kernel pipeline) */

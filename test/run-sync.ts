@@ -3,7 +3,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InvalidArgumentError, PidfdError, RunError, run, runSync, spawn } from '../host/index.js';
+import { readdirSync } from 'node:fs';
+import { probeCgroup } from './helpers/cgroup.js';
 import { within } from './helpers/deadline.js';
+import { testIf } from './helpers/skip.js';
 
 const sync = suite('runSync');
 
@@ -140,6 +143,17 @@ sync('stdin from a file or /dev/null; stderr inherit or ignore', () => {
 	assert.is(runSync('cat', [], { stdin: { file: '/proc/version' }, encoding: 'utf8' }).stdout.slice(0, 5), 'Linux');
 	assert.is(runSync('cat', [], { encoding: 'utf8' }).stdout, '', 'stdin is /dev/null by default');
 	assert.is(runSync('sh', ['-c', 'echo err >&2'], { stderr: 'ignore', encoding: 'utf8' }).stderr, '');
+});
+
+const here = probeCgroup();
+testIf(sync, here.writable && here.hasKill, here.writable ? 'needs cgroup.kill (Linux 5.14)' : here.why, 'contain: the child in a scope of its own; what it leaves behind is killed, the scope removed', () => {
+	const before = readdirSync(here.dir!).length;
+	const started = Date.now();
+	// The orphan holds stdout open: without the scope's kill the call would wait 30 s for EOF.
+	const r = runSync('sh', ['-c', 'sleep 30 & grep ^0:: /proc/self/cgroup'], { contain: true, encoding: 'utf8' });
+	assert.match(r.stdout, /child-/);
+	assert.ok(Date.now() - started < 10_000, 'the orphan was killed with the scope');
+	assert.is(readdirSync(here.dir!).length, before, 'the scope (and its root) are gone');
 });
 
 sync('what a blocking call cannot do is refused clearly', () => {

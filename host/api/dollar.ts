@@ -46,7 +46,8 @@ export interface Dollar {
  * One command of `$` (or a pipeline of them): a promise of its DollarResult. It starts by
  * itself right after the statement that made it, unless `pipe()` took it into a pipeline.
  */
-export class DollarCommand implements PromiseLike<DollarResult> {
+export class DollarCommand implements Promise<DollarResult> {
+	readonly [Symbol.toStringTag] = 'DollarCommand';
 	readonly #stages: { argv: string[]; options: DollarOptions }[];
 	#running: Promise<DollarResult> | undefined;
 	#piped = false;

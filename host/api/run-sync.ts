@@ -1,7 +1,8 @@
-import { constants } from 'node:fs';
-import { abortError, describeRunEnd, InvalidArgumentError, RunError } from '../../schemas/errors.js';
+import { constants, existsSync } from 'node:fs';
+import { abortError, describeRunEnd, InvalidArgumentError, PidfdError, RunError } from '../../schemas/errors.js';
 import { signalNumber } from '../../schemas/signals.js';
-import type { StdioEntry } from '../../schemas/spawn.js';
+import type { SpawnOptions, StdioEntry } from '../../schemas/spawn.js';
+import { Scope } from '../cgroup/scope.js';
 import { toWire } from '../process/spawn-request.js';
 import { runOnce } from '../sidecar/once.js';
 import { StdioKind, type WireSpawn, type WireStdio } from '../sidecar/protocol.js';
@@ -23,6 +24,7 @@ const MAX_WINDOW = 0x7fffffff;
  * runs to see it abort meanwhile); the input is read in full before the child starts, and
  * the child finds it on a memory file, not a pipe (seekable, like `< file` in a shell);
  * stdio sources must be the host's own (a file, an fd, 'inherit'), not another process's.
+ * With `contain`, whatever the child leaves in its scope is killed when it ends.
  */
 export function runSync(file: string, args?: readonly string[], options?: RunOptions & { encoding: 'utf8' }): RunResult<string>;
 export function runSync(file: string, args?: readonly string[], options?: RunOptions & { encoding?: 'buffer' }): RunResult<Buffer>;
@@ -33,19 +35,33 @@ export function runSync(file: string, args: readonly string[] = [], options: Run
 	if (stdin !== undefined && typeof stdin === 'object' && stdin !== null) {
 		if (!('file' in stdin)) throw new InvalidArgumentError("runSync(): options.stdin must be the host's own (a file, an fd, 'inherit'), not another process's stream");
 	}
-	if ((spawnOptions.contain !== undefined && spawnOptions.contain !== false) || spawnOptions.limits !== undefined) {
-		throw new InvalidArgumentError('runSync(): contain and limits need a scope that outlives the call; use run() or pipeline()');
-	}
 	if (spawnOptions.signal?.aborted) throw abortError('runSync() was aborted before the child started', spawnOptions.signal);
+	const { contain, limits, ...rest } = spawnOptions;
+	if ((contain !== undefined && contain !== false) || limits !== undefined) {
+		if (rest.cgroup !== undefined) throw new InvalidArgumentError('runSync() options: contain and cgroup exclude each other');
+	}
 	const stdinEntry: StdioEntry = input !== undefined ? 'ignore' : (stdin ?? 'ignore');
-	const request = oneShot(toWire(file, args, { ...spawnOptions, stdioTransport: 'relay', stdio: [stdinEntry, 'pipe', stderr] }), input !== undefined, maxBuffer);
-	const timeout = spawnOptions.timeout === 0 || spawnOptions.timeout === Number.POSITIVE_INFINITY ? undefined : spawnOptions.timeout;
+	const stdio: StdioEntry[] = [stdinEntry, 'pipe', stderr];
+	const wireOptions: SpawnOptions = { ...rest, stdioTransport: 'relay', stdio };
+	// Invalid options fail here, before any cgroup is made.
+	let request = oneShot(toWire(file, args, wireOptions), input !== undefined, maxBuffer);
+	const scope = (contain !== undefined && contain !== false) || limits !== undefined ? containedScope(contain, limits) : undefined;
+	const timeout = rest.timeout === 0 || rest.timeout === Number.POSITIVE_INFINITY ? undefined : rest.timeout;
 	const started = performance.now();
-	const { output, exit } = runOnce(request, typeof input === 'string' ? Buffer.from(input, 'utf8') : input, {
-		timeout,
-		killSignal: signalNumber(spawnOptions.killSignal ?? 'SIGTERM')!,
-		forceKillAfter: spawnOptions.forceKillAfter ?? 5000,
-	});
+	let ran: ReturnType<typeof runOnce>;
+	try {
+		if (scope) request = oneShot(toWire(file, args, { ...wireOptions, cgroup: scope.path }), input !== undefined, maxBuffer);
+		ran = runOnce(request, typeof input === 'string' ? Buffer.from(input, 'utf8') : input, {
+			timeout,
+			killSignal: signalNumber(rest.killSignal ?? 'SIGTERM')!,
+			forceKillAfter: rest.forceKillAfter ?? 5000,
+			contain: scope?.path,
+		});
+	} finally {
+		// The one-shot sidecar killed what the child left in the scope and waited for it to empty.
+		scope?.removeEmptied();
+	}
+	const { output, exit } = ran;
 	const timedOut = timeout !== undefined && performance.now() - started >= timeout;
 	let overflow = false;
 	const take = (fd: number): Buffer => {
@@ -60,6 +76,21 @@ export function runSync(file: string, args: readonly string[] = [], options: Run
 	const reason = overflow ? 'maxBuffer' : timedOut ? 'timeout' : reject && !exit.success ? 'failed' : undefined;
 	if (reason) throw new RunError(describeRunEnd(file, args, reason, exit, { timeout, maxBuffer }), reason, result.stdout, result.stderr, exit);
 	return result;
+}
+
+/**
+ * A scope of its own for the call (`contain`, `limits`), as spawn() makes one. The one-shot
+ * sidecar ends everything in it once the child has ended (cgroup.kill, Linux 5.14), so
+ * nothing outlives the call.
+ */
+function containedScope(contain: RunOptions['contain'], limits: RunOptions['limits']): Scope {
+	const scopeOptions = typeof contain === 'object' ? contain : {};
+	const scope = Scope.createSync(limits === undefined ? scopeOptions : { ...scopeOptions, limits: { ...scopeOptions.limits, ...limits } }, 'child');
+	if (!existsSync(`${scope.path}/cgroup.kill`)) {
+		scope.removeEmptied();
+		throw new PidfdError('ENOTSUP', `runSync(): contain needs cgroup.kill (Linux 5.14) in ${scope.path}`, { syscall: 'open', path: scope.path });
+	}
+	return scope;
 }
 
 /**

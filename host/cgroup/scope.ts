@@ -71,6 +71,11 @@ export class Scope {
 	}
 
 	static async #create(options: ScopeOptions, kind: 'child' | 'shared'): Promise<Scope> {
+		return Scope.createSync(options, kind);
+	}
+
+	/** @internal The same, for runSync(): making a cgroup waits for nothing. */
+	static createSync(options: ScopeOptions, kind: 'child' | 'shared'): Scope {
 		const parsed = ScopeOptions.safeParse(options);
 		if (!parsed.success) {
 			const issue = parsed.error.issues[0]!;
@@ -198,6 +203,14 @@ export class Scope {
 			// An unreadable cgroup costs the annotation, never the exit itself.
 		}
 		return exit;
+	}
+
+	/**
+	 * @internal runSync(): the one-shot sidecar has killed everything in the scope and waited
+	 * for it to empty; take the last usage and remove it.
+	 */
+	removeEmptied(): void {
+		this.#remove();
 	}
 
 	/** @internal Writes cgroup.kill at host exit, unless a member was spawned detached. */

@@ -30,6 +30,8 @@ export interface OnceLimits {
 	killSignal: number;
 	/** ms after killSignal; false: never. */
 	forceKillAfter: number | false;
+	/** The run's own scope: whatever the child leaves in it is killed when it ends. */
+	contain?: string | undefined;
 }
 
 export interface OnceResult {
@@ -55,6 +57,7 @@ export function runOnce(request: WireSpawn, input: Uint8Array | undefined, limit
 	const args = ['--once', '--kill-signal', String(limits.killSignal)];
 	if (limits.timeout !== undefined) args.push('--timeout', String(limits.timeout));
 	if (limits.forceKillAfter !== false) args.push('--force-kill-after', String(limits.forceKillAfter));
+	if (limits.contain !== undefined) args.push('--contain', limits.contain);
 	const result = spawnSync(path, args, {
 		input: input && input.length > 0 ? Buffer.concat([frame, input]) : frame,
 		// fds 3-5 carry the host's own stdio, as for the long-lived sidecar (see connection.ts).
