@@ -333,6 +333,25 @@ bounded('history is bounded: 4 connections with 64 finished 900 KiB-argv childre
 	}
 });
 
+bounded('a burst of requests from a client that does not read, past 4× maxBuffered of replies: closed with 1008', async () => {
+	const own = await serveProcess(['--allow', bin.echo, '--max-buffered', '16k'], ENV);
+	try {
+		const c = await RawClient.open(own.url, TOKEN);
+		c.ws.pause();
+		// ~14 bytes each on the wire, ~110 bytes of error reply each: one socket read of them
+		// is handled before reading stops, and its replies pass 64 KiB.
+		const frame = Buffer.alloc(8);
+		frame.writeUInt32LE(4242, 0);
+		for (let i = 0; i < 20_000; i++) c.send(frame);
+		await eventually(LIMIT, () => c.ws.bufferedAmount === 0, 'the burst sent');
+		c.ws.resume();
+		assert.is(await c.closed(), 1008);
+		assert.ok(isAlive(own.proc.pid!));
+	} finally {
+		await own.stop();
+	}
+});
+
 bounded('one `list` in flight per connection: the second is refused with EBUSY', async () => {
 	const own = await serveProcess(['--allow', bin.echo], ENV);
 	try {
