@@ -4,7 +4,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { $, DollarCommand, InvalidArgumentError, RunError } from '../host/index.js';
 import { templateArgv } from '../host/api/dollar.js';
+import { probeCgroup } from './helpers/cgroup.js';
 import { within } from './helpers/deadline.js';
+import { testIf } from './helpers/skip.js';
 
 const argv = (strings: TemplateStringsArray, ...values: unknown[]) => templateArgv(strings, values);
 const invalid = (fn: () => unknown, what: string) => assert.throws(fn, (e: unknown) => e instanceof InvalidArgumentError, what);
@@ -150,6 +152,14 @@ running('$.sync on runSync: the same result, .lines() and .json() at once', () =
 	assert.throws(() => $.sync`false`, (e: unknown) => e instanceof RunError);
 	assert.is($({ reject: false }).sync`false`.exit.code, 1);
 	assert.is($({ cwd: '/' }).sync`pwd`.stdout, '/');
+});
+
+const here = probeCgroup();
+testIf(running, here.writable && here.hasKill, here.writable ? 'needs cgroup.kill (Linux 5.14)' : here.why, '$({ contain: true }): the command, a pipeline and $.sync each in a scope of their own', async () => {
+	const contained = $({ contain: true });
+	assert.match((await contained`grep ^0:: /proc/self/cgroup`).stdout, /child-/);
+	assert.match((await contained`grep ^0:: /proc/self/cgroup`.pipe($`cat`)).stdout, /scope-/);
+	assert.match(contained.sync`grep ^0:: /proc/self/cgroup`.stdout, /child-/);
 });
 
 running.run();

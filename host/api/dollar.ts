@@ -12,7 +12,7 @@ export interface DollarOptions extends Pick<RunOptions, 'cwd' | 'timeout' | 'sig
 	env?: Record<string, string | undefined>;
 	/** Reject with RunError when the command (with pipe(): the pipeline, pipefail) does not exit 0. Default true. */
 	reject?: boolean;
-	/** Run in a cgroup scope of its own (a pipeline: all its stages in one). Not with `$.sync`. */
+	/** Run in a cgroup scope of its own (a pipeline: all its stages in one); nothing it starts outlives it. */
 	contain?: boolean | ScopeOptions;
 }
 
@@ -129,7 +129,7 @@ export class DollarCommand implements Promise<DollarResult> {
 
 /** run()'s options for a `$` command: reject by default, the env added to the host's. */
 function runOptions(options: DollarOptions): RunOptions {
-	const { env, reject = true, contain: _contain, ...rest } = options;
+	const { env, reject = true, ...rest } = options;
 	return { ...rest, reject, ...(env !== undefined && { env: { ...process.env, ...env } }) };
 }
 
@@ -212,9 +212,7 @@ function make(options: DollarOptions): Dollar {
 	const sync: DollarSync = (strings, ...values) => {
 		if (!isTemplate(strings)) throw new InvalidArgumentError('$.sync: call it as a template tag, $.sync`cmd arg`');
 		const [file, ...args] = templateArgv(strings, values);
-		const { contain, ...rest } = options;
-		if (contain) throw new InvalidArgumentError('$.sync: contain needs a scope that outlives the call; use $');
-		const { stdout, stderr, exit } = runSync(file!, args, { ...runOptions(rest), encoding: 'utf8' });
+		const { stdout, stderr, exit } = runSync(file!, args, { ...runOptions(options), encoding: 'utf8' });
 		const out = trimNewline(stdout);
 		return { stdout: out, stderr: trimNewline(stderr), exit, lines: () => splitLines(out), json: <T>() => JSON.parse(out) as T };
 	};
