@@ -202,7 +202,7 @@ static bool populated(void)
 /* The child has ended: whatever it left in the cgroup goes too. */
 static void contain_kill(void)
 {
-	struct epoll_event ev = { .events = EPOLLPRI, .data.u64 = 4 /* EV_ONCE */ };
+	struct epoll_event ev = { .events = EPOLLPRI, .data.u64 = EV_ONCE };
 	char path[PATH_MAX];
 	int fd;
 

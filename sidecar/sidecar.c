@@ -38,7 +38,7 @@
 #define EV_SIGNAL	1
 #define EV_HOST		2
 #define EV_TIMER	3	/* opened.c's grace timer */
-#define EV_ONCE		4	/* once.c's timer and cgroup.events */
+/* EV_ONCE (4), once.c's timer and cgroup.events: in sidecar.h */
 
 /* Both ends of a pipe, held until the host has opened its own copy. */
 struct staged_pipe {

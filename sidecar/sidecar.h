@@ -23,6 +23,9 @@
 #define RELAY_WINDOW	(256u << 10)	/* default credit of an output stream */
 #define RELAY_MIN_READ	4096		/* flush the batch rather than read less */
 
+/* epoll data.u64 of once.c's fds (handle 0, after sidecar.c's sentinels 0-3). */
+#define EV_ONCE		4
+
 /* epoll data.u64 of a relayed stream: (handle << 32) | EV_RELAY_BIT | index. */
 #define EV_RELAY_BIT	(1u << 31)
 
