@@ -217,6 +217,22 @@ testIf(cli, !gccMissing, gccMissing, 'a kernel that refuses user namespaces: ser
 	assert.match(accepted.stderr, /isolation: none/);
 });
 
+const notRoot = process.getuid?.() === 0 ? probe : 'only a server running as root maps its children to nobody outside';
+testIf(cli, !notRoot, notRoot, 'as root, a --cwd-root nobody cannot enter is refused at startup, naming the root and the way out', async () => {
+	const closed = join(tmp, 'closed-root');
+	mkdirSync(closed, { mode: 0o700 });
+	chmodSync(closed, 0o700);
+	const refused = await serveOnce(['--allow', bin.cat, '--cwd-root', closed], process.env);
+	assert.not.ok(refused.listening, 'serve must not start with a root its children cannot enter');
+	assert.ok(refused.code !== 0);
+	assert.match(refused.stderr, /children run as nobody/);
+	assert.ok(refused.stderr.includes(`cannot enter the cwd root ${closed} (openat2 EACCES)`), refused.stderr);
+	assert.match(refused.stderr, /--cwd-root/);
+	chmodSync(closed, 0o755);
+	const opened = await serveOnce(['--allow', bin.cat, '--cwd-root', closed], process.env);
+	assert.ok(opened.listening, opened.stderr);
+});
+
 cli.run();
 
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 // Terminal sessions over the bridge: a child on a pty for a WebSocket client, its output as
 // fd 1 frames, keystrokes as fd 0 frames, `resize` as a request, all under the policy.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, realpathSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, realpathSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ import { isAlive } from './helpers/proc.js';
 const LIMIT = 15_000;
 const TOKEN = randomBytes(24).toString('base64url');
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'pidfd-bridge-terminal-')));
+// The cwd root of children that a server running as root maps to nobody: nobody must enter it.
+chmodSync(tmp, 0o755);
 const which = (name: string) => ['/usr/bin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p))!;
 const sh = which('sh');
 const cat = which('cat');

@@ -32,6 +32,9 @@ const files = [
 const texts = new Map(files.map((f) => [f, readFileSync(join(ROOT, f), 'utf8')]));
 
 const work = mkdtempSync(join(tmpdir(), 'pidfd-docs-'));
+// A reader's project directory is searchable by others; `pidfd serve` run as root there maps
+// its children to nobody, who must enter it (mkdtemp makes 0700).
+chmodSync(work, 0o755);
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 // --- what this machine offers the blocks that need something

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PolicyFile } from '../../schemas/bridge.js';
-import { spawn } from '../index.js';
+import { PidfdError, spawn } from '../index.js';
 import { generateToken } from './auth.js';
 import { ISOLATION_NAMESPACES, isolationOptions } from './policy.js';
 import { describeContainment } from './containment.js';
@@ -148,7 +148,7 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 
 	// Before anything starts a process (the sidecar inherits the environment it is started with).
 	const { token, generated } = readToken(values['token-file'], io);
-	if (checked.data.isolation === 'namespaces') await probeIsolation();
+	if (checked.data.isolation === 'namespaces') await probeIsolation(checked.data.cwdRoot);
 	const log = (line: string) => io.stderr.write(`pidfd serve: ${line}\n`);
 	const ui = values.ui ? loadUi() : undefined;
 
@@ -228,15 +228,26 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 }
 
 /**
- * Isolation must be real, never assumed: one namespaced /bin/true, as every child will be
- * made. A kernel that refuses stops the server, naming the cause and the way to go on anyway.
+ * Isolation must be real, never assumed: one namespaced /bin/true, made as every child will be
+ * and started in the cwd root as every child is. A kernel that refuses stops the server, naming
+ * the cause and the way to go on anyway; so does a root the children cannot enter (a server
+ * running as root maps them to nobody outside, who cannot search a 0700 home directory), which
+ * would otherwise surface as an EACCES on every spawn.
  */
-async function probeIsolation(): Promise<void> {
+async function probeIsolation(cwdRoot: string | undefined): Promise<void> {
+	const root = resolve(cwdRoot ?? process.cwd());
 	try {
-		const child = await spawn('/bin/true', [], { ...isolationOptions(), stdio: 'ignore' });
+		const child = await spawn('/bin/true', [], { ...isolationOptions(), cwdRoot: root, cwd: '.', stdio: 'ignore' });
 		const exit = await child.wait();
 		if (exit.code !== 0) throw new Error(`a namespaced /bin/true ended with ${exit.status} ${exit.code ?? exit.signal}`);
 	} catch (error) {
+		if (error instanceof PidfdError && error.code === 'EACCES' && error.syscall !== 'clone3') {
+			const who = process.getuid?.() === 0 ? 'nobody (uid 65534, as a server running as root maps them)' : `uid ${process.getuid?.()}`;
+			throw new Error(
+				`serve: children run as ${who} and cannot enter the cwd root ${root} (${error.syscall} EACCES). Give --cwd-root a directory they can enter (every directory on its path searchable by others, e.g. mode 0755), or start with --isolation none to run children unisolated`,
+				{ cause: error },
+			);
+		}
 		throw new Error(
 			`serve: cannot isolate children in namespaces: ${(error as Error).message}. Allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, AppArmor's apparmor_restrict_unprivileged_userns), or start with --isolation none to run children unisolated`,
 			{ cause: error },
