@@ -196,5 +196,4 @@ export const SpawnOptions = z.strictObject({
 });
 export type SpawnOptions = z.input<typeof SpawnOptions>;
 
-
 export const SpawnArgs = z.tuple([cString.min(1, { message: 'must be a non-empty string' }), z.array(cString).max(1_000_000)]);

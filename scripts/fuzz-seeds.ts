@@ -88,7 +88,11 @@ const seeds: Record<string, Buffer[]> = {
 		frame(T.SPAWN, 2, spawnBody({ argv: ['/bin/true'], env: [], stdio: [{ kind: STDIO.FROM_PIDFD, arg: 0, handle: 1 }] })),
 	],
 	'spawn-relay-write-shut-credit': [
-		frame(T.SPAWN, 1, spawnBody({ argv: ['/bin/cat'], env: [], stdio: [{ kind: STDIO.RELAY_TO_CHILD }, { kind: STDIO.RELAY_FROM_CHILD, arg: 65536 }, { kind: STDIO.NULL }] })),
+		frame(
+			T.SPAWN,
+			1,
+			spawnBody({ argv: ['/bin/cat'], env: [], stdio: [{ kind: STDIO.RELAY_TO_CHILD }, { kind: STDIO.RELAY_FROM_CHILD, arg: 65536 }, { kind: STDIO.NULL }] }),
+		),
 		frame(T.WRITE, 2, new Writer().u32(1).u32(0).raw(Buffer.from('hello')).bytes()),
 		frame(T.CREDIT, 0, u32s(1, 1, 4096)),
 		frame(T.SHUT, 3, u32s(1, 0)),
@@ -96,13 +100,25 @@ const seeds: Record<string, Buffer[]> = {
 	],
 	// A kernel pipeline: a lazy relayed stdout handed to the next child (RELAYED), and a host pipe (HOST_PIPE).
 	'spawn-pipeline-handover': [
-		frame(T.SPAWN, 1, spawnBody({ argv: ['/bin/echo', 'x'], env: [], stdio: [{ kind: STDIO.NULL }, { kind: STDIO.RELAY_FROM_CHILD, arg: -0x80000000 }, { kind: STDIO.NULL }] })),
-		frame(T.SPAWN, 2, spawnBody({ argv: ['/bin/cat'], env: [], stdio: [{ kind: STDIO.RELAYED, arg: 1, handle: 1 }, { kind: STDIO.HOST_PIPE, arg: 9 }, { kind: STDIO.NULL }] })),
+		frame(
+			T.SPAWN,
+			1,
+			spawnBody({ argv: ['/bin/echo', 'x'], env: [], stdio: [{ kind: STDIO.NULL }, { kind: STDIO.RELAY_FROM_CHILD, arg: -0x80000000 }, { kind: STDIO.NULL }] }),
+		),
+		frame(
+			T.SPAWN,
+			2,
+			spawnBody({ argv: ['/bin/cat'], env: [], stdio: [{ kind: STDIO.RELAYED, arg: 1, handle: 1 }, { kind: STDIO.HOST_PIPE, arg: 9 }, { kind: STDIO.NULL }] }),
+		),
 		frame(T.SPAWN, 3, spawnBody({ argv: ['/bin/cat'], env: [], stdio: [{ kind: STDIO.RELAYED, arg: 1, handle: 1 }] })),
 		frame(T.CREDIT, 0, u32s(1, 1, 4096)),
 	],
 	'spawn-terminal-resize': [
-		frame(T.SPAWN, 1, spawnBody({ argv: ['/bin/sh'], env: [], stdio: [{ kind: STDIO.TERMINAL, arg: (24 << 16) | 80 }, { kind: STDIO.TERMINAL }, { kind: STDIO.TERMINAL }] })),
+		frame(
+			T.SPAWN,
+			1,
+			spawnBody({ argv: ['/bin/sh'], env: [], stdio: [{ kind: STDIO.TERMINAL, arg: (24 << 16) | 80 }, { kind: STDIO.TERMINAL }, { kind: STDIO.TERMINAL }] }),
+		),
 		frame(T.RESIZE, 2, u32s(1, 100, 40)),
 		frame(T.RESIZE, 3, u32s(1, 0, 40)),
 		frame(T.WRITE, 4, new Writer().u32(1).u32(0).raw(Buffer.from('exit\n')).bytes()),

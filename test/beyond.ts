@@ -138,15 +138,21 @@ any('info() through the /proc fallback: pid, parent, credentials', async () => {
 	await within(LIMIT, child.wait());
 });
 
-testIf(any, feature.pidfdGetInfo, `no PIDFD_GET_INFO on ${kernel} (6.13+): info() is the /proc fallback`, 'info() through PIDFD_GET_INFO and through the /proc fallback agree', async () => {
-	const child = await spawn('sleep', ['1000'], { stdio: 'ignore' });
-	const proc = await infoFromProc(child.pid, () => child.alive());
-	const ioctl = await child.info();
-	assert.equal({ ...proc, mask: 0 }, { ...ioctl, mask: 0 });
-	assert.is(ioctl.mask & 7, 7);
-	await child.kill('SIGKILL');
-	await within(LIMIT, child.wait());
-});
+testIf(
+	any,
+	feature.pidfdGetInfo,
+	`no PIDFD_GET_INFO on ${kernel} (6.13+): info() is the /proc fallback`,
+	'info() through PIDFD_GET_INFO and through the /proc fallback agree',
+	async () => {
+		const child = await spawn('sleep', ['1000'], { stdio: 'ignore' });
+		const proc = await infoFromProc(child.pid, () => child.alive());
+		const ioctl = await child.info();
+		assert.equal({ ...proc, mask: 0 }, { ...ioctl, mask: 0 });
+		assert.is(ioctl.mask & 7, 7);
+		await child.kill('SIGKILL');
+		await within(LIMIT, child.wait());
+	},
+);
 
 any('the /proc fallback refuses once the pidfd says the process is gone', async () => {
 	const child = await spawn('sleep', ['1000'], { stdio: 'ignore' });
@@ -160,28 +166,34 @@ any('the /proc fallback refuses once the pidfd says the process is gone', async 
 	assert.not.ok(await child.alive());
 });
 
-testIf(any, feature.pidfdThread, `no PIDFD_THREAD on ${kernel} (6.9+)`, 'PidFd.open(tid, { thread: true }): one thread, its end while the process goes on', async () => {
-	const script = `const { Worker } = require('node:worker_threads');
+testIf(
+	any,
+	feature.pidfdThread,
+	`no PIDFD_THREAD on ${kernel} (6.9+)`,
+	'PidFd.open(tid, { thread: true }): one thread, its end while the process goes on',
+	async () => {
+		const script = `const { Worker } = require('node:worker_threads');
 const w = new Worker("const { readlinkSync } = require('node:fs'); require('node:worker_threads').parentPort.postMessage(readlinkSync('/proc/thread-self')); setInterval(() => {}, 1000);", { eval: true });
 w.on('message', (m) => console.log(m.split('/').pop()));
 process.stdin.on('data', () => w.terminate());`;
-	const child = await spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-	const tid = Number(await within(LIMIT, lineOf(child.stdout!)));
-	assert.ok(tid > 0 && tid !== child.pid);
-	const notLeader = await PidFd.open(tid).catch((e: unknown) => e);
-	assert.is((notLeader as PidfdError).code, 'ENOENT', 'a tid is not a process without { thread: true }');
-	const thread = await PidFd.open(tid, { thread: true });
-	const info = await thread.info();
-	assert.is(info.pid, tid);
-	assert.is(info.tgid, child.pid);
-	child.stdin!.write('stop\n');
-	await within(LIMIT, thread.wait(), 'thread end');
-	assert.not.ok(child.exited, 'the process outlives its thread');
-	assert.ok(isAlive(child.pid));
-	child.stdin!.end();
-	await child.kill('SIGKILL');
-	await within(LIMIT, child.wait());
-});
+		const child = await spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+		const tid = Number(await within(LIMIT, lineOf(child.stdout!)));
+		assert.ok(tid > 0 && tid !== child.pid);
+		const notLeader = await PidFd.open(tid).catch((e: unknown) => e);
+		assert.is((notLeader as PidfdError).code, 'ENOENT', 'a tid is not a process without { thread: true }');
+		const thread = await PidFd.open(tid, { thread: true });
+		const info = await thread.info();
+		assert.is(info.pid, tid);
+		assert.is(info.tgid, child.pid);
+		child.stdin!.write('stop\n');
+		await within(LIMIT, thread.wait(), 'thread end');
+		assert.not.ok(child.exited, 'the process outlives its thread');
+		assert.ok(isAlive(child.pid));
+		child.stdin!.end();
+		await child.kill('SIGKILL');
+		await within(LIMIT, child.wait());
+	},
+);
 
 any.run();
 
@@ -192,7 +204,9 @@ const tree = suite('killTree / waitTree');
 tree('killTree(SIGTERM) reaches every descendant, and they act on it (frozen, then resumed)', async () => {
 	const mark = join(tmp, 'term');
 	// The grandchild records its SIGTERM: proof it ran its handler after the freeze.
-	const child = await spawn('sh', ['-c', `sh -c 'trap "echo term > ${mark}; exit 0" TERM; while :; do sleep 0.05; done' & sleep 1000 & wait`], { stdio: 'ignore' });
+	const child = await spawn('sh', ['-c', `sh -c 'trap "echo term > ${mark}; exit 0" TERM; while :; do sleep 0.05; done' & sleep 1000 & wait`], {
+		stdio: 'ignore',
+	});
 	await eventually(LIMIT, () => listChildren(child.pid).length === 2, 'tree built');
 	await eventually(LIMIT, () => listChildren(child.pid).flatMap(listChildren).length >= 1, 'grandchild sleeping');
 	const t = await within(LIMIT, killTree(child, 'SIGTERM'));
@@ -285,15 +299,19 @@ function cgroupHere(name: string): string {
 
 /** A cgroup is busy until its last process is released, a moment after the reap. */
 async function removeCgroup(dir: string): Promise<void> {
-	await eventually(LIMIT, () => {
-		try {
-			rmdirSync(dir);
-			return true;
-		} catch (error) {
-			if ((error as NodeJS.ErrnoException).code === 'EBUSY') return false;
-			throw error;
-		}
-	}, `rmdir ${dir}`);
+	await eventually(
+		LIMIT,
+		() => {
+			try {
+				rmdirSync(dir);
+				return true;
+			} catch (error) {
+				if ((error as NodeJS.ErrnoException).code === 'EBUSY') return false;
+				throw error;
+			}
+		},
+		`rmdir ${dir}`,
+	);
 }
 
 testIf(opts, cgroups.writable, cgroups.why, 'cgroup: the child starts in it (CLONE_INTO_CGROUP); info() reports its id', async () => {
@@ -314,53 +332,69 @@ testIf(opts, cgroups.writable, cgroups.why, 'cgroup: the child starts in it (CLO
 		assert.is((missing as PidfdError).syscall, 'open');
 	} finally {
 		const started = child;
-		if (started && !started.exited) await started.kill('SIGKILL').then(() => started.wait(), () => {});
+		if (started && !started.exited)
+			await started.kill('SIGKILL').then(
+				() => started.wait(),
+				() => {},
+			);
 		await removeCgroup(dir);
 	}
 });
 
-testIf(opts, feature.pidfdGetfd, `no pidfd_getfd on ${kernel} (5.6+)`, '{ process, fd }: a new server takes the old one\'s listening socket (zero-downtime restart)', async () => {
-	const OLD = `const s = require('node:net').createServer((c) => c.end('old\\n'));
+testIf(
+	opts,
+	feature.pidfdGetfd,
+	`no pidfd_getfd on ${kernel} (5.6+)`,
+	"{ process, fd }: a new server takes the old one's listening socket (zero-downtime restart)",
+	async () => {
+		const OLD = `const s = require('node:net').createServer((c) => c.end('old\\n'));
 s.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: s.address().port, fd: s._handle.fd })));`;
-	const NEW = `require('node:net').createServer((c) => c.end('new\\n')).listen({ fd: 3 }, () => console.log('ready'));`;
-	const ask = (port: number) =>
-		within(
-			LIMIT,
-			new Promise<string>((done, fail) => {
-				const socket = connect(port, '127.0.0.1');
-				let text = '';
-				socket.on('data', (d) => (text += String(d)));
-				socket.on('end', () => done(text.trim()));
-				socket.on('error', fail);
-			}),
-			'request',
-		);
-	const old = await spawn(process.execPath, ['-e', OLD], { stdio: ['ignore', 'pipe', 'inherit'] });
-	const { port, fd } = JSON.parse(await within(LIMIT, lineOf(old.stdout!))) as { port: number; fd: number };
-	assert.is(await ask(port), 'old');
-	// The old server stops accepting; a client arrives now and waits in the socket's backlog.
-	await old.kill('SIGSTOP');
-	const waiting = ask(port);
-	const fresh = await spawn(process.execPath, ['-e', NEW], { stdio: ['ignore', 'pipe', 'inherit', { process: old, fd }] });
-	assert.is(await within(LIMIT, lineOf(fresh.stdout!)), 'ready');
-	await old.kill('SIGKILL');
-	await within(LIMIT, old.wait());
-	assert.is(await waiting, 'new', 'the client that came during the switch was served, not refused');
-	assert.is(await ask(port), 'new');
-	await fresh.kill('SIGKILL');
-	await within(LIMIT, fresh.wait());
-});
+		const NEW = `require('node:net').createServer((c) => c.end('new\\n')).listen({ fd: 3 }, () => console.log('ready'));`;
+		const ask = (port: number) =>
+			within(
+				LIMIT,
+				new Promise<string>((done, fail) => {
+					const socket = connect(port, '127.0.0.1');
+					let text = '';
+					socket.on('data', (d) => (text += String(d)));
+					socket.on('end', () => done(text.trim()));
+					socket.on('error', fail);
+				}),
+				'request',
+			);
+		const old = await spawn(process.execPath, ['-e', OLD], { stdio: ['ignore', 'pipe', 'inherit'] });
+		const { port, fd } = JSON.parse(await within(LIMIT, lineOf(old.stdout!))) as { port: number; fd: number };
+		assert.is(await ask(port), 'old');
+		// The old server stops accepting; a client arrives now and waits in the socket's backlog.
+		await old.kill('SIGSTOP');
+		const waiting = ask(port);
+		const fresh = await spawn(process.execPath, ['-e', NEW], { stdio: ['ignore', 'pipe', 'inherit', { process: old, fd }] });
+		assert.is(await within(LIMIT, lineOf(fresh.stdout!)), 'ready');
+		await old.kill('SIGKILL');
+		await within(LIMIT, old.wait());
+		assert.is(await waiting, 'new', 'the client that came during the switch was served, not refused');
+		assert.is(await ask(port), 'new');
+		await fresh.kill('SIGKILL');
+		await within(LIMIT, fresh.wait());
+	},
+);
 
-testIf(opts, feature.pidfdGetfd, `no pidfd_getfd on ${kernel} (5.6+)`, '{ process, fd }: an fd the process does not have is EBADF from pidfd_getfd', async () => {
-	const source = await spawn('sleep', ['1000'], { stdio: 'ignore' });
-	const err = await spawn('true', [], { stdio: ['ignore', 'ignore', 'ignore', { process: source, fd: 999 }] }).catch((e: unknown) => e);
-	assert.is((err as PidfdError).code, 'EBADF');
-	assert.is((err as PidfdError).syscall, 'pidfd_getfd');
-	await source.kill('SIGKILL');
-	await within(LIMIT, source.wait());
-	const gone = await spawn('true', [], { stdio: ['ignore', 'ignore', 'ignore', { process: source, fd: 0 }] }).catch((e: unknown) => e);
-	assert.is((gone as PidfdError).code, 'ESRCH');
-});
+testIf(
+	opts,
+	feature.pidfdGetfd,
+	`no pidfd_getfd on ${kernel} (5.6+)`,
+	'{ process, fd }: an fd the process does not have is EBADF from pidfd_getfd',
+	async () => {
+		const source = await spawn('sleep', ['1000'], { stdio: 'ignore' });
+		const err = await spawn('true', [], { stdio: ['ignore', 'ignore', 'ignore', { process: source, fd: 999 }] }).catch((e: unknown) => e);
+		assert.is((err as PidfdError).code, 'EBADF');
+		assert.is((err as PidfdError).syscall, 'pidfd_getfd');
+		await source.kill('SIGKILL');
+		await within(LIMIT, source.wait());
+		const gone = await spawn('true', [], { stdio: ['ignore', 'ignore', 'ignore', { process: source, fd: 0 }] }).catch((e: unknown) => e);
+		assert.is((gone as PidfdError).code, 'ESRCH');
+	},
+);
 
 opts.run();
 
@@ -379,7 +413,9 @@ async function runOld(): Promise<Record<string, any>> {
 	chmodSync(wrapper, 0o755);
 	const cgroup = cgroups.writable ? cgroupHere('old') : undefined;
 	try {
-		return report(await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/old-kernel.ts', ...(cgroup ? [cgroup] : [])], { ...process.env, PIDFD_SIDECAR: wrapper }));
+		return report(
+			await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/old-kernel.ts', ...(cgroup ? [cgroup] : [])], { ...process.env, PIDFD_SIDECAR: wrapper }),
+		);
 	} finally {
 		if (cgroup) await removeCgroup(cgroup);
 	}
@@ -390,7 +426,13 @@ const oldReport = (ctx: { run?: Promise<Record<string, any>> }) => (ctx.run ??= 
 testIf(old, !gccMissing, gccMissing, 'no clone3, no pidfd_getfd, no PIDFD_GET_INFO: each fallback, and features() says so', async (ctx) => {
 	const r = await oldReport(ctx);
 	assert.equal(
-		{ clone3: r.features.clone3, pidfdGetInfo: r.features.pidfdGetInfo, pidfdInfoExit: r.features.pidfdInfoExit, pidfdGetfd: r.features.pidfdGetfd, cloneIntoCgroup: r.features.cloneIntoCgroup },
+		{
+			clone3: r.features.clone3,
+			pidfdGetInfo: r.features.pidfdGetInfo,
+			pidfdInfoExit: r.features.pidfdInfoExit,
+			pidfdGetfd: r.features.pidfdGetfd,
+			cloneIntoCgroup: r.features.cloneIntoCgroup,
+		},
 		{ clone3: false, pidfdGetInfo: false, pidfdInfoExit: false, pidfdGetfd: false, cloneIntoCgroup: false },
 	);
 	assert.ok(r.features.waitidPidfd);

@@ -227,7 +227,7 @@ token('a child of the bridge and the sidecar have no PIDFD_TOKEN in their enviro
 		const c = await RawClient.open(own.url, TOKEN);
 		const child = await spawnRaw(c, { file: 'env', stdio: ['ignore', 'pipe', 'ignore'] });
 		const ofEnv = () => c.frames.filter((f) => f.readUInt32LE(0) === child.child && f.readUInt8(4) === 1);
-		await eventually(LIMIT, () => ofEnv().some((f) => (f.readUInt8(5) & FRAME_EOF) !== 0), 'the end of env\'s stdout');
+		await eventually(LIMIT, () => ofEnv().some((f) => (f.readUInt8(5) & FRAME_EOF) !== 0), "the end of env's stdout");
 		const environ = Buffer.concat(ofEnv().map((f) => f.subarray(8))).toString();
 		assert.not.ok(environ.includes(TOKEN), 'the child saw the token');
 		assert.equal(environ.trim().split('\n'), ['PATH=/usr/local/bin:/usr/bin:/bin']);

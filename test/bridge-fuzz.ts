@@ -105,7 +105,15 @@ const text = fc.oneof(
 	fc.json({ maxDepth: 3 }),
 	fc.string({ maxLength: 200 }),
 	fc.string({ unit: 'binary', maxLength: 200 }),
-	fc.constantFrom('', '{', '[]', 'null', '{"type":"list"}', '{"type":"spawn","id":1,"file":"echo","args":["\\u0000"]}', `{"type":"list","id":${'9'.repeat(400)}}`),
+	fc.constantFrom(
+		'',
+		'{',
+		'[]',
+		'null',
+		'{"type":"list"}',
+		'{"type":"spawn","id":1,"file":"echo","args":["\\u0000"]}',
+		`{"type":"list","id":${'9'.repeat(400)}}`,
+	),
 	// Raw bytes in a text message: invalid UTF-8 must close the connection (1007), nothing more.
 	fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
 );
@@ -147,15 +155,29 @@ const nearFrame = fc
 
 fuzz('binary frames', async () => {
 	await fc.assert(
-		fc.asyncProperty(fc.oneof(nearFrame, fc.uint8Array({ maxLength: 32 }).map((b) => Buffer.from(b))), async (frame) => {
-			const replies = await exchange(frame, true);
-			if (replies === 'closed') return;
-			const header = decodeFrame(frame);
-			// Frames to a child without a stdin pipe, or broken ones: an error each. (The fuzzed
-			// spawns can give a child a stdin pipe, so a frame may be one it takes.)
-			if (!header) assert.ok(replies.some((m) => m.type === 'error' && m.code === 'EINVAL'), `no EINVAL for ${frame.toString('hex')}`);
-			else if (header.fd !== 0) assert.ok(replies.some((m) => m.type === 'error' && m.code === 'EBADF'), `no EBADF for ${frame.toString('hex')}`);
-		}),
+		fc.asyncProperty(
+			fc.oneof(
+				nearFrame,
+				fc.uint8Array({ maxLength: 32 }).map((b) => Buffer.from(b)),
+			),
+			async (frame) => {
+				const replies = await exchange(frame, true);
+				if (replies === 'closed') return;
+				const header = decodeFrame(frame);
+				// Frames to a child without a stdin pipe, or broken ones: an error each. (The fuzzed
+				// spawns can give a child a stdin pipe, so a frame may be one it takes.)
+				if (!header)
+					assert.ok(
+						replies.some((m) => m.type === 'error' && m.code === 'EINVAL'),
+						`no EINVAL for ${frame.toString('hex')}`,
+					);
+				else if (header.fd !== 0)
+					assert.ok(
+						replies.some((m) => m.type === 'error' && m.code === 'EBADF'),
+						`no EBADF for ${frame.toString('hex')}`,
+					);
+			},
+		),
 		{ numRuns: 100_000, interruptAfterTimeLimit: TIME_LIMIT_MS, endOnFailure: true },
 	);
 	assert.ok(isAlive(server.proc.pid!), 'the server died');

@@ -85,39 +85,45 @@ function withMarker(marker: string): number[] {
 
 const iso = suite('bridge, isolation namespaces: a connection cannot reach the server or another connection');
 
-testIf(iso, !probe, probe, "a child sees only its namespace; the server's environ and fds, the sidecar and the other connection's child are out of reach", async () => {
-	const server = await startBridge({ allow: [bin.sh, bin.sleep], cwdRoot: root, isolation: 'namespaces' });
-	const a = await connectTo(server.url);
-	const b = await connectTo(server.url);
-	try {
-		const victim = await within(LIMIT, a.spawn('sleep', ['100']));
-		const sidecar = (await sidecarInfo()).pid;
-		const script = [
-			'id -u',
-			'ls /proc | grep -c "^[0-9]"',
-			`cat /proc/${process.pid}/environ >/dev/null 2>&1; echo environ=$?`,
-			`ls /proc/${process.pid}/fd >/dev/null 2>&1; echo fds=$?`,
-			`ls /proc/${sidecar}/fd >/dev/null 2>&1; echo sidecar=$?`,
-			`kill -0 ${process.pid} 2>/dev/null; echo kill-server=$?`,
-			`kill -STOP ${victim.pid} 2>/dev/null; echo stop-other=$?`,
-			`kill -9 ${sidecar} 2>/dev/null; echo kill-sidecar=$?`,
-			'head -c 1 /etc/shadow >/dev/null 2>&1; echo shadow=$?',
-		].join('; ');
-		const r = await within(LIMIT, b.run('sh', ['-c', script], { encoding: 'utf8' }));
-		const lines = r.stdout.trim().split('\n');
-		assert.is(lines[0], '65534', 'nobody inside');
-		assert.ok(Number(lines[1]) <= 4, `processes in /proc: ${lines[1]}`);
-		assert.equal(lines.slice(2), ['environ=1', 'fds=2', 'sidecar=2', 'kill-server=1', 'stop-other=1', 'kill-sidecar=1', 'shadow=1']);
-		assert.ok(isAlive(sidecar), 'the sidecar lives on');
-		// The other connection's child was neither stopped nor killed: it still answers a signal.
-		assert.ok(await victim.kill('SIGTERM'));
-		assert.is((await within(LIMIT, victim.wait())).signal, 'SIGTERM');
-	} finally {
-		await a.close();
-		await b.close();
-		await server.stop();
-	}
-});
+testIf(
+	iso,
+	!probe,
+	probe,
+	"a child sees only its namespace; the server's environ and fds, the sidecar and the other connection's child are out of reach",
+	async () => {
+		const server = await startBridge({ allow: [bin.sh, bin.sleep], cwdRoot: root, isolation: 'namespaces' });
+		const a = await connectTo(server.url);
+		const b = await connectTo(server.url);
+		try {
+			const victim = await within(LIMIT, a.spawn('sleep', ['100']));
+			const sidecar = (await sidecarInfo()).pid;
+			const script = [
+				'id -u',
+				'ls /proc | grep -c "^[0-9]"',
+				`cat /proc/${process.pid}/environ >/dev/null 2>&1; echo environ=$?`,
+				`ls /proc/${process.pid}/fd >/dev/null 2>&1; echo fds=$?`,
+				`ls /proc/${sidecar}/fd >/dev/null 2>&1; echo sidecar=$?`,
+				`kill -0 ${process.pid} 2>/dev/null; echo kill-server=$?`,
+				`kill -STOP ${victim.pid} 2>/dev/null; echo stop-other=$?`,
+				`kill -9 ${sidecar} 2>/dev/null; echo kill-sidecar=$?`,
+				'head -c 1 /etc/shadow >/dev/null 2>&1; echo shadow=$?',
+			].join('; ');
+			const r = await within(LIMIT, b.run('sh', ['-c', script], { encoding: 'utf8' }));
+			const lines = r.stdout.trim().split('\n');
+			assert.is(lines[0], '65534', 'nobody inside');
+			assert.ok(Number(lines[1]) <= 4, `processes in /proc: ${lines[1]}`);
+			assert.equal(lines.slice(2), ['environ=1', 'fds=2', 'sidecar=2', 'kill-server=1', 'stop-other=1', 'kill-sidecar=1', 'shadow=1']);
+			assert.ok(isAlive(sidecar), 'the sidecar lives on');
+			// The other connection's child was neither stopped nor killed: it still answers a signal.
+			assert.ok(await victim.kill('SIGTERM'));
+			assert.is((await within(LIMIT, victim.wait())).signal, 'SIGTERM');
+		} finally {
+			await a.close();
+			await b.close();
+			await server.stop();
+		}
+	},
+);
 
 testIf(iso, !probe, probe, "a backgrounded process dies with its shell: sh -c 'sleep 100 & exit 0' leaves nothing", async () => {
 	const server = await startBridge({ allow: [bin.sh], isolation: 'namespaces' });
@@ -145,7 +151,10 @@ cwd('inside works; every way out is the same EPERM, whether the target exists or
 	try {
 		assert.is((await within(LIMIT, host.run('pwd', ['-P'], { cwd: 'work', encoding: 'utf8' }))).stdout.trim(), join(root, 'work'));
 		const refusal = async (where: string) => {
-			const e = (await within(LIMIT, host.run('pwd', [], { cwd: where }).catch((error: unknown) => error))) as { code?: string };
+			const e = (await within(
+				LIMIT,
+				host.run('pwd', [], { cwd: where }).catch((error: unknown) => error),
+			)) as { code?: string };
 			return e.code;
 		};
 		for (const where of ['to-etc', 'to-nothing', '..', '/etc']) assert.is(await refusal(where), 'EPERM', where);

@@ -23,7 +23,10 @@ const which = (name: string) => ['/usr/bin', '/bin'].map((d) => join(d, name)).f
 const bin = { cat: which('cat'), echo: which('echo'), sleep: which('sleep'), sh: which('sh'), head: which('head'), env: which('env'), pwd: which('pwd') };
 
 /** A bridge on a loopback http server of this process. */
-async function startBridge(policy: PolicyFile, extra: { heartbeatMs?: number } = {}): Promise<{ url: string; port: number; bridge: Bridge; server: Server; stop(): Promise<void> }> {
+async function startBridge(
+	policy: PolicyFile,
+	extra: { heartbeatMs?: number } = {},
+): Promise<{ url: string; port: number; bridge: Bridge; server: Server; stop(): Promise<void> }> {
 	const bridge = createBridge({ token: TOKEN, policy, ...extra });
 	const server = createServer((_req, res) => res.writeHead(426).end());
 	bridge.attach(server);
@@ -53,7 +56,13 @@ function upgrade(port: number, headers: Record<string, string>): Promise<{ statu
 				host: '127.0.0.1',
 				port,
 				path: '/',
-				headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64'), ...headers },
+				headers: {
+					Connection: 'Upgrade',
+					Upgrade: 'websocket',
+					'Sec-WebSocket-Version': '13',
+					'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+					...headers,
+				},
 			});
 			req.on('response', (res) => {
 				let body = '';
@@ -122,7 +131,11 @@ class RawClient {
 	}
 
 	closed(): Promise<number> {
-		return within(LIMIT, this.closeCode !== undefined ? Promise.resolve(this.closeCode) : new Promise<number>((resolve) => this.ws.once('close', resolve)), 'close');
+		return within(
+			LIMIT,
+			this.closeCode !== undefined ? Promise.resolve(this.closeCode) : new Promise<number>((resolve) => this.ws.once('close', resolve)),
+			'close',
+		);
 	}
 }
 
@@ -201,7 +214,12 @@ policy.before(async () => {
 	// Named like an allowed program, pointing at one that is not allowed.
 	symlinkSync(bin.sh, join(tmp, 'fake', 'cat'));
 	symlinkSync(tmp, join(root, 'escape'));
-	policyBridge = await startBridge({ allow: [bin.cat, bin.echo, bin.env, bin.pwd, bin.sleep], cwdRoot: root, envAllow: ['GREETING', 'LC_*', 'L*'], maxProcsPerConnection: 2 });
+	policyBridge = await startBridge({
+		allow: [bin.cat, bin.echo, bin.env, bin.pwd, bin.sleep],
+		cwdRoot: root,
+		envAllow: ['GREETING', 'LC_*', 'L*'],
+		maxProcsPerConnection: 2,
+	});
 	host = await connectTo(policyBridge.url);
 });
 policy.after(async () => {
@@ -489,7 +507,10 @@ stdio.run();
 // ---
 
 /** `pidfd serve` in its own process, so its memory can be measured alone. */
-async function serveProcess(args: string[], env: Record<string, string> = { PIDFD_TOKEN: TOKEN }): Promise<{ proc: ChildProcess; url: string; stderr: () => string; stop(): Promise<void> }> {
+async function serveProcess(
+	args: string[],
+	env: Record<string, string> = { PIDFD_TOKEN: TOKEN },
+): Promise<{ proc: ChildProcess; url: string; stderr: () => string; stop(): Promise<void> }> {
 	const proc = nodeSpawn(process.execPath, [...CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 	let stderr = '';
 	proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -604,7 +625,11 @@ cli('one listening line on stdout; a generated token on stderr; 426 for plain HT
 		await within(LIMIT, host.close());
 		const status = await within(
 			LIMIT,
-			new Promise<number>((resolve, reject) => request(server.url.replace('ws:', 'http:'), (res) => resolve(res.statusCode!)).on('error', reject).end()),
+			new Promise<number>((resolve, reject) =>
+				request(server.url.replace('ws:', 'http:'), (res) => resolve(res.statusCode!))
+					.on('error', reject)
+					.end(),
+			),
 		);
 		assert.is(status, 426);
 	} finally {
@@ -661,12 +686,29 @@ const bundle = join('node_modules', '.cache', 'pidfd-test', 'bridge-client.mjs')
 
 portable.before(async () => {
 	portableServer = await serveProcess(['--allow', bin.echo, '--allow', bin.cat, '--allow', bin.sleep]);
-	await build({ entryPoints: ['test/fixtures/bridge-client.ts'], bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', outfile: bundle, logLevel: 'error' });
+	await build({
+		entryPoints: ['test/fixtures/bridge-client.ts'],
+		bundle: true,
+		format: 'esm',
+		platform: 'neutral',
+		target: 'es2022',
+		outfile: bundle,
+		logLevel: 'error',
+	});
 });
 portable.after(() => portableServer.stop());
 
 portable('client/ bundles for browsers: no node: imports, no zod', async () => {
-	const result = await build({ entryPoints: ['client/index.ts'], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, minify: true, logLevel: 'error' });
+	const result = await build({
+		entryPoints: ['client/index.ts'],
+		bundle: true,
+		format: 'esm',
+		platform: 'browser',
+		target: 'es2022',
+		write: false,
+		minify: true,
+		logLevel: 'error',
+	});
 	const text = result.outputFiles[0]!.text;
 	assert.not.match(text, /from\s*["']node:/);
 	assert.not.match(text, /zod/i);

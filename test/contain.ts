@@ -143,30 +143,42 @@ refused('spawn with contain on a bad root rejects, and plain spawn still works',
 	assert.is(exit.code, 0);
 });
 
-testIf(refused, here.dir && isRoot, here.dir ? 'needs root to switch to uid 65534' : here.why, 'an unprivileged user with no delegated cgroup: EACCES with the path and what to do', async () => {
-	const run = await runAsNobody('test/fixtures/scope-create.ts', ['']);
-	const r = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-	assert.is(r.ok, false);
-	assert.is(r.code, 'EACCES');
-	assert.match(String(r.path), /\/pidfd-\d+$/);
-	assert.match(String(r.message), /no writable cgroup2 tree is delegated/);
-	assert.not.ok(existsSync(String(r.path)), 'nothing created');
-});
-
-testIf(refused, here.dir && isRoot, here.dir ? 'needs root for a private mount namespace' : here.why, 'a read-only cgroup2 mount: EROFS with the path', async () => {
-	const mnt = mkdtempSync(join(tmpdir(), 'pidfd-ro-'));
-	try {
-		// A read-only mount of the same hierarchy, in a mount namespace of its own: nothing outside sees it.
-		const r = await fixture(['test/fixtures/scope-create.ts', `${mnt}/sub`], {
-			prefix: ['unshare', '-m', 'sh', '-c', `mount --make-rprivate / && mount -t cgroup2 -o ro cgroup2 ${mnt} && exec "$@"`, 'sh'],
-		});
+testIf(
+	refused,
+	here.dir && isRoot,
+	here.dir ? 'needs root to switch to uid 65534' : here.why,
+	'an unprivileged user with no delegated cgroup: EACCES with the path and what to do',
+	async () => {
+		const run = await runAsNobody('test/fixtures/scope-create.ts', ['']);
+		const r = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
 		assert.is(r.ok, false);
-		assert.is(r.code, 'EROFS');
-		assert.is(r.path, `${mnt}/sub`);
-	} finally {
-		rmdirSync(mnt);
-	}
-});
+		assert.is(r.code, 'EACCES');
+		assert.match(String(r.path), /\/pidfd-\d+$/);
+		assert.match(String(r.message), /no writable cgroup2 tree is delegated/);
+		assert.not.ok(existsSync(String(r.path)), 'nothing created');
+	},
+);
+
+testIf(
+	refused,
+	here.dir && isRoot,
+	here.dir ? 'needs root for a private mount namespace' : here.why,
+	'a read-only cgroup2 mount: EROFS with the path',
+	async () => {
+		const mnt = mkdtempSync(join(tmpdir(), 'pidfd-ro-'));
+		try {
+			// A read-only mount of the same hierarchy, in a mount namespace of its own: nothing outside sees it.
+			const r = await fixture(['test/fixtures/scope-create.ts', `${mnt}/sub`], {
+				prefix: ['unshare', '-m', 'sh', '-c', `mount --make-rprivate / && mount -t cgroup2 -o ro cgroup2 ${mnt} && exec "$@"`, 'sh'],
+			});
+			assert.is(r.ok, false);
+			assert.is(r.code, 'EROFS');
+			assert.is(r.path, `${mnt}/sub`);
+		} finally {
+			rmdirSync(mnt);
+		}
+	},
+);
 
 refused.run();
 
@@ -204,9 +216,15 @@ async function escaper(options: { viaFreezer?: boolean } = {}): Promise<void> {
 	await within(LIMIT, bystander.wait());
 }
 
-testIf(tree, here.writable && here.hasKill, here.writable ? 'no cgroup.kill here (Linux < 5.14): the freezer test covers this machine' : here.why, 'cgroup.kill takes a setsid grandchild and a double-forked daemon; the directory goes', async () => {
-	await escaper();
-});
+testIf(
+	tree,
+	here.writable && here.hasKill,
+	here.writable ? 'no cgroup.kill here (Linux < 5.14): the freezer test covers this machine' : here.why,
+	'cgroup.kill takes a setsid grandchild and a double-forked daemon; the directory goes',
+	async () => {
+		await escaper();
+	},
+);
 
 testIf(tree, here.writable, here.why, 'the freezer fallback (no cgroup.kill): freeze, SIGKILL each through a pidfd, thaw', async () => {
 	await escaper({ viaFreezer: true });
@@ -214,7 +232,9 @@ testIf(tree, here.writable, here.why, 'the freezer fallback (no cgroup.kill): fr
 
 testIf(tree, here.writable, here.why, 'graceful: SIGTERM reaches every member first, and a clean exit needs no hard kill', async () => {
 	const scope = await Scope.create();
-	const child = await scope.spawn('sh', ['-c', 'trap "echo term; exit 0" TERM; echo ready; while :; do sleep 0.05; done'], { stdio: ['ignore', 'pipe', 'ignore'] });
+	const child = await scope.spawn('sh', ['-c', 'trap "echo term; exit 0" TERM; echo ready; while :; do sleep 0.05; done'], {
+		stdio: ['ignore', 'pipe', 'ignore'],
+	});
 	await within(LIMIT, readUntil(child, /ready/));
 	const out = readUntil(child, /term/);
 	await within(LIMIT, scope.kill({ graceful: 'SIGTERM', gracePeriod: 5000 }));
@@ -278,7 +298,11 @@ testIf(usage, here.writable, here.why, 'CPU numbers move while the tree burns CP
 	assert.is(second.processes, 1);
 	// Without its controller in the scope (no memory.current, pids.current) a part is null.
 	for (const part of ['memory', 'pids'] as const) {
-		if (existsSync(`${scope.path}/${part}.current`)) assert.ok(Object.values(second[part]!).some((v) => typeof v === 'number'), part);
+		if (existsSync(`${scope.path}/${part}.current`))
+			assert.ok(
+				Object.values(second[part]!).some((v) => typeof v === 'number'),
+				part,
+			);
 		else assert.is(second[part], null, part);
 	}
 	await within(LIMIT, child.killTree());
@@ -309,20 +333,26 @@ function budgetTest(controller: string): (name: string, fn: () => Promise<void>)
 
 const missing = (['memory', 'pids', 'cpu'] as const).filter((c) => !hasController(c));
 
-testIf(budgets, here.writable && missing.length > 0, here.writable ? 'every controller is available here' : here.why, 'a missing controller is an error at spawn that names it, not a silent no-op', async () => {
-	const option = { memory: { memoryMax: '64M' }, pids: { pidsMax: 10 }, cpu: { cpuMax: 0.5 } } as const;
-	// Other hosts may come and go beside us: look at ours only.
-	const ours = () => readdirSync(here.dir!).filter((n) => !/^pidfd-\d+$/.test(n) || n === `pidfd-${process.pid}`);
-	const before = ours();
-	for (const c of missing) {
-		const error = await spawn('/bin/true', [], { limits: option[c] }).catch((e: unknown) => e as PidfdError);
-		assert.instance(error, PidfdError, c);
-		assert.is((error as PidfdError).code, 'ENOTSUP');
-		assert.match((error as PidfdError).message, new RegExp(`"${c}" controller`));
-		console.log(`  budget ${Object.keys(option[c])[0]}: refused here, as it must be: ${(error as PidfdError).message.split('. ')[0]}`);
-	}
-	assert.equal(ours(), before, 'nothing left behind');
-});
+testIf(
+	budgets,
+	here.writable && missing.length > 0,
+	here.writable ? 'every controller is available here' : here.why,
+	'a missing controller is an error at spawn that names it, not a silent no-op',
+	async () => {
+		const option = { memory: { memoryMax: '64M' }, pids: { pidsMax: 10 }, cpu: { cpuMax: 0.5 } } as const;
+		// Other hosts may come and go beside us: look at ours only.
+		const ours = () => readdirSync(here.dir!).filter((n) => !/^pidfd-\d+$/.test(n) || n === `pidfd-${process.pid}`);
+		const before = ours();
+		for (const c of missing) {
+			const error = await spawn('/bin/true', [], { limits: option[c] }).catch((e: unknown) => e as PidfdError);
+			assert.instance(error, PidfdError, c);
+			assert.is((error as PidfdError).code, 'ENOTSUP');
+			assert.match((error as PidfdError).message, new RegExp(`"${c}" controller`));
+			console.log(`  budget ${Object.keys(option[c])[0]}: refused here, as it must be: ${(error as PidfdError).message.split('. ')[0]}`);
+		}
+		assert.equal(ours(), before, 'nothing left behind');
+	},
+);
 
 budgetTest('memory')('memoryMax: the OOM kill is reported as reason memory-budget', async () => {
 	const child = await spawn(process.execPath, ['-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))'], { limits: { memoryMax: '64M' } });
@@ -332,7 +362,10 @@ budgetTest('memory')('memoryMax: the OOM kill is reported as reason memory-budge
 });
 
 budgetTest('pids')('pidsMax: forks past the budget fail inside the tree', async () => {
-	const child = await spawn('sh', ['-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>/dev/null; jobs -p | wc -l'], { limits: { pidsMax: 4 }, stdio: ['ignore', 'pipe', 'ignore'] });
+	const child = await spawn('sh', ['-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>/dev/null; jobs -p | wc -l'], {
+		limits: { pidsMax: 4 },
+		stdio: ['ignore', 'pipe', 'ignore'],
+	});
 	const out = await within(LIMIT, readUntil(child, /\d+\n/));
 	assert.ok(Number(out.trim()) <= 3, `started ${out.trim()} with pidsMax 4`);
 	await within(LIMIT, child.killTree());
@@ -392,14 +425,20 @@ testIf(cli, here.writable, here.why, 'reports the whole tree and ends what the c
 	assert.match(text.stderr, /tree: cpu/);
 });
 
-testIf(cli, here.writable && !hasController('memory'), here.writable ? 'the memory controller is available here' : here.why, 'a budget without its controller fails before running anything', async () => {
-	const r = await pidfd(['run', '--contain', '--memory-max', '64M', '--', 'true']);
-	assert.is(r.code, 1);
-	assert.match(r.stderr, /"memory" controller/);
-	const usage = await pidfd(['run', '--memory-max', '64M', '--', 'true']);
-	assert.is(usage.code, 2);
-	assert.match(usage.stderr, /need --contain/);
-});
+testIf(
+	cli,
+	here.writable && !hasController('memory'),
+	here.writable ? 'the memory controller is available here' : here.why,
+	'a budget without its controller fails before running anything',
+	async () => {
+		const r = await pidfd(['run', '--contain', '--memory-max', '64M', '--', 'true']);
+		assert.is(r.code, 1);
+		assert.match(r.stderr, /"memory" controller/);
+		const usage = await pidfd(['run', '--memory-max', '64M', '--', 'true']);
+		assert.is(usage.code, 2);
+		assert.match(usage.stderr, /need --contain/);
+	},
+);
 
 cli.run();
 

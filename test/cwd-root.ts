@@ -59,7 +59,10 @@ function judge(r: Record<string, any>, symlinksInside: boolean): void {
 	assert.equal(r.namespaced, { pwd: `${root}/sub` }, 'with a new mount namespace too');
 	assert.equal(r.race.outside, [], 'never outside the root');
 	const seen = r.race.seen as Record<string, number>;
-	assert.is(Object.values(seen).reduce((a, b) => a + b, 0), ROUNDS);
+	assert.is(
+		Object.values(seen).reduce((a, b) => a + b, 0),
+		ROUNDS,
+	);
 	for (const key of Object.keys(seen)) assert.ok(['inside', 'EPERM', 'ENOENT'].includes(key), key);
 	console.log(`  race, ${ROUNDS} spawns of pwd while the directory is swapped for a symlink to /: ${JSON.stringify(seen)}`);
 }

@@ -237,7 +237,8 @@ const capture = await (async (): Promise<{ dir: string; why: string; failure?: u
 		await run(exe, [dir], { signal: AbortSignal.timeout(30_000) });
 	} catch (failure) {
 		// capture.c exits 77, as automake's skip, where the kernel lacks what it needs.
-		if ((failure as { code?: unknown }).code === 77) return { dir, why: `kernel lacks clone3 or waitid(P_PIDFD): ${String((failure as { stderr?: unknown }).stderr).trim()}` };
+		if ((failure as { code?: unknown }).code === 77)
+			return { dir, why: `kernel lacks clone3 or waitid(P_PIDFD): ${String((failure as { stderr?: unknown }).stderr).trim()}` };
 		return { dir, why: '', failure };
 	}
 	return { dir, why: '' };

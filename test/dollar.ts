@@ -13,7 +13,7 @@ const invalid = (fn: () => unknown, what: string) => assert.throws(fn, (e: unkno
 
 const parse = suite('$: a template is an argv, never a shell line');
 
-parse("execa $: literal parts split on any whitespace, runs of it included", () => {
+parse('execa $: literal parts split on any whitespace, runs of it included', () => {
 	assert.equal(argv`git   log\t--oneline\n -n 3`, ['git', 'log', '--oneline', '-n', '3']);
 });
 
@@ -65,7 +65,7 @@ const hostile = [
 	'~',
 	'-n',
 	'--help',
-	"it's \"quoted\"",
+	'it\'s "quoted"',
 	'$HOME',
 	'${HOME}',
 	'a > /tmp/pidfd-injected',
@@ -129,7 +129,7 @@ running('execa $: $(options) returns a new $; cwd, env (added to the host env), 
 	assert.is((slow as RunError).reason, 'timeout');
 });
 
-running("$`a`.pipe($`b`): a kernel pipeline; pipefail rejects", async () => {
+running('$`a`.pipe($`b`): a kernel pipeline; pipefail rejects', async () => {
 	assert.is((await within(10_000, $`printf ${'b\nc\na\n'}`.pipe($`sort`).pipe($`head -2`))).stdout, 'a\nb');
 	const failed = await $`sh -c ${'exit 2'}`.pipe($`cat`).then(
 		() => undefined,
@@ -149,17 +149,26 @@ running('$.sync on runSync: the same result, .lines() and .json() at once', () =
 	const r = $.sync`printf ${'x\ny\n'}`;
 	assert.equal([r.stdout, r.lines(), r.exit.code], ['x\ny', ['x', 'y'], 0]);
 	assert.equal($.sync`echo ${'[1]'}`.json(), [1]);
-	assert.throws(() => $.sync`false`, (e: unknown) => e instanceof RunError);
+	assert.throws(
+		() => $.sync`false`,
+		(e: unknown) => e instanceof RunError,
+	);
 	assert.is($({ reject: false }).sync`false`.exit.code, 1);
 	assert.is($({ cwd: '/' }).sync`pwd`.stdout, '/');
 });
 
 const here = probeCgroup();
-testIf(running, here.writable && here.hasKill, here.writable ? 'needs cgroup.kill (Linux 5.14)' : here.why, '$({ contain: true }): the command, a pipeline and $.sync each in a scope of their own', async () => {
-	const contained = $({ contain: true });
-	assert.match((await contained`grep ^0:: /proc/self/cgroup`).stdout, /child-/);
-	assert.match((await contained`grep ^0:: /proc/self/cgroup`.pipe($`cat`)).stdout, /scope-/);
-	assert.match(contained.sync`grep ^0:: /proc/self/cgroup`.stdout, /child-/);
-});
+testIf(
+	running,
+	here.writable && here.hasKill,
+	here.writable ? 'needs cgroup.kill (Linux 5.14)' : here.why,
+	'$({ contain: true }): the command, a pipeline and $.sync each in a scope of their own',
+	async () => {
+		const contained = $({ contain: true });
+		assert.match((await contained`grep ^0:: /proc/self/cgroup`).stdout, /child-/);
+		assert.match((await contained`grep ^0:: /proc/self/cgroup`.pipe($`cat`)).stdout, /scope-/);
+		assert.match(contained.sync`grep ^0:: /proc/self/cgroup`.stdout, /child-/);
+	},
+);
 
 running.run();

@@ -29,11 +29,29 @@ function kernelErrnos(): Map<string, number> {
 /** Another copy of schemas/errors.ts, bundled on its own: what a second bundle of pidfd carries. */
 const copy = (await import(
 	`data:text/javascript,${encodeURIComponent(
-		(await build({ entryPoints: [fileURLToPath(new URL('../schemas/errors.ts', import.meta.url))], bundle: true, format: 'esm', write: false, logLevel: 'silent' })).outputFiles[0]!.text,
+		(
+			await build({
+				entryPoints: [fileURLToPath(new URL('../schemas/errors.ts', import.meta.url))],
+				bundle: true,
+				format: 'esm',
+				write: false,
+				logLevel: 'silent',
+			})
+		).outputFiles[0]!.text,
 	)}`
 )) as typeof import('../schemas/errors.js');
 
-const exited3: ExitInfo = { pid: 9, status: 'exited', code: 3, signal: null, signalNumber: null, coreDumped: false, success: false, rusage: null, siginfo: null };
+const exited3: ExitInfo = {
+	pid: 9,
+	status: 'exited',
+	code: 3,
+	signal: null,
+	signalNumber: null,
+	coreDumped: false,
+	success: false,
+	rusage: null,
+	siginfo: null,
+};
 
 // ---
 

@@ -24,7 +24,17 @@ const wait = suite('fromWaitStatus: a wait(2) status word');
 wait('a normal exit: its code, success only for 0', () => {
 	for (const code of [0, 1, 3, 127, 128, 255]) {
 		const exit = fromWaitStatus(42, W_EXITCODE(code, 0));
-		assert.equal(exit, { pid: 42, status: 'exited', code, signal: null, signalNumber: null, coreDumped: false, success: code === 0, rusage: null, siginfo: null });
+		assert.equal(exit, {
+			pid: 42,
+			status: 'exited',
+			code,
+			signal: null,
+			signalNumber: null,
+			coreDumped: false,
+			success: code === 0,
+			rusage: null,
+			siginfo: null,
+		});
 		ExitInfo.parse(exit);
 	}
 });
@@ -37,7 +47,17 @@ wait('an end by a signal: its name and number, no code', () => {
 		[31, 'SIGSYS'],
 	] as const) {
 		const exit = fromWaitStatus(7, W_EXITCODE(0, signal));
-		assert.equal(exit, { pid: 7, status: 'signaled', code: null, signal: name, signalNumber: signal, coreDumped: false, success: false, rusage: null, siginfo: null });
+		assert.equal(exit, {
+			pid: 7,
+			status: 'signaled',
+			code: null,
+			signal: name,
+			signalNumber: signal,
+			coreDumped: false,
+			success: false,
+			rusage: null,
+			siginfo: null,
+		});
 		ExitInfo.parse(exit);
 	}
 });
@@ -58,7 +78,7 @@ wait('real-time signals have no fixed name: SIG<n>', () => {
 	assert.is(fromWaitStatus(7, W_EXITCODE(0, 64)).signal, 'SIG64');
 });
 
-wait('the kernel\'s own word: PIDFD_INFO_EXIT of `exit 3` (test/vectors/info-exited)', () => {
+wait("the kernel's own word: PIDFD_INFO_EXIT of `exit 3` (test/vectors/info-exited)", () => {
 	const { info } = vector<{ info: { exitCode: number } }>('info-exited');
 	assert.is(info.exitCode, W_EXITCODE(3, 0));
 	const exit = fromWaitStatus(1, info.exitCode);
@@ -78,7 +98,7 @@ interface ExitVector {
 	childPid: number;
 }
 
-siginfo('the kernel\'s answers: exit 0, exit 255, SIGKILL, SIGABRT with a core (test/vectors)', () => {
+siginfo("the kernel's answers: exit 0, exit 255, SIGKILL, SIGABRT with a core (test/vectors)", () => {
 	const expect: Record<string, Partial<ExitInfo>> = {
 		'exit-0': { status: 'exited', code: 0, signal: null, signalNumber: null, coreDumped: false, success: true },
 		'exit-255': { status: 'exited', code: 255, signal: null, signalNumber: null, coreDumped: false, success: false },
@@ -105,14 +125,18 @@ siginfo('rusage and siginfo are kept as they came', () => {
 siginfo('CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED are no end: status unknown, nothing claimed', () => {
 	for (const code of [CLD.TRAPPED, CLD.STOPPED, CLD.CONTINUED, 0, 99]) {
 		const exit = exitFromSiginfo({ signo: 17, errno: 0, code, pid: 5, uid: 0, status: 19 }, vector<ExitVector>('exit-0').rusage);
-		assert.equal({ status: exit.status, code: exit.code, signal: exit.signal, signalNumber: exit.signalNumber, coreDumped: exit.coreDumped, success: exit.success }, {
-			status: 'unknown',
-			code: null,
-			signal: null,
-			signalNumber: null,
-			coreDumped: false,
-			success: false,
-		}, `si_code ${code}`);
+		assert.equal(
+			{ status: exit.status, code: exit.code, signal: exit.signal, signalNumber: exit.signalNumber, coreDumped: exit.coreDumped, success: exit.success },
+			{
+				status: 'unknown',
+				code: null,
+				signal: null,
+				signalNumber: null,
+				coreDumped: false,
+				success: false,
+			},
+			`si_code ${code}`,
+		);
 	}
 });
 
@@ -133,7 +157,17 @@ const unknown = suite('unknownExit: an end nobody told us about');
 
 unknown('status unknown, every field empty, never a success', () => {
 	const exit = unknownExit(1234);
-	assert.equal(exit, { pid: 1234, status: 'unknown', code: null, signal: null, signalNumber: null, coreDumped: false, success: false, rusage: null, siginfo: null });
+	assert.equal(exit, {
+		pid: 1234,
+		status: 'unknown',
+		code: null,
+		signal: null,
+		signalNumber: null,
+		coreDumped: false,
+		success: false,
+		rusage: null,
+		siginfo: null,
+	});
 	ExitInfo.parse(exit);
 	assert.is.not(unknownExit(1234), exit, 'a new object each time');
 });

@@ -33,8 +33,14 @@ decoder('one byte at a time', () => {
 });
 
 decoder('a length below the header or above the maximum is a ProtocolError', () => {
-	assert.throws(() => collect([hex('04000000 c800 0000')]), (e: unknown) => e instanceof ProtocolError);
-	assert.throws(() => collect([hex('ffffffff c800 0000 00000000')]), (e: unknown) => e instanceof ProtocolError);
+	assert.throws(
+		() => collect([hex('04000000 c800 0000')]),
+		(e: unknown) => e instanceof ProtocolError,
+	);
+	assert.throws(
+		() => collect([hex('ffffffff c800 0000 00000000')]),
+		(e: unknown) => e instanceof ProtocolError,
+	);
 });
 
 /** Frames with DATA (303) streamed: every other frame whole, DATA bytes joined per stream. */
@@ -112,11 +118,20 @@ writer('a writer grows for large frames and resets after finish', () => {
 });
 
 writer('reading past the body or leaving bytes behind throws', () => {
-	assert.throws(() => new BodyReader(Buffer.alloc(2)).u32(), (e: unknown) => e instanceof ProtocolError);
-	assert.throws(() => new BodyReader(hex('05000000 6162')).str(), (e: unknown) => e instanceof ProtocolError);
+	assert.throws(
+		() => new BodyReader(Buffer.alloc(2)).u32(),
+		(e: unknown) => e instanceof ProtocolError,
+	);
+	assert.throws(
+		() => new BodyReader(hex('05000000 6162')).str(),
+		(e: unknown) => e instanceof ProtocolError,
+	);
 	const r = new BodyReader(Buffer.alloc(8));
 	r.u32();
-	assert.throws(() => r.end(), (e: unknown) => e instanceof ProtocolError);
+	assert.throws(
+		() => r.end(),
+		(e: unknown) => e instanceof ProtocolError,
+	);
 });
 
 writer.run();

@@ -101,20 +101,26 @@ testIf(iso, !probe, probe, "user: the server's uid is nobody inside, with no cap
 	assert.is(custom.stdout.trim(), '1000');
 });
 
-testIf(iso, !probe && process.getuid?.() === 0, probe || 'needs root: only a privileged sidecar may map ids other than its own', 'a root sidecar maps nobody outside (it writes the maps itself): the child owns nothing of root', async () => {
-	const r = await sh('cat /proc/self/uid_map /proc/self/gid_map; id -G; head -c 1 /etc/shadow >/dev/null 2>&1; echo shadow=$?', {
-		uidMap: { outside: 65534 },
-		gidMap: { outside: 65534 },
-	});
-	const lines = r.stdout.trim().split('\n');
-	assert.equal(lines[0]!.trim().split(/\s+/), ['65534', '65534', '1']);
-	assert.equal(lines[1]!.trim().split(/\s+/), ['65534', '65534', '1']);
-	assert.is(lines[2], '65534', 'no supplementary group of root left');
-	assert.is(lines[3], 'shadow=1');
-	// The same as a user namespace alone (no init: the child itself waits for its maps).
-	const alone = await within(LIMIT, run('id', ['-u'], { namespaces: ['user'], uidMap: { outside: 65534 }, gidMap: { outside: 65534 }, encoding: 'utf8' }));
-	assert.is(alone.stdout.trim(), '65534');
-});
+testIf(
+	iso,
+	!probe && process.getuid?.() === 0,
+	probe || 'needs root: only a privileged sidecar may map ids other than its own',
+	'a root sidecar maps nobody outside (it writes the maps itself): the child owns nothing of root',
+	async () => {
+		const r = await sh('cat /proc/self/uid_map /proc/self/gid_map; id -G; head -c 1 /etc/shadow >/dev/null 2>&1; echo shadow=$?', {
+			uidMap: { outside: 65534 },
+			gidMap: { outside: 65534 },
+		});
+		const lines = r.stdout.trim().split('\n');
+		assert.equal(lines[0]!.trim().split(/\s+/), ['65534', '65534', '1']);
+		assert.equal(lines[1]!.trim().split(/\s+/), ['65534', '65534', '1']);
+		assert.is(lines[2], '65534', 'no supplementary group of root left');
+		assert.is(lines[3], 'shadow=1');
+		// The same as a user namespace alone (no init: the child itself waits for its maps).
+		const alone = await within(LIMIT, run('id', ['-u'], { namespaces: ['user'], uidMap: { outside: 65534 }, gidMap: { outside: 65534 }, encoding: 'utf8' }));
+		assert.is(alone.stdout.trim(), '65534');
+	},
+);
 
 testIf(iso, !probe, probe, 'pid + mount: /proc lists only the namespace (its init, the program, what it runs)', async () => {
 	const r = await sh('echo $$; ls /proc');
@@ -137,24 +143,32 @@ testIf(iso, !probe, probe, "the server's and the sidecar's files in /proc cannot
 	assert.not.match(r.stdout, /PATH=/);
 });
 
-testIf(iso, !probe && commandExists('perl'), probe || 'perl is not installed', "ptrace reaches neither the host, another child, nor the namespace's init", async () => {
-	const other = await spawn('sleep', ['100'], { namespaces: [...NS], stdio: 'ignore' });
-	try {
-		// ptrace(PTRACE_ATTACH = 16, pid): x86-64 syscall 101. Prints errno per target.
-		const perl = (pid: number) => `perl -e 'syscall(101, 16, ${pid}, 0, 0) == -1 ? print(($!+0), "\\n") : print("0\\n")'`;
-		const r = await sh(`${perl(process.pid)}; ${perl(other.pid)}; ${perl(1)}`);
-		const [host, sibling, init] = r.stdout.trim().split('\n').map(Number);
-		assert.is(host, 3, 'ESRCH: the host has no pid in the namespace');
-		assert.is(sibling, 3, 'ESRCH: nor has another child');
-		assert.is(init, 1, 'EPERM: the init keeps capabilities the program lost');
-	} finally {
-		await other.kill('SIGKILL');
-		await within(LIMIT, other.wait());
-	}
-});
+testIf(
+	iso,
+	!probe && commandExists('perl'),
+	probe || 'perl is not installed',
+	"ptrace reaches neither the host, another child, nor the namespace's init",
+	async () => {
+		const other = await spawn('sleep', ['100'], { namespaces: [...NS], stdio: 'ignore' });
+		try {
+			// ptrace(PTRACE_ATTACH = 16, pid): x86-64 syscall 101. Prints errno per target.
+			const perl = (pid: number) => `perl -e 'syscall(101, 16, ${pid}, 0, 0) == -1 ? print(($!+0), "\\n") : print("0\\n")'`;
+			const r = await sh(`${perl(process.pid)}; ${perl(other.pid)}; ${perl(1)}`);
+			const [host, sibling, init] = r.stdout.trim().split('\n').map(Number);
+			assert.is(host, 3, 'ESRCH: the host has no pid in the namespace');
+			assert.is(sibling, 3, 'ESRCH: nor has another child');
+			assert.is(init, 1, 'EPERM: the init keeps capabilities the program lost');
+		} finally {
+			await other.kill('SIGKILL');
+			await within(LIMIT, other.wait());
+		}
+	},
+);
 
 testIf(iso, !probe, probe, "the program cannot read its init's environment or memory, nor open its fds (the status pipe)", async () => {
-	const r = await sh('cat /proc/1/environ >/dev/null 2>&1; echo environ=$?; head -c 1 /proc/1/mem >/dev/null 2>&1; echo mem=$?; for f in /proc/1/fd/*; do (printf forged > "$f") 2>/dev/null; echo fd=$?; done; exit 5');
+	const r = await sh(
+		'cat /proc/1/environ >/dev/null 2>&1; echo environ=$?; head -c 1 /proc/1/mem >/dev/null 2>&1; echo mem=$?; for f in /proc/1/fd/*; do (printf forged > "$f") 2>/dev/null; echo fd=$?; done; exit 5',
+	);
 	assert.equal(r.stdout.trim().split('\n'), ['environ=1', 'mem=1', 'fd=2']);
 	assert.is(r.exit.code, 5, "the program's own status, unforged");
 });
@@ -174,7 +188,6 @@ iso.run();
 // ---
 
 const life = suite('namespaces: the child behaves as any child');
-
 
 testIf(life, !probe, probe, "exit codes and signals are the program's, not its init's", async () => {
 	assert.is((await sh('exit 7')).exit.code, 7);
@@ -258,23 +271,29 @@ testIf(others, !probe && commandExists('setpriv'), probe || 'setpriv is not inst
 });
 
 const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';
-testIf(others, !gccMissing, gccMissing, 'user namespaces refused (seccomp): spawn rejects with EPERM naming clone3 and namespaces; plain spawns go on', async () => {
-	const helper = join(tmp, 'seccomp-exec');
-	const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c']);
-	assert.is(built.code, 0, built.stderr);
-	const wrapper = join(tmp, 'no-userns-sidecar');
-	writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' userns -- '${process.env.PIDFD_SIDECAR ?? join(repo, 'dist', 'pidfd-sidecar')}'\n`);
-	chmodSync(wrapper, 0o755);
-	const r = fixtureReport(await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/ns-host.ts'], { ...process.env, PIDFD_SIDECAR: wrapper }));
-	assert.ok(r.refused, 'refused');
-	assert.equal(
-		{ isPidfdError: r.refused.isPidfdError, code: r.refused.code, errno: r.refused.errno, syscall: r.refused.syscall },
-		{ isPidfdError: true, code: 'EPERM', errno: 1, syscall: 'clone3' },
-	);
-	assert.match(r.refused.message, /refused new namespaces/);
-	assert.match(r.refused.message, /max_user_namespaces/);
-	assert.is(r.plain, 3);
-});
+testIf(
+	others,
+	!gccMissing,
+	gccMissing,
+	'user namespaces refused (seccomp): spawn rejects with EPERM naming clone3 and namespaces; plain spawns go on',
+	async () => {
+		const helper = join(tmp, 'seccomp-exec');
+		const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c']);
+		assert.is(built.code, 0, built.stderr);
+		const wrapper = join(tmp, 'no-userns-sidecar');
+		writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' userns -- '${process.env.PIDFD_SIDECAR ?? join(repo, 'dist', 'pidfd-sidecar')}'\n`);
+		chmodSync(wrapper, 0o755);
+		const r = fixtureReport(await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/ns-host.ts'], { ...process.env, PIDFD_SIDECAR: wrapper }));
+		assert.ok(r.refused, 'refused');
+		assert.equal(
+			{ isPidfdError: r.refused.isPidfdError, code: r.refused.code, errno: r.refused.errno, syscall: r.refused.syscall },
+			{ isPidfdError: true, code: 'EPERM', errno: 1, syscall: 'clone3' },
+		);
+		assert.match(r.refused.message, /refused new namespaces/);
+		assert.match(r.refused.message, /max_user_namespaces/);
+		assert.is(r.plain, 3);
+	},
+);
 
 others.run();
 

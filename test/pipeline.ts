@@ -103,27 +103,48 @@ pipelines('pipefail: the exit is the last failing stage, like bash set -o pipefa
 });
 
 pipelines('stderr of every stage, in stage order', async () => {
-	const r = await pipeline([['sh', ['-c', 'echo one >&2; echo data']], ['sh', ['-c', 'cat >/dev/null; echo two >&2']]], { encoding: 'utf8' });
+	const r = await pipeline(
+		[
+			['sh', ['-c', 'echo one >&2; echo data']],
+			['sh', ['-c', 'cat >/dev/null; echo two >&2']],
+		],
+		{ encoding: 'utf8' },
+	);
 	assert.is(r.stderr, 'one\ntwo\n');
 });
 
 pipelines('a shared timeout and signal end every stage', async () => {
-	const timedOut = await within(10_000, pipeline([['sleep', ['10']], ['sleep', ['10']], ['cat']], { timeout: 200 }).catch((e: unknown) => e));
+	const timedOut = await within(
+		10_000,
+		pipeline([['sleep', ['10']], ['sleep', ['10']], ['cat']], { timeout: 200 }).catch((e: unknown) => e),
+	);
 	assert.is((timedOut as RunError).reason, 'timeout');
 	const signals = (timedOut as RunError & { exits: { signal: string | null }[] }).exits.map((e) => e.signal);
 	assert.equal(signals.slice(0, 2), ['SIGTERM', 'SIGTERM'], 'both sleeps were killed (cat too, or it saw EOF first)');
 	const controller = new AbortController();
 	const marker = join(mkdtempSync(join(tmpdir(), 'pidfd-pipeline-')), 'started');
-	const running = pipeline([['sleep', ['10']], ['sh', ['-c', `: > ${marker}; exec cat`]]], { signal: controller.signal, killSignal: 'SIGKILL' });
+	const running = pipeline(
+		[
+			['sleep', ['10']],
+			['sh', ['-c', `: > ${marker}; exec cat`]],
+		],
+		{ signal: controller.signal, killSignal: 'SIGKILL' },
+	);
 	// Once the last stage runs (an abort during the start would reject with AbortError instead).
 	await eventually(10_000, () => existsSync(marker), 'the last stage started');
 	controller.abort();
-	const aborted = await within(10_000, running.catch((e: unknown) => e));
+	const aborted = await within(
+		10_000,
+		running.catch((e: unknown) => e),
+	);
 	assert.equal([(aborted as RunError).reason, (aborted as RunError).exit.signal], ['abort', 'SIGKILL']);
 });
 
 pipelines('a stage that cannot start rejects, and the stages already running are ended', async () => {
-	const error = await within(10_000, pipeline([['sleep', ['10']], ['/no/such/program']]).catch((e: unknown) => e));
+	const error = await within(
+		10_000,
+		pipeline([['sleep', ['10']], ['/no/such/program']]).catch((e: unknown) => e),
+	);
 	assert.equal([(error as { code: string }).code, (error as { syscall: string }).syscall], ['ENOENT', 'execve']);
 	await rejects(pipeline([]), (e: unknown) => e instanceof InvalidArgumentError);
 });
@@ -158,7 +179,13 @@ const here = probeCgroup();
 testIf(pipelines, here.writable, here.why, 'contain: every stage in one scope, removed at the end', async () => {
 	const r = await within(
 		10_000,
-		pipeline([['grep', ['^0::', '/proc/self/cgroup']], ['sh', ['-c', 'cat; grep ^0:: /proc/self/cgroup']]], { contain: true, encoding: 'utf8' }),
+		pipeline(
+			[
+				['grep', ['^0::', '/proc/self/cgroup']],
+				['sh', ['-c', 'cat; grep ^0:: /proc/self/cgroup']],
+			],
+			{ contain: true, encoding: 'utf8' },
+		),
 	);
 	const [first, second] = r.stdout.trim().split('\n');
 	assert.ok(first && first === second, `both stages in one cgroup: ${r.stdout}`);

@@ -70,10 +70,21 @@ pipes.run();
 
 const permission = suite("Node's permission model: the relay where /proc may not be read");
 
-testIf(permission, built, 'dist/pidfd.mjs is not built (npm run build)', '--experimental-permission without /proc: pipes relayed, direct refused with ERR_ACCESS_DENIED', async () => {
-	const repo = new URL('..', import.meta.url).pathname;
-	const results = await runTagged('PERMISSION', process.execPath, ['--experimental-permission', `--allow-fs-read=${repo}`, '--allow-child-process', 'test/fixtures/permission.mjs'], LIMIT);
-	assert.equal(value(results, 'permission'), { procReadable: false, stdout: 'PIPED\n', direct: 'ERR_ACCESS_DENIED' });
-});
+testIf(
+	permission,
+	built,
+	'dist/pidfd.mjs is not built (npm run build)',
+	'--experimental-permission without /proc: pipes relayed, direct refused with ERR_ACCESS_DENIED',
+	async () => {
+		const repo = new URL('..', import.meta.url).pathname;
+		const results = await runTagged(
+			'PERMISSION',
+			process.execPath,
+			['--experimental-permission', `--allow-fs-read=${repo}`, '--allow-child-process', 'test/fixtures/permission.mjs'],
+			LIMIT,
+		);
+		assert.equal(value(results, 'permission'), { procReadable: false, stdout: 'PIPED\n', direct: 'ERR_ACCESS_DENIED' });
+	},
+);
 
 permission.run();

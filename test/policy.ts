@@ -8,7 +8,19 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type PidfdError, run } from '../host/index.js';
-import { checkSpawn, envAllowed, isDangerousEnv, isWithin, POLICY_DEFAULTS, type Policy, PolicyError, resolveCwd, resolveEnv, resolveExecutable, resolvePolicy } from '../host/bridge/policy.js';
+import {
+	checkSpawn,
+	envAllowed,
+	isDangerousEnv,
+	isWithin,
+	POLICY_DEFAULTS,
+	type Policy,
+	PolicyError,
+	resolveCwd,
+	resolveEnv,
+	resolveExecutable,
+	resolvePolicy,
+} from '../host/bridge/policy.js';
 
 // tmp/root            the allowed cwd root, with sub/, inner -> sub, escape -> tmp, up -> ..
 // tmp/rootx           a sibling whose name starts with the root's
@@ -212,10 +224,25 @@ executable.run();
 
 // ---
 
-const env = suite('envAllowed, resolveEnv: no variable that runs code of the caller\'s choosing');
+const env = suite("envAllowed, resolveEnv: no variable that runs code of the caller's choosing");
 
 env('loader and interpreter variables are dangerous; look-alikes are not', () => {
-	for (const name of ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'LD_', 'GCONV_PATH', 'GLIBC_TUNABLES', 'BASH_ENV', 'ENV', 'NODE_OPTIONS', 'NODE_ENV', 'PERL5OPT', 'PYTHONSTARTUP', 'PATH', 'HOME']) {
+	for (const name of [
+		'LD_PRELOAD',
+		'LD_LIBRARY_PATH',
+		'LD_AUDIT',
+		'LD_',
+		'GCONV_PATH',
+		'GLIBC_TUNABLES',
+		'BASH_ENV',
+		'ENV',
+		'NODE_OPTIONS',
+		'NODE_ENV',
+		'PERL5OPT',
+		'PYTHONSTARTUP',
+		'PATH',
+		'HOME',
+	]) {
 		assert.ok(isDangerousEnv(name), name);
 	}
 	for (const name of ['LDAP_URI', 'LD', 'ld_preload', 'XLD_PRELOAD', 'ENVIRONMENT', 'LANG', 'TZ', 'TERM']) assert.not.ok(isDangerousEnv(name), name);
@@ -240,7 +267,7 @@ env('a wildcard never matches a dangerous name; its exact name does', () => {
 	assert.ok(envAllowed('ANYTHING', ['*']));
 });
 
-env('the policy\'s fixed environment, plus the allowed variables asked for', () => {
+env("the policy's fixed environment, plus the allowed variables asked for", () => {
 	assert.equal(resolveEnv(policy, undefined), { PATH: '/usr/local/bin:/usr/bin:/bin' });
 	assert.equal(resolveEnv(policy, { GREETING: 'hi', LC_ALL: 'C' }), { PATH: '/usr/local/bin:/usr/bin:/bin', GREETING: 'hi', LC_ALL: 'C' });
 	const fixed = resolvePolicy({ env: { PATH: '/bin', TZ: 'UTC' }, envAllow: ['TZ'] });
@@ -275,7 +302,14 @@ spawnCheck('the resolved file, the configured path as argv0, the root as cwd, pi
 	assert.equal(checked.args, ['a', 'b']);
 	assert.is(checked.display, tool);
 	assert.is(checked.detached, false);
-	assert.equal(checked.options, { cwd: '.', cwdRoot: root, env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, stdio: ['pipe', 'pipe', 'pipe'], argv0: tool, detached: false });
+	assert.equal(checked.options, {
+		cwd: '.',
+		cwdRoot: root,
+		env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+		stdio: ['pipe', 'pipe', 'pipe'],
+		argv0: tool,
+		detached: false,
+	});
 });
 
 spawnCheck('through a symlink: the real file runs, argv0 is the allowed path', async () => {

@@ -82,11 +82,19 @@ export function drift(c: Map<string, number>): string[] {
 	table('MSG_', 'MessageType', MessageType);
 	table('FEAT_', 'Feature', Feature, screaming);
 	table('SPAWN_', 'SpawnFlag', SpawnFlag, (k) => k, ['SPAWN_ALL_FLAGS']);
-	expect('SPAWN_ALL_FLAGS', 'every SpawnFlag', Object.values(SpawnFlag).reduce((a, b) => a | b, 0));
+	expect(
+		'SPAWN_ALL_FLAGS',
+		'every SpawnFlag',
+		Object.values(SpawnFlag).reduce((a, b) => a | b, 0),
+	);
 	table('STDIO_', 'StdioKind', StdioKind);
 	expect('RELAY_LAZY', 'RELAY_LAZY', RELAY_LAZY);
 	table('NS_', 'Namespace', Namespace, (k) => k, ['NS_ALL']);
-	expect('NS_ALL', 'every Namespace', Object.values(Namespace).reduce((a, b) => a | b, 0));
+	expect(
+		'NS_ALL',
+		'every Namespace',
+		Object.values(Namespace).reduce((a, b) => a | b, 0),
+	);
 	table('KILL_', 'KillFlag', KillFlag);
 	table('OPEN_', 'OpenFlag', OpenFlag);
 	table('PIDFD_INFO_', 'PidfdInfoMask', PidfdInfoMask);

@@ -55,7 +55,9 @@ slow('cat /dev/zero into a stream nobody reads: blocked after a window, not a Gi
 			'cat blocked in pipe_write',
 		);
 		const after = { host: rssKiB(process.pid), sidecar: rssKiB(sidecarPid) };
-		console.log(`  blocked after ${(first / 1024).toFixed(0)} KiB written; host RSS ${before.host} → ${after.host} KiB, sidecar ${before.sidecar} → ${after.sidecar} KiB`);
+		console.log(
+			`  blocked after ${(first / 1024).toFixed(0)} KiB written; host RSS ${before.host} → ${after.host} KiB, sidecar ${before.sidecar} → ${after.sidecar} KiB`,
+		);
 		assert.ok(first < 4 * 1024 * 1024, `cat wrote ${first} bytes before blocking`);
 		assert.ok(after.sidecar - before.sidecar < 1024, 'the sidecar buffers nothing');
 		// Reading again lets it go on: 8 MiB more arrive.
@@ -153,9 +155,15 @@ unknown('a relayed stdin fed through raw WRITEs; its stdout arrives as DATA, the
 		assert.is(written.type, T.WRITTEN);
 		assert.is(written.body.readUInt32LE(8), 5);
 		assert.is((await s.request(T.SHUT, new Writer().u32(spawned.handle).u32(0).bytes())).type, T.OK);
-		const data = await within(LIMIT, s.next((f) => f.type === T.DATA));
+		const data = await within(
+			LIMIT,
+			s.next((f) => f.type === T.DATA),
+		);
 		assert.equal([data.body.readUInt32LE(0), data.body.readUInt32LE(4), data.body.subarray(8).toString()], [spawned.handle, 1, 'hello']);
-		const eof = await within(LIMIT, s.next((f) => f.type === T.EOF));
+		const eof = await within(
+			LIMIT,
+			s.next((f) => f.type === T.EOF),
+		);
 		assert.equal([eof.body.readUInt32LE(4), eof.body.readInt32LE(8)], [1, 0]);
 		await s.exit(spawned.handle);
 	} finally {

@@ -429,7 +429,12 @@ frames('argv without a program, empty programs, strings with NUL: EINVAL', async
 	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true', 'a\0b'] })), EINVAL, SC.none, 'argv');
 	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], env: ['A=1\0LD_PRELOAD=x'] })), EINVAL, SC.none, 'env');
 	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], cwd: '/tmp\0/etc' })), EINVAL, SC.none, 'cwd');
-	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FILE, arg: 0, path: '/dev/null\0x' }] })), EINVAL, SC.none, 'stdio');
+	expectError(
+		await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], stdio: [{ kind: STDIO.FILE, arg: 0, path: '/dev/null\0x' }] })),
+		EINVAL,
+		SC.none,
+		'stdio',
+	);
 	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], flags: 16, cgroup: '/sys\0/fs' })), EINVAL, SC.none, 'cgroup');
 	assert.equal(sc.children(), []);
 });
@@ -442,7 +447,12 @@ frames('counts the body cannot hold are refused before any loop runs', async ({ 
 	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0xffffffff).bytes()), EINVAL, SC.none, 'envc');
 	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0).str('').u32(257).bytes()), EINVAL, SC.none, 'nstdio');
 	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).u32(0xffffffff).bytes()), EINVAL, SC.none, 'argv');
-	expectError(await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0).str('').u32(1).u32(99).i32(0).str('').bytes()), EINVAL, SC.none, 'stdio');
+	expectError(
+		await sc.request(T.SPAWN, head(0).str('').u32(1).str('/bin/true').u32(0).str('').u32(1).u32(99).i32(0).str('').bytes()),
+		EINVAL,
+		SC.none,
+		'stdio',
+	);
 	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], pdeathsig: 65 })), EINVAL, SC.none, 'pdeathsig');
 	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], pdeathsig: -1 })), EINVAL, SC.none, 'pdeathsig');
 	expectError(await sc.request(T.SPAWN, spawnBody({ argv: ['/bin/true'], flags: 1 << 12 })), EINVAL, SC.none, 'flags');
@@ -468,16 +478,35 @@ frames('signals 0, negative and above 64 are refused; the child does not see the
 frames('pid 0, -1 and negative pids never reach the kernel (no "every process", no process group)', async ({ sc, canaryProc }) => {
 	// -canary is the canary's process group: pidfd_open would refuse it, but kill(2) semantics
 	// must never be one typo away.
-	for (const pid of [0, -1, -2, -canaryProc.pid, -0x80000000]) expectError(await sc.request(T.OPEN, new Writer().i32(pid).u32(0).bytes()), EINVAL, SC.none, 'pid');
+	for (const pid of [0, -1, -2, -canaryProc.pid, -0x80000000])
+		expectError(await sc.request(T.OPEN, new Writer().i32(pid).u32(0).bytes()), EINVAL, SC.none, 'pid');
 	// Flag 1 is THREAD; any other bit is EINVAL.
 	for (const flags of [2, 0x80]) expectError(await sc.request(T.OPEN, new Writer().i32(canaryProc.pid).u32(flags).bytes()), EINVAL, SC.none, 'flags');
 });
 
 frames('header flags must be 0', async ({ sc }) => {
 	sc.write(frame(T.ALIVE, 777, u32s(1), 0x8000));
-	expectError(await within(LIMIT, sc.next((g) => g.id === 777), 'reply'), EINVAL, SC.none, 'header flags');
+	expectError(
+		await within(
+			LIMIT,
+			sc.next((g) => g.id === 777),
+			'reply',
+		),
+		EINVAL,
+		SC.none,
+		'header flags',
+	);
 	sc.write(frame(T.KILL, 778, u32s(1, 9, 0), 1));
-	expectError(await within(LIMIT, sc.next((g) => g.id === 778), 'reply'), EINVAL, SC.none, 'header flags');
+	expectError(
+		await within(
+			LIMIT,
+			sc.next((g) => g.id === 778),
+			'reply',
+		),
+		EINVAL,
+		SC.none,
+		'header flags',
+	);
 });
 
 frames('after all that: no child, no stray fd, and a real spawn still works', async ({ sc, fds }) => {
@@ -546,7 +575,10 @@ fatal('a frame that promises 16 MiB and never comes: the sidecar waits, then exi
 	// Read the header, and back in epoll_wait: it has decided to wait for the body.
 	await eventually(LIMIT, () => bytesRead(sc.hello.pid) >= before + 12 && inEpollWait(sc.hello.pid), 'the sidecar reads the header and waits');
 	assert.ok(isAlive(sc.hello.pid), 'a valid length is waited for, not fatal');
-	assert.equal(sc.queued((f) => f.type === T.FATAL), []);
+	assert.equal(
+		sc.queued((f) => f.type === T.FATAL),
+		[],
+	);
 	sc.proc.stdin!.end();
 	assert.is((await within(LIMIT, sc.exited, 'exit')).code, 0);
 });

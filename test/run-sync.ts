@@ -85,15 +85,33 @@ sync('test-child-process-spawnsync-maxbuf: maxBuffer bytes pass, one more kills 
 });
 
 sync('test-child-process-spawnsync-env: env, cwd and argv0 reach the child', () => {
-	const { stdout } = runSync('sh', ['-c', 'echo "$FOO $(pwd) $0"'], { env: { FOO: 'bar', PATH: process.env.PATH }, cwd: '/tmp', argv0: 'named', encoding: 'utf8' });
+	const { stdout } = runSync('sh', ['-c', 'echo "$FOO $(pwd) $0"'], {
+		env: { FOO: 'bar', PATH: process.env.PATH },
+		cwd: '/tmp',
+		argv0: 'named',
+		encoding: 'utf8',
+	});
 	assert.is(stdout, 'bar /tmp named\n');
 });
 
 sync('test-child-process-spawnsync-validation-errors: bad options throw InvalidArgumentError before anything runs', () => {
 	const bad: unknown[] = [{ cwd: 42 }, { env: { A: 1 } }, { timeout: -1 }, { maxBuffer: 0 }, { encoding: 'latin1' }, { input: 42 }, { killSignal: 'SIGNOPE' }];
-	for (const options of bad) assert.throws(() => runSync('true', [], options as never), (e: unknown) => e instanceof InvalidArgumentError, JSON.stringify(options));
-	assert.throws(() => runSync('true', ['a\0b']), (e: unknown) => e instanceof InvalidArgumentError, 'NUL in an argument');
-	assert.throws(() => runSync('true', [], { input: 'x', stdin: 'inherit' }), (e: unknown) => e instanceof InvalidArgumentError, 'input and stdin');
+	for (const options of bad)
+		assert.throws(
+			() => runSync('true', [], options as never),
+			(e: unknown) => e instanceof InvalidArgumentError,
+			JSON.stringify(options),
+		);
+	assert.throws(
+		() => runSync('true', ['a\0b']),
+		(e: unknown) => e instanceof InvalidArgumentError,
+		'NUL in an argument',
+	);
+	assert.throws(
+		() => runSync('true', [], { input: 'x', stdin: 'inherit' }),
+		(e: unknown) => e instanceof InvalidArgumentError,
+		'input and stdin',
+	);
 });
 
 sync('reject: true throws RunError failed for a non-zero exit', () => {
@@ -146,18 +164,27 @@ sync('stdin from a file or /dev/null; stderr inherit or ignore', () => {
 });
 
 const here = probeCgroup();
-testIf(sync, here.writable && here.hasKill, here.writable ? 'needs cgroup.kill (Linux 5.14)' : here.why, 'contain: the child in a scope of its own; what it leaves behind is killed, the scope removed', () => {
-	const before = readdirSync(here.dir!).length;
-	const started = Date.now();
-	// The orphan holds stdout open: without the scope's kill the call would wait 30 s for EOF.
-	const r = runSync('sh', ['-c', 'sleep 30 & grep ^0:: /proc/self/cgroup'], { contain: true, encoding: 'utf8' });
-	assert.match(r.stdout, /child-/);
-	assert.ok(Date.now() - started < 10_000, 'the orphan was killed with the scope');
-	assert.is(readdirSync(here.dir!).length, before, 'the scope (and its root) are gone');
-});
+testIf(
+	sync,
+	here.writable && here.hasKill,
+	here.writable ? 'needs cgroup.kill (Linux 5.14)' : here.why,
+	'contain: the child in a scope of its own; what it leaves behind is killed, the scope removed',
+	() => {
+		const before = readdirSync(here.dir!).length;
+		const started = Date.now();
+		// The orphan holds stdout open: without the scope's kill the call would wait 30 s for EOF.
+		const r = runSync('sh', ['-c', 'sleep 30 & grep ^0:: /proc/self/cgroup'], { contain: true, encoding: 'utf8' });
+		assert.match(r.stdout, /child-/);
+		assert.ok(Date.now() - started < 10_000, 'the orphan was killed with the scope');
+		assert.is(readdirSync(here.dir!).length, before, 'the scope (and its root) are gone');
+	},
+);
 
 sync('what a blocking call cannot do is refused clearly', () => {
-	assert.throws(() => runSync('true', [], { terminal: true }), (e: unknown) => e instanceof InvalidArgumentError);
+	assert.throws(
+		() => runSync('true', [], { terminal: true }),
+		(e: unknown) => e instanceof InvalidArgumentError,
+	);
 });
 
 sync.run();

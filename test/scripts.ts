@@ -21,9 +21,17 @@ function value(results: Record<string, Check>, name: string): unknown {
 
 function expectAll(results: Record<string, Check>, what: string): void {
 	assert.equal(value(results, 'runSync first'), { stdout: 'in', stderr: 'err\n', code: 3, rusage: true }, `${what}: runSync before any async call`);
-	assert.equal(value(results, 'runSync with async children in flight, no busy wait'), { outputs: ['0\n', '1\n', '2\n'], cpuUnder5: true }, `${what}: runSync beside async children`);
+	assert.equal(
+		value(results, 'runSync with async children in flight, no busy wait'),
+		{ outputs: ['0\n', '1\n', '2\n'], cpuUnder5: true },
+		`${what}: runSync beside async children`,
+	);
 	assert.equal(value(results, 'pipeline of 3 stages, 32 MiB'), { stdout: String(32 * 1024 * 1024), codes: [0, 0, 0] }, `${what}: pipeline`);
-	assert.equal(value(results, '$ with a value that would inject, piped'), { stdout: '[b]\n[a; echo injected $(id)]', sync: 'a; echo injected $(id)' }, `${what}: $`);
+	assert.equal(
+		value(results, '$ with a value that would inject, piped'),
+		{ stdout: '[b]\n[a; echo injected $(id)]', sync: 'a; echo injected $(id)' },
+		`${what}: $`,
+	);
 }
 
 const built = existsSync('dist/pidfd.mjs');

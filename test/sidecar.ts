@@ -140,7 +140,13 @@ basics('OPEN a process node started; EXITED when it dies', async ({ sc }) => {
 	const handle = f.body.readUInt32LE(0);
 	assert.is(f.body.readInt32LE(4), child.pid);
 
-	const info = await sc.request(T.INFO, new Writer().u32(handle).u32(1 | 2).bytes());
+	const info = await sc.request(
+		T.INFO,
+		new Writer()
+			.u32(handle)
+			.u32(1 | 2)
+			.bytes(),
+	);
 	if (sc.hello.features & FEAT.getInfo) {
 		assert.is(info.type, T.INFO_REPLY);
 		assert.is(info.body.readUInt32LE(4), 64);
@@ -150,7 +156,11 @@ basics('OPEN a process node started; EXITED when it dies', async ({ sc }) => {
 	}
 
 	child.kill('SIGKILL');
-	const ev = await within(LIMIT, sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle), 'EXITED');
+	const ev = await within(
+		LIMIT,
+		sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle),
+		'EXITED',
+	);
 	await reaped;
 	const hasExit = ev.body.readUInt32LE(4);
 	const i = decodeInfo(ev.body, 8);
@@ -180,7 +190,11 @@ basics('OPEN of a zombie nobody reaps: EXITED after the grace period, no exit in
 		const f = await sc.request(T.OPEN, new Writer().i32(pid).u32(0).bytes());
 		assert.is(f.type, T.OPENED);
 		const handle = f.body.readUInt32LE(0);
-		const ev = await within(LIMIT, sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle), 'EXITED');
+		const ev = await within(
+			LIMIT,
+			sc.next((g) => g.type === T.EXITED && g.body.readUInt32LE(0) === handle),
+			'EXITED',
+		);
 		assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /);
 		assert.is(ev.body.readUInt32LE(4), 0);
 		const i = decodeInfo(ev.body, 8);
@@ -238,7 +252,11 @@ basics('CLOSE stops events; the child is still reaped', async ({ sc }) => {
 	await killClosed(sc, s.pid);
 	// Anything the sidecar wrote when it reaped the child is here after a round trip.
 	await sc.sync();
-	assert.equal(sc.queued((f) => (f.type === T.EXIT || f.type === T.EXITED) && f.body.readUInt32LE(0) === s.handle), [], 'no event for a closed handle');
+	assert.equal(
+		sc.queued((f) => (f.type === T.EXIT || f.type === T.EXITED) && f.body.readUInt32LE(0) === s.handle),
+		[],
+		'no event for a closed handle',
+	);
 });
 
 basics('children see only fds 0-2', async ({ sc }) => {
@@ -257,7 +275,11 @@ basics('children see only fds 0-2', async ({ sc }) => {
 	const e = await sc.exit(s.handle);
 	assert.is(e.status, 0);
 	// ls itself holds one more fd: the directory it is reading.
-	const fds = out.trim().split('\n').map(Number).sort((a, b) => a - b);
+	const fds = out
+		.trim()
+		.split('\n')
+		.map(Number)
+		.sort((a, b) => a - b);
 	assert.equal(fds, [0, 1, 2, 3]);
 });
 
@@ -359,7 +381,11 @@ basics('many spawns in one write are answered in order', async ({ sc }) => {
 	sc.write(Buffer.concat(frames));
 	const handles: number[] = [];
 	for (let i = 0; i < n; i++) {
-		const f = await within(LIMIT, sc.next((g) => g.id === 10_000 + i), `spawn ${i}`);
+		const f = await within(
+			LIMIT,
+			sc.next((g) => g.id === 10_000 + i),
+			`spawn ${i}`,
+		);
 		assert.is(f.type, T.SPAWNED);
 		handles.push(decodeSpawned(f.body).handle);
 	}
@@ -386,7 +412,11 @@ lifecycle('a frame with len 4 is FATAL; the sidecar exits 2', async () => {
 	const bad = Buffer.alloc(12);
 	bad.writeUInt32LE(4, 0);
 	sc.write(bad);
-	const f = await within(LIMIT, sc.next((g) => g.type === T.FATAL), 'FATAL');
+	const f = await within(
+		LIMIT,
+		sc.next((g) => g.type === T.FATAL),
+		'FATAL',
+	);
 	assert.is(f.id, 0);
 	assert.ok(f.body.readInt32LE(0) > 0);
 	const { code } = await within(LIMIT, sc.exited, 'exit');
@@ -399,7 +429,11 @@ lifecycle('a frame above max_frame is FATAL', async () => {
 	const bad = Buffer.alloc(12);
 	bad.writeUInt32LE((16 << 20) + 1, 0);
 	sc.write(bad);
-	const f = await within(LIMIT, sc.next((g) => g.type === T.FATAL), 'FATAL');
+	const f = await within(
+		LIMIT,
+		sc.next((g) => g.type === T.FATAL),
+		'FATAL',
+	);
 	assert.is(f.body.readInt32LE(0), 90); // EMSGSIZE
 	assert.is((await within(LIMIT, sc.exited, 'exit')).code, 2);
 });
@@ -455,7 +489,6 @@ const u32 = (v: number) => new Writer().u32(v).bytes();
 const alive = (sc: Sidecar, handle: number) => sc.request(T.ALIVE, u32(handle));
 const release = (sc: Sidecar, handle: number) => sc.request(T.RELEASE, u32(handle));
 const { ENOENT, ESRCH, EBADF, ENOTDIR, EINVAL, ENOSYS } = E;
-
 
 /** What a PIPE_FROM_CHILD end carries until EOF; RELEASEs the handle once the stream is open. */
 async function drain(sc: Sidecar, handle: number, sidecarFd: number): Promise<string> {
@@ -672,15 +705,21 @@ late('PIPE_FROM_CHILD arg: any requested size still spawns a working pipe', asyn
 	}
 });
 
-testIf(late, PIPE_MAX_SIZE >= 1 << 20, `/proc/sys/fs/pipe-max-size is ${PIPE_MAX_SIZE}, below the 1 MiB asked for`, 'PIPE_FROM_CHILD arg: a granted size holds more than the default 64 KiB unread', async ({ sc }) => {
-	// 256 KiB into a pipe nobody reads: the child exits only if the pipe took it all.
-	const s = await sc.spawnOk({
-		argv: ['head', '-c', String(256 << 10), '/dev/zero'],
-		stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD, arg: 1 << 20 }],
-	});
-	assert.is((await sc.exit(s.handle)).status, 0);
-	assert.is((await release(sc, s.handle)).type, T.OK);
-});
+testIf(
+	late,
+	PIPE_MAX_SIZE >= 1 << 20,
+	`/proc/sys/fs/pipe-max-size is ${PIPE_MAX_SIZE}, below the 1 MiB asked for`,
+	'PIPE_FROM_CHILD arg: a granted size holds more than the default 64 KiB unread',
+	async ({ sc }) => {
+		// 256 KiB into a pipe nobody reads: the child exits only if the pipe took it all.
+		const s = await sc.spawnOk({
+			argv: ['head', '-c', String(256 << 10), '/dev/zero'],
+			stdio: [{ kind: STDIO.NULL }, { kind: STDIO.PIPE_FROM_CHILD, arg: 1 << 20 }],
+		});
+		assert.is((await sc.exit(s.handle)).status, 0);
+		assert.is((await release(sc, s.handle)).type, T.OK);
+	},
+);
 
 late('the sidecar holds no stray fds after all that', ({ sc, fds }) => {
 	assert.equal(openFds(sc.hello.pid), fds);

@@ -33,7 +33,25 @@ numbers('second names of the same numbers: SIGIOT, SIGPOLL, SIGCLD', () => {
 });
 
 numbers('junk is undefined, never a guess', () => {
-	for (const junk of ['', 'SIG', 'sig', 'SIGNOPE', 'NOPE', 'KILL9', ' SIGTERM', 'SIGTERM ', 'SIG TERM', 'SIGSIGTERM', '9', '15', 'SIGRTMIN', 'SIG0', 'constructor', '__proto__', 'toString']) {
+	for (const junk of [
+		'',
+		'SIG',
+		'sig',
+		'SIGNOPE',
+		'NOPE',
+		'KILL9',
+		' SIGTERM',
+		'SIGTERM ',
+		'SIG TERM',
+		'SIGSIGTERM',
+		'9',
+		'15',
+		'SIGRTMIN',
+		'SIG0',
+		'constructor',
+		'__proto__',
+		'toString',
+	]) {
 		assert.is(signalNumber(junk), undefined, JSON.stringify(junk));
 	}
 	for (const junk of [null, undefined, {}, [], true, 9n] as unknown[]) assert.is(signalNumber(junk as string), undefined, String(junk));

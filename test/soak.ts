@@ -19,7 +19,6 @@ const SIDECAR_RSS_BOUND_MIB = 4;
 const MiB = 1 << 20;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-
 interface Sample {
 	hostFds: number;
 	sidecarFds: number;

@@ -127,7 +127,10 @@ lifecycle.run();
 const errors = suite('errors');
 
 errors('a missing program rejects spawn() with ENOENT from execve', async () => {
-	const error = await spawn('/nonexistent/program').then(() => undefined, (e: unknown) => e);
+	const error = await spawn('/nonexistent/program').then(
+		() => undefined,
+		(e: unknown) => e,
+	);
 	assert.instance(error, PidfdError);
 	const e = error as PidfdError;
 	assert.is(e.code, 'ENOENT');
@@ -138,14 +141,20 @@ errors('a missing program rejects spawn() with ENOENT from execve', async () => 
 });
 
 errors('a program not on PATH rejects with ENOENT', async () => {
-	const error = await spawn('pidfd-no-such-command-xyz').then(() => undefined, (e: unknown) => e);
+	const error = await spawn('pidfd-no-such-command-xyz').then(
+		() => undefined,
+		(e: unknown) => e,
+	);
 	assert.is((error as PidfdError).code, 'ENOENT');
 });
 
 errors('a file without execute permission rejects with EACCES', async () => {
 	const path = join(tmp, 'not-executable');
 	writeFileSync(path, '#!/bin/sh\n', { mode: 0o644 });
-	const error = await spawn(path).then(() => undefined, (e: unknown) => e);
+	const error = await spawn(path).then(
+		() => undefined,
+		(e: unknown) => e,
+	);
 	assert.is((error as PidfdError).code, 'EACCES');
 	assert.is((error as PidfdError).syscall, 'execve');
 });
@@ -153,12 +162,18 @@ errors('a file without execute permission rejects with EACCES', async () => {
 errors('errors name the process they were about: pidfd_open and pidfd_send_signal carry its pid', async () => {
 	const probe = nodeSpawn('/bin/true');
 	await new Promise((resolve) => probe.on('exit', resolve));
-	const gone = (await PidFd.open(probe.pid!).then(() => undefined, (e: unknown) => e)) as PidfdError;
+	const gone = (await PidFd.open(probe.pid!).then(
+		() => undefined,
+		(e: unknown) => e,
+	)) as PidfdError;
 	assert.instance(gone, PidfdError);
 	assert.equal([gone.code, gone.errno, gone.syscall, gone.pid], ['ESRCH', 3, 'pidfd_open', probe.pid]);
 	// Not a group leader: no group has its pid as id.
 	const child = await spawn('sleep', ['300'], { stdio: 'ignore' });
-	const group = (await child.kill('SIGTERM', { group: true }).then(() => undefined, (e: unknown) => e)) as PidfdError;
+	const group = (await child.kill('SIGTERM', { group: true }).then(
+		() => undefined,
+		(e: unknown) => e,
+	)) as PidfdError;
 	assert.instance(group, PidfdError);
 	assert.is(group.syscall, 'pidfd_send_signal');
 	assert.is(group.pid, child.pid);
@@ -179,7 +194,10 @@ errors('invalid arguments reject before anything is sent', async () => {
 		['bad env name', () => spawn('/bin/true', [], { env: { 'A=B': 'x' } }), /invalid variable name/],
 	];
 	for (const [what, call, message] of cases) {
-		const error = await call().then(() => undefined, (e: unknown) => e);
+		const error = await call().then(
+			() => undefined,
+			(e: unknown) => e,
+		);
 		assert.instance(error, InvalidArgumentError, what);
 		assert.is((error as InvalidArgumentError).code, 'ERR_INVALID_ARG_VALUE', what);
 		assert.match((error as Error).message, message, what);
@@ -211,7 +229,10 @@ others('wait() resolves when a node:child_process child exits; kill goes through
 others('close() settles a pending wait with ECANCELED', async () => {
 	const sleeper = nodeSpawn('sleep', ['10'], { stdio: 'ignore' });
 	const handle = await PidFd.open(sleeper.pid!);
-	const waiting = handle.wait().then(() => undefined, (e: unknown) => e);
+	const waiting = handle.wait().then(
+		() => undefined,
+		(e: unknown) => e,
+	);
 	await handle.close();
 	assert.is(((await within(LIMIT, waiting)) as PidfdError).code, 'ECANCELED');
 	sleeper.kill('SIGKILL');
@@ -239,7 +260,11 @@ usage('a child sees only fds 0, 1, 2 and its own', async () => {
 	// ls opens one fd to read /proc/self/fd: that is "its own".
 	const child = await spawn('ls', ['/proc/self/fd'], { stdio: ['ignore', { file: out }, 'inherit'] });
 	assert.is((await within(LIMIT, child.wait())).code, 0);
-	const fds = readFileSync(out, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+	const fds = readFileSync(out, 'utf8')
+		.trim()
+		.split('\n')
+		.map(Number)
+		.sort((a, b) => a - b);
 	assert.equal(fds.slice(0, 3), [0, 1, 2]);
 	assert.ok(fds.length <= 4, `child fds: ${fds.join(' ')}`);
 });

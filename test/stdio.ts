@@ -106,12 +106,13 @@ redirect('an open fd of the host', async () => {
 redirect("inherit: the child writes to the host's own stdout", async () => {
 	// A separate host process, so its stdout is a pipe this test reads.
 	const script = join(tmp, 'inherit.mts');
-	writeFileSync(script, `import { spawn } from ${JSON.stringify(new URL('../host/index.ts', import.meta.url).pathname)};\nawait (await spawn('echo', ['inherited'])).wait();\n`);
+	writeFileSync(
+		script,
+		`import { spawn } from ${JSON.stringify(new URL('../host/index.ts', import.meta.url).pathname)};\nawait (await spawn('echo', ['inherited'])).wait();\n`,
+	);
 	const stdout = await within(
 		LIMIT,
-		new Promise<string>((resolve, reject) =>
-			execFile(process.execPath, ['--import', 'tsx', script], (error, out) => (error ? reject(error) : resolve(out))),
-		),
+		new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', script], (error, out) => (error ? reject(error) : resolve(out)))),
 	);
 	assert.is(stdout, 'inherited\n');
 });
@@ -189,7 +190,10 @@ capture('Command: builder, env, envClear, envRemove, cwd, reuse', async () => {
 	assert.is(first.stdout, second.stdout);
 	assert.ok(first.stdout.startsWith('a:unset:'));
 	process.env.PIDFD_TEST_REMOVE = 'present';
-	const removed = await within(LIMIT, new Command('sh').args(['-c', 'echo ${PIDFD_TEST_REMOVE-gone}']).envRemove('PIDFD_TEST_REMOVE').output({ encoding: 'utf8' }));
+	const removed = await within(
+		LIMIT,
+		new Command('sh').args(['-c', 'echo ${PIDFD_TEST_REMOVE-gone}']).envRemove('PIDFD_TEST_REMOVE').output({ encoding: 'utf8' }),
+	);
 	assert.is(removed.stdout, 'gone\n');
 	const cleared = await within(LIMIT, new Command('/usr/bin/env').envClear().env('ONLY', '1').output({ encoding: 'utf8' }));
 	assert.is(cleared.stdout, 'ONLY=1\n');
@@ -210,7 +214,7 @@ capture('Command: umask, setsid, processGroup reach the child', async () => {
 	assert.is(ggid, gpid);
 });
 
-capture('busy pipes do not hold back other children\'s exits', async () => {
+capture("busy pipes do not hold back other children's exits", async () => {
 	// Writers that never stop: if their bytes could starve the exit events, this would hang.
 	const writers = await Promise.all(Array.from({ length: 6 }, () => spawn('cat', ['/dev/zero'], { stdio: ['ignore', 'pipe', 'inherit'] })));
 	for (const w of writers) w.stdout!.on('data', () => {});
@@ -228,7 +232,10 @@ capture('busy pipes do not hold back other children\'s exits', async () => {
 });
 
 capture('a missing cwd rejects with ENOENT from chdir and the path', async () => {
-	const error = await spawn('/bin/true', [], { cwd: join(tmp, 'missing-dir') }).then(() => undefined, (e: unknown) => e as PidfdError);
+	const error = await spawn('/bin/true', [], { cwd: join(tmp, 'missing-dir') }).then(
+		() => undefined,
+		(e: unknown) => e as PidfdError,
+	);
 	assert.is(error!.code, 'ENOENT');
 	assert.is(error!.syscall, 'chdir');
 	assert.match(error!.message, /missing-dir/);
@@ -270,7 +277,10 @@ deadlines('AbortSignal kills with killSignal', async () => {
 	const exit = await within(LIMIT, child.wait());
 	assert.is(exit.signal, 'SIGINT');
 	assert.is(child.terminatedBy, 'abort');
-	const error = await run('sleep', ['30'], { signal: AbortSignal.timeout(100) }).then(() => undefined, (e: unknown) => e as RunError);
+	const error = await run('sleep', ['30'], { signal: AbortSignal.timeout(100) }).then(
+		() => undefined,
+		(e: unknown) => e as RunError,
+	);
 	assert.is(error!.reason, 'abort');
 });
 
@@ -334,7 +344,11 @@ bounds('1,000 spawns with pipes: host and sidecar fd counts return to their base
 			),
 		);
 	}
-	await eventually(2000, () => fdCount('self') <= hostFds && fdCount(sidecarPid) <= sidecarFds, `fds back to ${hostFds} (host) and ${sidecarFds} (sidecar): now ${fdCount('self')} and ${fdCount(sidecarPid)}`);
+	await eventually(
+		2000,
+		() => fdCount('self') <= hostFds && fdCount(sidecarPid) <= sidecarFds,
+		`fds back to ${hostFds} (host) and ${sidecarFds} (sidecar): now ${fdCount('self')} and ${fdCount(sidecarPid)}`,
+	);
 });
 
 bounds('E2BIG for an argument or environment past the kernel limit, and nothing left behind', async () => {
@@ -343,7 +357,10 @@ bounds('E2BIG for an argument or environment past the kernel limit, and nothing 
 	// One string may hold at most MAX_ARG_STRLEN (128 KiB).
 	const big = 'x'.repeat(200_000);
 	for (const attempt of [() => spawn('/bin/true', [big]), () => spawn('/bin/true', [], { env: { BIG: big } })]) {
-		const error = await attempt().then(() => undefined, (e: unknown) => e as PidfdError);
+		const error = await attempt().then(
+			() => undefined,
+			(e: unknown) => e as PidfdError,
+		);
 		assert.instance(error, PidfdError);
 		assert.is(error!.code, 'E2BIG');
 		assert.is(error!.syscall, 'execve');

@@ -202,9 +202,13 @@ cli('the command gets a terminal of its own, with our size and TERM; then the us
 cli('our window size follows (SIGWINCH), and our terminal is given back cooked', async () => {
 	const script = 'echo ready; while read line; do stty size; done';
 	// An outer shell runs the CLI, then shows whether its terminal is canonical again.
-	const outer = await spawn('sh', ['-c', `${process.execPath} --import tsx host/cli/main.ts run --tty -- sh -c '${script}'; stty -a | grep -o -- '-\\?icanon' | head -1`], {
-		terminal: { cols: 70, rows: 20 },
-	});
+	const outer = await spawn(
+		'sh',
+		['-c', `${process.execPath} --import tsx host/cli/main.ts run --tty -- sh -c '${script}'; stty -a | grep -o -- '-\\?icanon' | head -1`],
+		{
+			terminal: { cols: 70, rows: 20 },
+		},
+	);
 	const out = watch(outer);
 	await eventually(LIMIT, () => out.text().includes('ready'), 'ready');
 	await outer.terminal!.resize(100, 30);

@@ -30,7 +30,9 @@ function buildUi(): Promise<void> {
 	return within(
 		LIMIT,
 		new Promise<void>((resolve, reject) =>
-			execFile(process.execPath, ['scripts/build-ui.mjs'], { cwd: ROOT }, (error, _stdout, stderr) => (error ? reject(new Error(`build-ui: ${stderr || error.message}`)) : resolve())),
+			execFile(process.execPath, ['scripts/build-ui.mjs'], { cwd: ROOT }, (error, _stdout, stderr) =>
+				error ? reject(new Error(`build-ui: ${stderr || error.message}`)) : resolve(),
+			),
 		),
 		'build the page',
 	);
@@ -133,7 +135,11 @@ http('without --ui, plain HTTP still gets 426; --ui with --socket is refused', a
 		await within(LIMIT, running.close(), 'close');
 	}
 	try {
-		await within(LIMIT, startServer(['--ui', '--socket', join(tmpdir(), 'pidfd-ui-never.sock')], { stdout: { write: () => true }, stderr: { write: () => true } }), 'serve');
+		await within(
+			LIMIT,
+			startServer(['--ui', '--socket', join(tmpdir(), 'pidfd-ui-never.sock')], { stdout: { write: () => true }, stderr: { write: () => true } }),
+			'serve',
+		);
 		assert.unreachable('--ui with --socket started');
 	} catch (error) {
 		assert.match(String(error), /--ui needs --listen/);
@@ -164,7 +170,16 @@ browser.before(async () => {
 			executablePath: CHROMIUM,
 			headless: true,
 			viewport: { width: 1100, height: 820 },
-			args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+			args: [
+				'--headless',
+				'--no-sandbox',
+				'--disable-gpu',
+				'--disable-quic',
+				'--no-first-run',
+				'--disable-background-networking',
+				'--disable-component-update',
+				'--disable-sync',
+			],
 		}),
 		'launch chromium',
 	);
@@ -210,7 +225,11 @@ browserTest('opens with the token from the fragment, drops it from the address, 
 	await within(LIMIT, page.goto(`${served.running.page}#token=${served.running.token}`), 'goto');
 	await until('connected', async () => (await page.locator('#status').getAttribute('data-state')) === 'connected');
 	assert.is(new URL(page.url()).hash, '', 'the token stays in the address bar');
-	const options = await within(LIMIT, page.locator('#program option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)), 'options');
+	const options = await within(
+		LIMIT,
+		page.locator('#program option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)),
+		'options',
+	);
 	assert.equal(options, [bin.echo, bin.sleep, bin.sh]);
 	assert.ok(await ask('isVisible', page.locator('#empty').isVisible()));
 });
@@ -225,14 +244,23 @@ browserTest('echo from the page: its pid and state in the table, its output in i
 	assert.match(await text(`${row} td.rss`), /^[\d,]+ KiB$|^[\d.]+ MiB$/);
 	assert.ok(await ask('isHidden', page.locator(`${row} button.kill`).isHidden()), 'Kill is offered for an ended process');
 	assert.is(await text('#outputs .pane .meta'), `pid ${pid} · exited 0`);
-	assert.is(await within(LIMIT, page.locator(`${row} td.command a`).getAttribute('href'), 'link'), `#${await within(LIMIT, page.locator('#outputs .pane').first().getAttribute('id'), 'pane id')}`);
+	assert.is(
+		await within(LIMIT, page.locator(`${row} td.command a`).getAttribute('href'), 'link'),
+		`#${await within(LIMIT, page.locator('#outputs .pane').first().getAttribute('id'), 'pane id')}`,
+	);
 });
 
 browserTest('one stream alone is bounded too: 640 KiB of `yes` keeps the pane at 256 KiB of text', async () => {
 	await startFromPage(bin.sh, `-c 'yes | head -c 655360'`);
 	const { row } = await newestRow();
 	await until('exited 0', async () => (await text(`${row} td.state`)) === 'exited 0');
-	const shown = await ask('pane text', page.locator('#outputs .pane pre').first().evaluate((pre) => pre.textContent?.length ?? 0));
+	const shown = await ask(
+		'pane text',
+		page
+			.locator('#outputs .pane pre')
+			.first()
+			.evaluate((pre) => pre.textContent?.length ?? 0),
+	);
 	console.log(`    640 KiB of one stream: ${shown} characters kept in the pane`);
 	assert.ok(shown > 0 && shown <= 256 * 1024, `${shown} characters`);
 });

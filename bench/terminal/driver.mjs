@@ -5,7 +5,7 @@
 // Usage: <runtime> bench/terminal/driver.mjs pidfd|bun|node-pty [module] [bytes] [samples]
 import { performance } from 'node:perf_hooks';
 
-const [impl, module, bytesArg, samplesArg] = (typeof Deno !== 'undefined' ? Deno.args : process.argv.slice(2));
+const [impl, module, bytesArg, samplesArg] = typeof Deno !== 'undefined' ? Deno.args : process.argv.slice(2);
 const BYTES = Number(bytesArg ?? 64 * 1024 * 1024);
 const SAMPLES = Number(samplesArg ?? 300);
 

@@ -41,9 +41,15 @@ const pty = nodePty();
 const peers: Peer[] = [
 	{ id: 'pidfd-node', label: 'pidfd (Node)', argv: [process.execPath, driver, 'pidfd', bundle, bytes] },
 	{ id: 'pidfd-bun', label: 'pidfd (Bun)', argv: [bun, driver, 'pidfd', bundle, bytes] },
-	{ id: 'pidfd-deno', label: 'pidfd (Deno)', argv: [deno, 'run', '--allow-run', '--allow-read', '--allow-env', '--allow-hrtime', driver, 'pidfd', bundle, bytes] },
+	{
+		id: 'pidfd-deno',
+		label: 'pidfd (Deno)',
+		argv: [deno, 'run', '--allow-run', '--allow-read', '--allow-env', '--allow-hrtime', driver, 'pidfd', bundle, bytes],
+	},
 	{ id: 'bun-terminal', label: 'Bun.Terminal', argv: [bun, driver, 'bun', '', bytes] },
-	pty ? { id: 'node-pty', label: 'node-pty (Node)', argv: [process.execPath, driver, 'node-pty', pty, bytes] } : { id: 'node-pty', label: 'node-pty (Node)', missing: 'not installed (npm i --no-save node-pty)' },
+	pty
+		? { id: 'node-pty', label: 'node-pty (Node)', argv: [process.execPath, driver, 'node-pty', pty, bytes] }
+		: { id: 'node-pty', label: 'node-pty (Node)', missing: 'not installed (npm i --no-save node-pty)' },
 ];
 if (!existsSync(bundle)) throw new Error('dist/pidfd.mjs missing: npm run build');
 
@@ -93,14 +99,26 @@ const lines = [
 ];
 if (results.has('node-pty')) {
 	lines.push('pidfd ÷ node-pty (above 1: pidfd better, whatever the direction of the metric):', '');
-	lines.push(`| metric | ${peers.filter((p) => p.id.startsWith('pidfd')).map((p) => p.label).join(' | ')} |`);
-	lines.push(`|---|${peers.filter((p) => p.id.startsWith('pidfd')).map(() => '--:').join('|')}|`);
+	lines.push(
+		`| metric | ${peers
+			.filter((p) => p.id.startsWith('pidfd'))
+			.map((p) => p.label)
+			.join(' | ')} |`,
+	);
+	lines.push(
+		`|---|${peers
+			.filter((p) => p.id.startsWith('pidfd'))
+			.map(() => '--:')
+			.join('|')}|`,
+	);
 	for (const [name, pick, better] of metrics) {
 		const base = med('node-pty', pick)!;
-		const cells = peers.filter((p) => p.id.startsWith('pidfd')).map((p) => {
-			const v = med(p.id, pick);
-			return v === undefined ? '—' : `${(better === 'higher' ? v / base : base / v).toFixed(2)}×`;
-		});
+		const cells = peers
+			.filter((p) => p.id.startsWith('pidfd'))
+			.map((p) => {
+				const v = med(p.id, pick);
+				return v === undefined ? '—' : `${(better === 'higher' ? v / base : base / v).toFixed(2)}×`;
+			});
 		lines.push(`| ${name} | ${cells.join(' | ')} |`);
 	}
 	lines.push('');

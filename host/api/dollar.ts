@@ -7,7 +7,8 @@ import { type RunOptions, run } from './run.js';
 import { runSync } from './run-sync.js';
 
 /** What `$(options)` sets for the commands of the `$` it returns. */
-export interface DollarOptions extends Pick<RunOptions, 'cwd' | 'timeout' | 'signal' | 'killSignal' | 'forceKillAfter' | 'input' | 'stdin' | 'stderr' | 'maxBuffer' | 'stdioTransport'> {
+export interface DollarOptions
+	extends Pick<RunOptions, 'cwd' | 'timeout' | 'signal' | 'killSignal' | 'forceKillAfter' | 'input' | 'stdin' | 'stderr' | 'maxBuffer' | 'stdioTransport'> {
 	/** Variables added to the host's environment (an `undefined` value removes one). */
 	env?: Record<string, string | undefined>;
 	/** Reject with RunError when the command (with pipe(): the pipeline, pipefail) does not exit 0. Default true. */
@@ -77,7 +78,10 @@ export class DollarCommand implements Promise<DollarResult> {
 	}
 
 	// biome-ignore lint/suspicious/noThenProperty: a command is awaited like execa's and zx's, on purpose
-	then<A = DollarResult, B = never>(onFulfilled?: ((value: DollarResult) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+	then<A = DollarResult, B = never>(
+		onFulfilled?: ((value: DollarResult) => A | PromiseLike<A>) | null,
+		onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+	): Promise<A | B> {
 		return this.#start().then(onFulfilled, onRejected);
 	}
 

@@ -20,7 +20,10 @@ export type PipelineStageOptions = Omit<
 export type PipelineStage = readonly [file: string, args?: readonly string[], options?: PipelineStageOptions];
 
 export interface PipelineOptions
-	extends Pick<RunOptions, 'input' | 'stdin' | 'encoding' | 'maxBuffer' | 'reject' | 'timeout' | 'signal' | 'killSignal' | 'forceKillAfter' | 'stdioTransport' | 'cwd' | 'env'> {
+	extends Pick<
+		RunOptions,
+		'input' | 'stdin' | 'encoding' | 'maxBuffer' | 'reject' | 'timeout' | 'signal' | 'killSignal' | 'forceKillAfter' | 'stdioTransport' | 'cwd' | 'env'
+	> {
 	/** Every stage's stderr: 'pipe' (captured, joined in stage order), 'inherit' or 'ignore'. Default 'pipe'. */
 	stderr?: 'pipe' | 'inherit' | 'ignore';
 	/** The pipeline's exit is the last failing stage's, as bash's `set -o pipefail`; false: the last stage's. Default true. */
@@ -118,7 +121,13 @@ export async function pipeline(stages: readonly PipelineStage[], options: Pipeli
 		const reason = overflow ? 'maxBuffer' : (cutBy ?? (reject && !decision.success ? 'failed' : undefined));
 		if (reason) {
 			const described = stages.map(([file, args = []]) => [file, ...args].join(' ')).join(' | ');
-			const error = new RunError(describeRunEnd(described, [], reason, decision, { timeout: limit, maxBuffer }), reason, result.stdout, result.stderr, decision);
+			const error = new RunError(
+				describeRunEnd(described, [], reason, decision, { timeout: limit, maxBuffer }),
+				reason,
+				result.stdout,
+				result.stderr,
+				decision,
+			);
 			throw Object.assign(error, { exits: ended });
 		}
 		return result;

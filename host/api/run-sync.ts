@@ -33,7 +33,8 @@ export function runSync(file: string, args: readonly string[] = [], options: Run
 	checkRunOnly('runSync()', options);
 	if (spawnOptions.terminal !== undefined) throw new InvalidArgumentError('runSync(): a terminal needs someone to answer it; use spawn(…, { terminal })');
 	if (stdin !== undefined && typeof stdin === 'object' && stdin !== null) {
-		if (!('file' in stdin)) throw new InvalidArgumentError("runSync(): options.stdin must be the host's own (a file, an fd, 'inherit'), not another process's stream");
+		if (!('file' in stdin))
+			throw new InvalidArgumentError("runSync(): options.stdin must be the host's own (a file, an fd, 'inherit'), not another process's stream");
 	}
 	if (spawnOptions.signal?.aborted) throw abortError('runSync() was aborted before the child started', spawnOptions.signal);
 	const { contain, limits, ...rest } = spawnOptions;

@@ -9,8 +9,8 @@ import { type Child, Scope, type SpawnOptions, spawn } from '../index.js';
 
 /** What holds a connection's processes on this server. */
 export type Containment =
-	| { kind: 'cgroup'; /** Where the connection scopes are made. */ root: string }
-	| { kind: 'process-group'; /** Why no cgroup could be made. */ reason: string };
+	| { kind: 'cgroup' /** Where the connection scopes are made. */; root: string }
+	| { kind: 'process-group' /** Why no cgroup could be made. */; reason: string };
 
 /** Creates and removes one scope: the only way to know this process may. */
 export async function detectContainment(): Promise<Containment> {

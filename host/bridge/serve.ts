@@ -136,7 +136,8 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	if (values['allow-detach']) policy.allowDetach = true;
 	if (values['allow-terminal']) policy.allowTerminal = true;
 	if (values.isolation !== undefined) {
-		if (values.isolation !== 'namespaces' && values.isolation !== 'none') throw new Error(`serve: --isolation ${values.isolation}: expected namespaces or none`);
+		if (values.isolation !== 'namespaces' && values.isolation !== 'none')
+			throw new Error(`serve: --isolation ${values.isolation}: expected namespaces or none`);
 		policy.isolation = values.isolation;
 	}
 	policy.isolation ??= 'namespaces';
@@ -154,7 +155,10 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 
 	// The bridge is made once the port is known: with --ui, the page's origin is allowed.
 	// A client that opens a socket and never finishes its upgrade request holds it 10 s at most.
-	const server = createServer({ headersTimeout: HANDSHAKE_TIMEOUT_MS, requestTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, ui ?? notWebSocket);
+	const server = createServer(
+		{ headersTimeout: HANDSHAKE_TIMEOUT_MS, requestTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+		ui ?? notWebSocket,
+	);
 	let url: string;
 	let page: string | null = null;
 	if (values.socket !== undefined) {
@@ -201,12 +205,11 @@ export async function startServer(args: string[], io: ServeIO = process): Promis
 	log(
 		bridge.policy.isolation === 'namespaces'
 			? `isolation: namespaces (${ISOLATION_NAMESPACES.join(', ')}, new for each child; uid ${process.getuid?.() ?? '?'} is nobody inside${process.getuid?.() === 0 ? ', and nobody outside' : ''})`
-			: 'isolation: none (--isolation none: children share the server\'s uid, pids and mounts, and can read its /proc)',
+			: "isolation: none (--isolation none: children share the server's uid, pids and mounts, and can read its /proc)",
 	);
 	bridge.attach(server);
 	io.stdout.write(`listening ${url}\n`);
-	if (page !== null)
-		io.stderr.write(`page: ${page}${generated ? `#token=${token}` : ' (enter the token there, or add #token=<token> to the address)'}\n`);
+	if (page !== null) io.stderr.write(`page: ${page}${generated ? `#token=${token}` : ' (enter the token there, or add #token=<token> to the address)'}\n`);
 
 	let closing: Promise<void> | undefined;
 	return {

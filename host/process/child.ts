@@ -96,8 +96,7 @@ export class Child extends ProcessHandle {
 				if (!terminal) {
 					this.stdio[fd] = stream;
 					markHandover(stream, { sidecar, handle, childFd: fd, detach: () => stream.handOver() });
-				}
-				else if (toChild) keys = stream as RelayWritable;
+				} else if (toChild) keys = stream as RelayWritable;
 				else screen = stream as RelayReadable;
 			}
 			if (keys && screen) this.terminal = new Terminal(sidecar, handle, keys, screen, terminalSize ?? { cols: 80, rows: 24 });

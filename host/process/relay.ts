@@ -89,9 +89,15 @@ export class RelayReadable extends Readable implements StreamSink {
 			// Let go before the end: the sidecar stops relaying and closes its end, so the child
 			// gets EPIPE as it would from a closed pipe.
 			this.#finish();
-			this.sidecar.call(MessageType.SHUT, (w) => encodeStream(w, this.handle, this.fd), () => undefined).catch(() => {
-				// The stream or its sidecar is gone already: nothing is left to shut.
-			});
+			this.sidecar
+				.call(
+					MessageType.SHUT,
+					(w) => encodeStream(w, this.handle, this.fd),
+					() => undefined,
+				)
+				.catch(() => {
+					// The stream or its sidecar is gone already: nothing is left to shut.
+				});
 		}
 		callback(error);
 	}
@@ -207,7 +213,11 @@ export class RelayWritable extends Writable implements StreamSink {
 		this.#shut = true;
 		this.sidecar.unwatchStream(this.handle, this.fd);
 		try {
-			await this.sidecar.call(MessageType.SHUT, (w) => encodeStream(w, this.handle, this.fd), () => undefined);
+			await this.sidecar.call(
+				MessageType.SHUT,
+				(w) => encodeStream(w, this.handle, this.fd),
+				() => undefined,
+			);
 		} catch (error) {
 			// ESRCH/EBADF: the sidecar dropped the stream already (the child closed its end).
 			if (!(error instanceof PidfdError && (error.code === 'ESRCH' || error.code === 'EBADF' || error.code === 'EPIPE'))) throw error;

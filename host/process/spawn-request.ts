@@ -69,7 +69,7 @@ function namespacesOf(o: SpawnOptions): WireSpawn['namespaces'] {
 	const user = (ns & Namespace.USER) !== 0;
 	if (!user && (o.uidMap || o.gidMap)) throw new InvalidArgumentError("spawn() options: uidMap and gidMap need the 'user' namespace");
 	if (user && (o.uid !== undefined || o.gid !== undefined || o.groups !== undefined)) {
-		throw new InvalidArgumentError("spawn() options: uid, gid and groups do not apply inside a new user namespace; use uidMap.inside and gidMap.inside");
+		throw new InvalidArgumentError('spawn() options: uid, gid and groups do not apply inside a new user namespace; use uidMap.inside and gidMap.inside');
 	}
 	return {
 		ns,

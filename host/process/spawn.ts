@@ -66,10 +66,11 @@ export async function spawnChild(file: string, args: readonly string[], options:
 		},
 		calledAt === undefined ? undefined : { calledAt },
 	);
-	if (handed.length > 0) spawned.then(
-		() => releaseHandovers(handed),
-		() => releaseHandovers(handed),
-	);
+	if (handed.length > 0)
+		spawned.then(
+			() => releaseHandovers(handed),
+			() => releaseHandovers(handed),
+		);
 	return request.namespaces ? spawned.catch(explainNamespaces) : spawned;
 }
 

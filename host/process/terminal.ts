@@ -54,9 +54,14 @@ export class Terminal extends Duplex {
 			['cols', cols],
 			['rows', rows],
 		] as const) {
-			if (!Number.isInteger(value) || value < 1 || value > 65535) throw new InvalidArgumentError(`resize(): ${name} must be an integer in 1..65535, got ${String(value)}`);
+			if (!Number.isInteger(value) || value < 1 || value > 65535)
+				throw new InvalidArgumentError(`resize(): ${name} must be an integer in 1..65535, got ${String(value)}`);
 		}
-		await this.sidecar.call(MessageType.RESIZE, (w) => encodeResize(w, this.handle, cols, rows), () => undefined);
+		await this.sidecar.call(
+			MessageType.RESIZE,
+			(w) => encodeResize(w, this.handle, cols, rows),
+			() => undefined,
+		);
 		this.#cols = cols;
 		this.#rows = rows;
 	}

@@ -101,7 +101,8 @@ export class FrameDecoder {
 				this.#needed = isStreamed || (streamed !== undefined && have < 6) ? Math.min(4 + len, STREAM_HEAD) : 4 + len;
 				break;
 			}
-			if (isStreamed) streamed.onData(buf.readUInt32LE(off + HEADER_SIZE), buf.readUInt32LE(off + HEADER_SIZE + 4), buf.subarray(off + STREAM_HEAD, off + 4 + len));
+			if (isStreamed)
+				streamed.onData(buf.readUInt32LE(off + HEADER_SIZE), buf.readUInt32LE(off + HEADER_SIZE + 4), buf.subarray(off + STREAM_HEAD, off + 4 + len));
 			else
 				onFrame({
 					type: buf.readUInt16LE(off + 4),

@@ -164,6 +164,4 @@ export interface TraceStage {
 const kTrace = Symbol.for('pidfd.trace');
 
 /** The host's trace log when tracing, else undefined. */
-export const traceLog: TraceLog | undefined = tracing
-	? ((globalThis as { [kTrace]?: TraceLog })[kTrace] ??= new TraceLog())
-	: undefined;
+export const traceLog: TraceLog | undefined = tracing ? ((globalThis as { [kTrace]?: TraceLog })[kTrace] ??= new TraceLog()) : undefined;

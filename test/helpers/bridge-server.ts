@@ -116,7 +116,11 @@ export class RawClient {
 	}
 
 	closed(ms = LIMIT): Promise<number> {
-		return within(ms, this.closeCode !== undefined ? Promise.resolve(this.closeCode) : new Promise<number>((resolve) => this.ws.once('close', resolve)), 'close');
+		return within(
+			ms,
+			this.closeCode !== undefined ? Promise.resolve(this.closeCode) : new Promise<number>((resolve) => this.ws.once('close', resolve)),
+			'close',
+		);
 	}
 
 	#wake(): void {

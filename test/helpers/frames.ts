@@ -11,7 +11,9 @@ import { type Hello, MessageType, StdioKind, SYSCALLS } from '../../host/sidecar
 export const T = MessageType;
 
 /** Syscall ids of ERROR replies, by name ('' is id 0: none). */
-export const SC = Object.fromEntries(SYSCALLS.map((name, id) => [name || 'none', id])) as { readonly [K in (typeof SYSCALLS)[number] as K extends '' ? 'none' : K]: number };
+export const SC = Object.fromEntries(SYSCALLS.map((name, id) => [name || 'none', id])) as {
+	readonly [K in (typeof SYSCALLS)[number] as K extends '' ? 'none' : K]: number;
+};
 
 /** The errnos the sidecar answers with, by name (asm-generic numbering). */
 export const E = { ENOENT: 2, ESRCH: 3, E2BIG: 7, EBADF: 9, ENOTDIR: 20, EINVAL: 22, ENOSYS: 38, EPROTO: 71, EMSGSIZE: 90, EOPNOTSUPP: 95 } as const;
@@ -138,7 +140,9 @@ export function spawnBody(r: SpawnRequest): Buffer {
 	const stdio = r.stdio ?? [{ kind: STDIO.NULL }, { kind: STDIO.NULL }, { kind: STDIO.INHERIT, arg: 2 }];
 	w.u32(stdio.length);
 	for (const s of stdio) {
-		w.u32(s.kind).i32(s.arg ?? 0).str(s.path ?? '');
+		w.u32(s.kind)
+			.i32(s.arg ?? 0)
+			.str(s.path ?? '');
 		if (s.kind === STDIO.FROM_PIDFD || s.kind === STDIO.RELAYED) w.u32(s.handle ?? 0);
 	}
 	if ((r.flags ?? 0) & 16) w.str(r.cgroup ?? '');

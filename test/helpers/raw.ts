@@ -4,7 +4,20 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { within } from './deadline.js';
-import { type Frame, FrameReader, T, Writer, decodeError, decodeExit, decodeHello, decodeSpawned, frame, type Hello, type SpawnRequest, spawnBody } from './frames.js';
+import {
+	type Frame,
+	FrameReader,
+	T,
+	Writer,
+	decodeError,
+	decodeExit,
+	decodeHello,
+	decodeSpawned,
+	frame,
+	type Hello,
+	type SpawnRequest,
+	spawnBody,
+} from './frames.js';
 
 export const BIN = process.env.PIDFD_SIDECAR ?? join(process.cwd(), 'dist', 'pidfd-sidecar');
 
