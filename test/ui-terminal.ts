@@ -3,41 +3,26 @@
 // typed on the page reach it, the pane's size follows the window's, and a full-screen program
 // draws and quits. The screenshot is kept as test/artifacts/ui-terminal.png. Without
 // /usr/bin/chromium the browser tests are skipped, with the reason printed.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type RunningServer, startServer } from '../host/bridge/index.js';
+import { type Browser, buildUi, CHROMIUM, HAVE_CHROMIUM, openBrowser } from './helpers/chromium.js';
 import { eventually, within } from './helpers/deadline.js';
 import { isAlive } from './helpers/proc.js';
 import { commandExists, testIf } from './helpers/skip.js';
 
 const LIMIT = 20_000;
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const which = (name: string) => ['/usr/bin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p));
 const bin = { bash: which('bash'), echo: which('echo')! };
 const HAVE_VIM = commandExists('vim');
 const quiet = { stdout: { write: () => true }, stderr: { write: () => true } };
-
-/** The page as the repository builds it (npm run build does the same, into dist/ui/). */
-function buildUi(): Promise<void> {
-	return within(
-		LIMIT,
-		new Promise<void>((resolve, reject) =>
-			execFile(process.execPath, ['scripts/build-ui.mjs'], { cwd: ROOT }, (error, _stdout, stderr) =>
-				error ? reject(new Error(`build-ui: ${stderr || error.message}`)) : resolve(),
-			),
-		),
-		'build the page',
-	);
-}
 
 const browser = suite('serve --ui: terminal panes in headless Chromium');
 const canRun = HAVE_CHROMIUM && bin.bash !== undefined;
@@ -47,13 +32,13 @@ const browserTest = (name: string, fn: () => Promise<void>) => testIf(browser, c
 let served: RunningServer;
 let context: BrowserContext;
 let page: Page;
-let profile: string;
+let browserOpen: Browser | undefined;
 let home: string;
-const pageErrors: string[] = [];
+const pageErrors = (): string[] => browserOpen?.errors ?? [];
 
 browser.before(async () => {
 	if (!canRun) return;
-	await buildUi();
+	await buildUi(LIMIT);
 	// A fixed environment for the shell: a prompt to wait for, a scratch HOME, and no history
 	// file, so nothing is written outside it.
 	home = mkdtempSync(join(tmpdir(), 'pidfd-ui-terminal-home-'));
@@ -64,39 +49,15 @@ browser.before(async () => {
 		startServer(['--ui', '--allow-terminal', '--policy', policy, '--allow', bin.bash!, '--allow', bin.echo, '--cwd-root', ROOT], quiet),
 		'serve --ui',
 	);
-	profile = mkdtempSync(join(tmpdir(), 'pidfd-ui-chromium-'));
-	context = await within(
-		LIMIT,
-		chromium.launchPersistentContext(profile, {
-			executablePath: CHROMIUM,
-			headless: true,
-			viewport: { width: 1100, height: 820 },
-			args: [
-				'--headless',
-				'--no-sandbox',
-				'--disable-gpu',
-				'--disable-quic',
-				'--no-first-run',
-				'--disable-background-networking',
-				'--disable-component-update',
-				'--disable-sync',
-			],
-		}),
-		'launch chromium',
-	);
-	context.setDefaultTimeout(LIMIT);
-	page = context.pages()[0] ?? (await within(LIMIT, context.newPage(), 'new page'));
-	page.on('pageerror', (error) => pageErrors.push(error.message));
-	page.on('console', (message) => {
-		if (/Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
-	});
+	browserOpen = await openBrowser(LIMIT);
+	({ context, page } = browserOpen);
 });
 
 browser.after(async () => {
 	if (!canRun) return;
-	await within(LIMIT, context?.close() ?? Promise.resolve(), 'close chromium');
+	await browserOpen?.close();
 	await within(LIMIT, served?.close() ?? Promise.resolve(), 'close server');
-	for (const dir of [profile, home]) if (dir) rmSync(dir, { recursive: true, force: true });
+	if (home) rmSync(home, { recursive: true, force: true });
 });
 
 /** Polls the page until `check` holds; each poll has a deadline too. */
@@ -245,7 +206,7 @@ browserTest('exit 3 in the shell: the pane says so; typing after the end is no e
 	await typeLine('echo never');
 	await ask('resize after the end', page.setViewportSize({ width: 1000, height: 700 }));
 	await ask('the page still answers', page.locator('#status').textContent());
-	assert.equal(pageErrors, []);
+	assert.equal(pageErrors(), []);
 });
 
 browserTest('a short program in a terminal: all it printed, then how it ended', async () => {
@@ -255,7 +216,7 @@ browserTest('a short program in a terminal: all it printed, then how it ended', 
 	await ask('click Start', page.click('#start'));
 	await until('exited 0', async () => (await ask('state', page.locator(TERMINAL_PANE).first().getAttribute('data-state'))) === 'ok');
 	await untilLine('its output', (line) => line === 'hello from a terminal');
-	assert.equal(pageErrors, []);
+	assert.equal(pageErrors(), []);
 });
 
 browserTest('Kill on a terminal shell hangs it up (SIGHUP: an interactive shell ignores SIGTERM)', async () => {

@@ -2,41 +2,25 @@
 // playwright-core): the page starts commands, streams their output, lists them and kills one.
 // The screenshot is kept as test/artifacts/ui.png. Without /usr/bin/chromium the browser tests
 // are skipped, with the reason printed.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { type RunningServer, startServer } from '../host/bridge/index.js';
+import { type Browser, buildUi, CHROMIUM, HAVE_CHROMIUM, openBrowser } from './helpers/chromium.js';
 import { eventually, within } from './helpers/deadline.js';
 import { isAlive } from './helpers/proc.js';
 import { testIf } from './helpers/skip.js';
 
 const LIMIT = 20_000;
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const which = (name: string) => ['/usr/bin', '/bin'].map((d) => join(d, name)).find((p) => existsSync(p))!;
 const bin = { echo: which('echo'), sleep: which('sleep'), sh: which('sh') };
-
-/** The page as the repository builds it (npm run build does the same, into dist/ui/). */
-function buildUi(): Promise<void> {
-	return within(
-		LIMIT,
-		new Promise<void>((resolve, reject) =>
-			execFile(process.execPath, ['scripts/build-ui.mjs'], { cwd: ROOT }, (error, _stdout, stderr) =>
-				error ? reject(new Error(`build-ui: ${stderr || error.message}`)) : resolve(),
-			),
-		),
-		'build the page',
-	);
-}
 
 async function serveUi(args: string[] = []): Promise<{ running: RunningServer; stdout: string; stderr: string }> {
 	const out = { stdout: '', stderr: '' };
@@ -88,7 +72,7 @@ const http = suite('serve --ui: the page over HTTP');
 let plain: Awaited<ReturnType<typeof serveUi>>;
 
 http.before(async () => {
-	await buildUi();
+	await buildUi(LIMIT);
 	plain = await serveUi();
 });
 http.after(async () => {
@@ -156,46 +140,20 @@ const browserTest = (name: string, fn: () => Promise<void>) => testIf(browser, H
 let served: Awaited<ReturnType<typeof serveUi>>;
 let context: BrowserContext;
 let page: Page;
-let profile: string;
-const pageErrors: string[] = [];
+let browserOpen: Browser | undefined;
+const pageErrors = (): string[] => browserOpen?.errors ?? [];
 
 browser.before(async () => {
 	if (!HAVE_CHROMIUM) return;
 	served = await serveUi();
-	// A fresh profile; no background traffic (this may run where the network is closed).
-	profile = mkdtempSync(join(tmpdir(), 'pidfd-ui-chromium-'));
-	context = await within(
-		LIMIT,
-		chromium.launchPersistentContext(profile, {
-			executablePath: CHROMIUM,
-			headless: true,
-			viewport: { width: 1100, height: 820 },
-			args: [
-				'--headless',
-				'--no-sandbox',
-				'--disable-gpu',
-				'--disable-quic',
-				'--no-first-run',
-				'--disable-background-networking',
-				'--disable-component-update',
-				'--disable-sync',
-			],
-		}),
-		'launch chromium',
-	);
-	context.setDefaultTimeout(LIMIT);
-	page = context.pages()[0] ?? (await within(LIMIT, context.newPage(), 'new page'));
-	page.on('pageerror', (error) => pageErrors.push(error.message));
-	page.on('console', (message) => {
-		if (/Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
-	});
+	browserOpen = await openBrowser(LIMIT);
+	({ context, page } = browserOpen);
 });
 
 browser.after(async () => {
 	if (!HAVE_CHROMIUM) return;
-	await within(LIMIT, context?.close() ?? Promise.resolve(), 'close chromium');
+	await browserOpen?.close();
 	await within(LIMIT, served?.running.close() ?? Promise.resolve(), 'close server');
-	if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 /** Polls the page until `check` holds; each poll has a deadline too. */
@@ -330,7 +288,7 @@ browserTest('the server stops: the page says so and its processes are gone', asy
 	await until('disconnected', async () => (await page.locator('#status').getAttribute('data-state')) === 'closed');
 	assert.ok(await ask('isDisabled', page.locator('#start').isDisabled()));
 	await eventually(LIMIT, () => !isAlive(Number(pid)), `pid ${pid} killed with its connection`);
-	assert.equal(pageErrors, []);
+	assert.equal(pageErrors(), []);
 });
 
 browser.run();
