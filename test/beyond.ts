@@ -2,8 +2,8 @@
 // has or lacks. Real processes throughout; each check that needs something this machine may
 // lack (unshare, gcc, a writable cgroup2, a kernel feature) is probed before it is registered,
 // and is a uvu skip, with its reason, where it cannot run.
-import { execFile, spawn as nodeSpawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn as nodeSpawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,50 +16,13 @@ import { listChildren } from '../host/kernel/procfs.js';
 import { probeCgroup } from './helpers/cgroup.js';
 import { pidfd } from './helpers/cli.js';
 import { eventually, nextTurn, within } from './helpers/deadline.js';
+import { exec, fixtureReport, withMarker } from './helpers/exec.js';
 import { isAlive } from './helpers/proc.js';
 import { commandExists, testIf } from './helpers/skip.js';
 
 const LIMIT = 15_000;
 const tmp = mkdtempSync(join(tmpdir(), 'pidfd-beyond-'));
 const repo = resolve(import.meta.dirname ?? '.', '..');
-
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env, ms = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-	return within(
-		ms,
-		new Promise((done) => {
-			execFile(file, args, { env, cwd: repo, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
-				done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-			});
-		}),
-		`${file} ${args.join(' ')}`,
-	);
-}
-
-/** The last line of a fixture's stdout, parsed; fails the test with its stderr if it is not JSON. */
-function report(r: { code: number; stdout: string; stderr: string }): Record<string, any> {
-	const line = r.stdout.trim().split('\n').pop() ?? '';
-	let parsed: Record<string, any>;
-	try {
-		parsed = JSON.parse(line);
-	} catch {
-		throw new Error(`fixture printed no report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-	}
-	if (parsed.error) throw new Error(`fixture failed: ${parsed.error}\n${r.stderr}`);
-	assert.is(r.code, 0, r.stderr);
-	return parsed;
-}
-
-/** Pids of live processes whose command line contains `marker`. */
-function withMarker(marker: string): number[] {
-	const pids: number[] = [];
-	for (const name of readdirSync('/proc')) {
-		if (!/^\d+$/.test(name)) continue;
-		try {
-			if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) pids.push(Number(name));
-		} catch {}
-	}
-	return pids;
-}
 
 async function lineOf(stream: NodeJS.ReadableStream): Promise<string> {
 	let text = '';
@@ -86,7 +49,7 @@ const reuseBlocked = commandExists('unshare')
 const reuse = suite('forced pid reuse (unshare -Urpf, ns_last_pid)');
 
 testIf(reuse, !reuseBlocked, reuseBlocked, 'a recycled pid: process.kill hits the newcomer, a stale PidFd and killTree do not', async () => {
-	const r = report(await exec('unshare', ['-Urpf', '--mount-proc', process.execPath, '--import', 'tsx', 'test/fixtures/pid-reuse.ts']));
+	const r = fixtureReport(await exec('unshare', ['-Urpf', '--mount-proc', process.execPath, '--import', 'tsx', 'test/fixtures/pid-reuse.ts']));
 
 	// A: PidFd on a process that is not ours. The pid was given to a newcomer before the KILL
 	// reached the kernel: the pidfd refuses (kill() resolves false: nothing was delivered), the
@@ -413,7 +376,7 @@ async function runOld(): Promise<Record<string, any>> {
 	chmodSync(wrapper, 0o755);
 	const cgroup = cgroups.writable ? cgroupHere('old') : undefined;
 	try {
-		return report(
+		return fixtureReport(
 			await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/old-kernel.ts', ...(cgroup ? [cgroup] : [])], { ...process.env, PIDFD_SIDECAR: wrapper }),
 		);
 	} finally {

@@ -3,8 +3,8 @@
 // the server or another connection's children, and nothing it leaves behind survives it. A
 // kernel that refuses namespaces stops `pidfd serve` at startup, naming the cause and
 // --isolation none. The cwd is resolved beneath --cwd-root by the child (cwdRoot).
-import { execFile, spawn as nodeSpawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn as nodeSpawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +17,7 @@ import { sidecarInfo, spawn } from '../host/index.js';
 import type { PolicyFile } from '../schemas/bridge.js';
 import { CLI } from './helpers/cli.js';
 import { eventually, within } from './helpers/deadline.js';
+import { exec, withMarker } from './helpers/exec.js';
 import { isAlive } from './helpers/proc.js';
 import { commandExists, testIf } from './helpers/skip.js';
 
@@ -56,30 +57,6 @@ async function startBridge(policy: PolicyFile): Promise<{ url: string; bridge: B
 }
 
 const connectTo = (url: string): Promise<RemoteHost> => within(LIMIT, connect(url, { token: TOKEN, WebSocket }), 'connect');
-
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-	return within(
-		60_000,
-		new Promise((done) => {
-			execFile(file, args, { env, cwd: repo }, (error, stdout, stderr) => {
-				done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-			});
-		}),
-		`${file} ${args.join(' ')}`,
-	);
-}
-
-/** Pids of live processes whose command line contains `marker`. */
-function withMarker(marker: string): number[] {
-	const pids: number[] = [];
-	for (const name of readdirSync('/proc')) {
-		if (!/^\d+$/.test(name)) continue;
-		try {
-			if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) pids.push(Number(name));
-		} catch {}
-	}
-	return pids;
-}
 
 // ---
 

@@ -1,46 +1,21 @@
-// spawn(…, { cwdRoot }): the cwd resolved beneath a root by the child itself (openat2
-// RESOLVE_BENEATH, or the O_NOFOLLOW walk of kernels before 5.6), so that no rename between a
-// check and the chdir can lead out of it, and every way out answers the same EPERM whether
-// what lies outside exists or not. Run through test/fixtures/beneath-host.ts, as is and with
-// openat2 hidden by test/fixtures/seccomp-exec.c.
-import { execFile } from 'node:child_process';
+
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PidfdError, spawn } from '../host/index.js';
-import { within } from './helpers/deadline.js';
+import { exec, fixtureReport } from './helpers/exec.js';
 import { commandExists, testIf } from './helpers/skip.js';
 
 const repo = resolve(import.meta.dirname ?? '.', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'pidfd-cwd-root-'));
 const ROUNDS = 200;
 
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-	return within(
-		120_000,
-		new Promise((done) => {
-			execFile(file, args, { env, cwd: repo }, (error, stdout, stderr) => {
-				done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-			});
-		}),
-		`${file} ${args.join(' ')}`,
-	);
-}
-
 async function fixture(name: string, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, any>> {
 	const dir = join(tmp, name);
-	const r = await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/beneath-host.ts', dir, String(ROUNDS)], env);
-	const line = r.stdout.trim().split('\n').pop() ?? '';
-	let parsed: Record<string, any>;
-	try {
-		parsed = JSON.parse(line);
-	} catch {
-		throw new Error(`fixture printed no report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-	}
-	if (parsed.error) throw new Error(parsed.error);
-	return parsed;
+	// 200 rounds of a race, each a spawn: minutes on a loaded machine, not seconds.
+	return fixtureReport(await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/beneath-host.ts', dir, String(ROUNDS)], env, 120_000));
 }
 
 const EPERM = { code: 'EPERM', errno: 1, syscall: 'openat2' };

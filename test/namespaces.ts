@@ -1,18 +1,13 @@
-// spawn(…, { namespaces }): children in new user, pid, mount, ipc and net namespaces, made by
-// the sidecar's clone3. What a namespaced child cannot do to the host (see, open, signal,
-// ptrace), what still works as for any child (kill, timeouts, exit codes, signals, rusage,
-// stdio direct and relayed), and what is left when it ends (nothing). Also as nobody, and on a
-// kernel that refuses user namespaces (test/fixtures/seccomp-exec.c userns).
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InvalidArgumentError, PidfdError, type RunOptions, run, sidecarInfo, spawn } from '../host/index.js';
 import { eventually, within } from './helpers/deadline.js';
+import { exec, fixtureReport, withMarker } from './helpers/exec.js';
 import { runAsNobody } from './helpers/nobody.js';
-import { isAlive } from './helpers/proc.js';
 import { commandExists, testIf } from './helpers/skip.js';
 
 const LIMIT = 15_000;
@@ -28,41 +23,6 @@ const probe = await spawn('true', [], { namespaces: [...NS], stdio: 'ignore' })
 async function sh(script: string, options: Omit<RunOptions, 'encoding'> = {}) {
 	return within(LIMIT, run('sh', ['-c', script], { namespaces: [...NS], encoding: 'utf8', reject: false, ...options }), script);
 }
-
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-	return within(
-		60_000,
-		new Promise((done) => {
-			execFile(file, args, { env, cwd: repo }, (error, stdout, stderr) => {
-				done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-			});
-		}),
-		`${file} ${args.join(' ')}`,
-	);
-}
-
-/** Pids of live processes whose command line contains `marker`. */
-function withMarker(marker: string): number[] {
-	const pids: number[] = [];
-	for (const name of readdirSync('/proc')) {
-		if (!/^\d+$/.test(name)) continue;
-		try {
-			if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker) && isAlive(Number(name))) pids.push(Number(name));
-		} catch {}
-	}
-	return pids;
-}
-
-const fixtureReport = (r: { code: number; stdout: string; stderr: string }): Record<string, any> => {
-	const line = r.stdout.trim().split('\n').pop() ?? '';
-	try {
-		const parsed = JSON.parse(line) as Record<string, any>;
-		if (parsed.error) throw new Error(parsed.error);
-		return parsed;
-	} catch (error) {
-		throw new Error(`fixture: ${(error as Error).message} (exit ${r.code})\n${r.stdout}\n${r.stderr}`);
-	}
-};
 
 // ---
 
