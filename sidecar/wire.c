@@ -88,12 +88,23 @@ static int rd_strv(struct wire_rd *r, char **vec, uint32_t count, char **arena,
 	return 0;
 }
 
+/* An absolute path (the cgroup, the cwd's root): anything relative would name a place that
+ * depends on the sidecar's own cwd. */
+static int rd_abs_path(struct wire_rd *r, char **out, char **arena, const char *arena_end)
+{
+	*out = wire_rd_str(r, arena, arena_end);
+	if (r->err)
+		return r->err;
+	return (*out)[0] == '/' ? 0 : EINVAL;
+}
+
 int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 		     const struct spawn_mem *mem, const char **why)
 {
 	struct wire_rd r = { .p = body, .left = n };
 	char *arena = mem->arena, *arena_end = mem->arena + mem->arena_size;
 	uint32_t i, argc, envc;
+	int err;
 
 	memset(req, 0, sizeof(*req));
 	req->flags = wire_rd_u32(&r);
@@ -234,11 +245,9 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 
 	if (req->flags & SPAWN_CGROUP) {
 		*why = "cgroup";
-		req->cgroup = wire_rd_str(&r, &arena, arena_end);
-		if (r.err)
-			return r.err;
-		if (req->cgroup[0] != '/')
-			return EINVAL;
+		err = rd_abs_path(&r, &req->cgroup, &arena, arena_end);
+		if (err)
+			return err;
 	}
 
 	if (req->flags & SPAWN_NAMESPACES) {
@@ -260,11 +269,9 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 
 	if (req->flags & SPAWN_CWD_BENEATH) {
 		*why = "root";
-		req->root = wire_rd_str(&r, &arena, arena_end);
-		if (r.err)
-			return r.err;
-		if (req->root[0] != '/')
-			return EINVAL;
+		err = rd_abs_path(&r, &req->root, &arena, arena_end);
+		if (err)
+			return err;
 	}
 
 	*why = "stdio";
