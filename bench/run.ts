@@ -7,8 +7,12 @@
  *   npm run bench -- --quick           # 1 small round (~1 min), results under bench/results/quick.tmp/
  *   npm run bench -- --rounds 5 --only floor,pidfd-node,bun --workloads seq,kill
  *   npm run bench -- --trace           # PIDFD_TRACE=1: where pidfd's time goes, stage by stage
+ *
+ * A full or quick run (no --only, no --trace; or `scripts` among --workloads) ends with the
+ * scripts section, bench/scripts/run.ts: runSync beside the runtimes' synchronous spawns and
+ * a 3-stage kernel pipeline beside sh -c, written to scripts.md beside latest.md.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
@@ -63,9 +67,11 @@ const { values: opts } = parseArgs({
 const trace = opts.trace;
 const mode = opts.quick ? 'quick' : 'full';
 const rounds = Number(opts.rounds ?? (opts.quick ? 1 : 3));
-const workloads = opts.workloads ? (opts.workloads.split(',') as Workload[]) : trace ? (['seq', 'kill'] as Workload[]) : WORKLOADS;
+const asked = opts.workloads?.split(',');
+const scripts = asked ? asked.includes('scripts') : !trace && !opts.only;
+const workloads = asked ? (asked.filter((w) => w !== 'scripts') as Workload[]) : trace ? (['seq', 'kill'] as Workload[]) : WORKLOADS;
 const outDir = opts.out ?? join(ROOT, 'bench', 'results', opts.quick ? 'quick.tmp' : '');
-for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; one of ${WORKLOADS.join(', ')}`);
+for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}; one of ${WORKLOADS.join(', ')}, scripts`);
 
 const started = performance.now();
 // Other work on the machine skews everything: the report states the load we started under.
@@ -160,6 +166,16 @@ console.log(`\n${md}`);
 console.log(
 	`wrote ${['latest.json', 'latest.md', 'latest.svg'].map((f) => relative(process.cwd(), join(outDir, f))).join(', ')} in ${elapsedSec.toFixed(0)} s`,
 );
+if (scripts) runScriptsSection();
+
+/** The scripts section in its own process, with this run's rounds and sizes. */
+function runScriptsSection(): void {
+	const sizes = opts.quick ? ['--n', '30', '--bytes', String(16 * 1024 * 1024)] : [];
+	const args = ['--import', 'tsx', join(ROOT, 'bench', 'scripts', 'run.ts'), '--rounds', String(rounds), ...sizes, '--out', join(outDir, 'scripts.md')];
+	console.log(`\npidfd bench: scripts (runSync, kernel pipelines)`);
+	const done = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
+	if (done.status !== 0) console.log(`scripts section failed: ${done.signal ?? `exit ${done.status}`}`);
+}
 
 /** One tiny task per peer first: a peer that cannot run at all is reported, not retried. */
 async function preflight(): Promise<void> {

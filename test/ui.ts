@@ -166,9 +166,11 @@ const count = (selector: string) => within(LIMIT, page.locator(selector).count()
 async function startFromPage(program: string, args: string): Promise<void> {
 	await within(LIMIT, page.selectOption('#program', program), 'select program');
 	await within(LIMIT, page.fill('#args', args), 'fill args');
-	const before = await count('#outputs .pane');
+	// A new pane is a new newest id: the count alone stays put once ended panes are at their cap.
+	const newestId = () => count('#outputs .pane').then((n) => (n ? page.locator('#outputs .pane').first().getAttribute('id') : null));
+	const before = await ask('newest pane', newestId());
 	await within(LIMIT, page.click('#start'), 'click Start');
-	await until(`a pane for ${program} ${args}`, async () => (await count('#outputs .pane')) > before || !(await page.locator('#spawn-error').isHidden()));
+	await until(`a pane for ${program} ${args}`, async () => (await newestId()) !== before || !(await page.locator('#spawn-error').isHidden()));
 	assert.ok(await ask('isHidden', page.locator('#spawn-error').isHidden()), await text('#spawn-error'));
 }
 
@@ -221,6 +223,27 @@ browserTest('one stream alone is bounded too: 640 KiB of `yes` keeps the pane at
 	);
 	console.log(`    640 KiB of one stream: ${shown} characters kept in the pane`);
 	assert.ok(shown > 0 && shown <= 256 * 1024, `${shown} characters`);
+});
+
+browserTest('ended panes are bounded: past 16 the oldest leave the page, the newest stay', async () => {
+	for (let i = 0; i < 20; i++) {
+		await within(LIMIT, page.selectOption('#program', bin.echo), 'select program');
+		await within(LIMIT, page.fill('#args', `pane ${i}`), 'fill args');
+		await within(LIMIT, page.click('#start'), 'click Start');
+		await until(`pane ${i} exited`, async () => {
+			const newest = page.locator('#outputs .pane').first();
+			return (
+				(await ask('text', newest.locator('pre').textContent())) === `pane ${i}\n` &&
+				(await ask('meta', newest.locator('.meta').textContent()))!.endsWith('exited 0')
+			);
+		});
+	}
+	assert.is(await count('#outputs .pane'), 16);
+	const texts = await ask('pane texts', page.locator('#outputs .pane pre').allTextContents());
+	assert.equal(
+		texts,
+		Array.from({ length: 16 }, (_, k) => `pane ${19 - k}\n`),
+	);
 });
 
 browserTest('stdout and stderr both stream into the pane, told apart', async () => {

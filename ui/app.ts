@@ -17,6 +17,11 @@ const TOKEN_KEY = 'pidfd.token';
 const POLL_MS = 500;
 /** Output kept per pane; older text is dropped beyond it. */
 const MAX_OUTPUT_CHARS = 256 * 1024;
+/**
+ * Ended panes kept on the page, newest first; older ones are removed (a terminal's screen and
+ * scrollback freed with them), so a page left open for days holds a bounded amount.
+ */
+const MAX_ENDED_PANES = 16;
 
 const byId = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const status = byId<HTMLParagraphElement>('status');
@@ -51,7 +56,12 @@ interface Started {
 interface Pane {
 	root: HTMLDetailsElement;
 	meta: HTMLSpanElement;
+	/** Frees what the pane holds beyond its elements (a terminal's xterm). */
+	dispose?: () => void;
 }
+
+/** Ended panes, oldest first. */
+const ended: Pane[] = [];
 
 /** The text view: stdout and stderr as text, trimmed to MAX_OUTPUT_CHARS. */
 interface TextPane extends Pane {
@@ -306,6 +316,7 @@ async function startInTerminal(connected: RemoteHost, file: string, args: string
 		throw error;
 	}
 	const shown = view;
+	pane.dispose = () => shown.dispose();
 	track(child, pane, 'SIGHUP', () => shown.end());
 	shown.connect(child.terminal!, (cols, rows) => {
 		pane.root.dataset.cols = String(cols);
@@ -329,15 +340,28 @@ function track(child: RemoteChild, pane: Pane, killSignal: Started['killSignal']
 			pane.root.dataset.state = exit.status === 'signaled' ? 'killed' : exit.code === 0 ? 'ok' : 'failed';
 			started.delete(child.pid);
 			onEnd();
+			retire(pane);
 			wake();
 		},
 		() => {
 			pane.meta.textContent = `pid ${child.pid} · connection lost`;
 			started.delete(child.pid);
 			onEnd();
+			retire(pane);
 		},
 	);
 	wake();
+}
+
+/** Counts an ended pane; past MAX_ENDED_PANES the oldest ended one leaves the page. */
+function retire(pane: Pane): void {
+	ended.push(pane);
+	while (ended.length > MAX_ENDED_PANES) {
+		const old = ended.shift()!;
+		old.dispose?.();
+		old.root.remove();
+		for (const [key, value] of panes) if (value === old) panes.delete(key);
+	}
 }
 
 function makePane(file: string, args: string[], body: HTMLElement): Pane {
