@@ -4,7 +4,6 @@
 //
 // Times are µs of CLOCK_MONOTONIC, the clock the sidecar reads too (Node's hrtime is it), so
 // host and sidecar stamps of one request can be subtracted.
-import process from 'node:process';
 
 /** Read once, at load: a later change of the environment does not turn tracing on or off. */
 export const tracing: boolean = readFlag();
