@@ -17,7 +17,8 @@ import { sidecarInfo, spawn } from '../host/index.js';
 import type { PolicyFile } from '../schemas/bridge.js';
 import { CLI } from './helpers/cli.js';
 import { eventually, within } from './helpers/deadline.js';
-import { exec, withMarker } from './helpers/exec.js';
+import { exec, fixtureReport, withMarker } from './helpers/exec.js';
+import { runAsNobody } from './helpers/nobody.js';
 import { isAlive } from './helpers/proc.js';
 import { commandExists, testIf } from './helpers/skip.js';
 
@@ -114,6 +115,25 @@ testIf(iso, !probe, probe, "a backgrounded process dies with its shell: sh -c 's
 		await host.close();
 		await server.stop();
 	}
+});
+
+const asRoot = process.getuid?.() === 0 ? probe : 'needs root to become nobody';
+testIf(iso, !asRoot, asRoot, 'the same attack on a server running as nobody, whose children have its own uid outside', async () => {
+	const r = fixtureReport(await within(60_000, runAsNobody('test/fixtures/bridge-isolation-attack.ts'), 'the server as nobody'));
+	console.log(`    as nobody: ${r.isolation}; the attacker saw ${JSON.stringify(r.lines)}`);
+	assert.is(r.uid, 65534);
+	assert.match(r.isolation, /^namespaces \(user, pid, mount, ipc/);
+	assert.is(r.lines[0], '65534', 'nobody inside');
+	assert.ok(Number(r.lines[1]) <= 4, `processes in /proc: ${r.lines[1]}`);
+	assert.equal(r.lines.slice(2), ['environ=1', 'fds=2', 'sidecar=2', 'kill-server=1', 'stop-other=1', 'kill-sidecar=1']);
+	assert.is(r.victimState, 'S', "the other connection's child was not stopped");
+	assert.is(r.victimSignal, 'SIGTERM');
+	assert.ok(r.sidecarAlive, 'the sidecar lives on');
+	// The control: the same server with --isolation none, and the same reads succeed.
+	const open = fixtureReport(
+		await within(60_000, runAsNobody('test/fixtures/bridge-isolation-attack.ts', ['--isolation', 'none']), 'the server as nobody, unisolated'),
+	);
+	assert.equal(open.lines.slice(2), ['environ=0', 'fds=0', 'sidecar=0', 'kill-server=0']);
 });
 
 iso.run();
