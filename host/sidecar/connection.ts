@@ -267,19 +267,24 @@ export class Sidecar {
 			if (!pending) throw new ProtocolError(`reply ${frame.type} to unknown request ${frame.id}`);
 			if (traceLog) traceLog.replied(frame.id, frame.type === MessageType.SPAWNED ? eventHandle(frame.body) : 0, traceNow());
 			this.#pending.delete(frame.id);
-			this.unref();
-			if (frame.type === MessageType.ERROR) pending.reject(decodeError(frame.body, pending.pid));
-			else if (frame.type === MessageType.UNIMPLEMENTED)
-				pending.reject(new PidfdError('ENOSYS', 'pidfd: the sidecar does not implement this request (a newer host than sidecar?)'));
-			else {
-				let value: unknown;
-				try {
-					value = pending.decode(frame);
-				} catch (error) {
-					pending.reject(error as Error);
-					return;
+			// Released after the decoding: a SPAWNED reply's Child takes its own reference
+			// first, so the count does not touch 0 and the handles are not unref'd and ref'd again.
+			try {
+				if (frame.type === MessageType.ERROR) pending.reject(decodeError(frame.body, pending.pid));
+				else if (frame.type === MessageType.UNIMPLEMENTED)
+					pending.reject(new PidfdError('ENOSYS', 'pidfd: the sidecar does not implement this request (a newer host than sidecar?)'));
+				else {
+					let value: unknown;
+					try {
+						value = pending.decode(frame);
+					} catch (error) {
+						pending.reject(error as Error);
+						return;
+					}
+					pending.resolve(value);
 				}
-				pending.resolve(value);
+			} finally {
+				this.unref();
 			}
 			return;
 		}
