@@ -156,7 +156,10 @@ let lastHostEnv: { names: string[]; values: string[]; list: readonly string[] } 
 function hostEnvList(): readonly string[] {
 	try {
 		const env = process.env; // Deno asks for --allow-env
-		const names = Object.keys(env);
+		// Object.keys asks Node's interceptor, per name, whether it is enumerable (another
+		// getenv() each); on Node every variable is, so the names alone give the same list.
+		// Bun and Deno list other names this way, so they keep Object.keys.
+		const names = runtime === 'node' ? Object.getOwnPropertyNames(env) : Object.keys(env);
 		const values: string[] = [];
 		const last = lastHostEnv;
 		let same = names.length === last.names.length;
