@@ -1,4 +1,8 @@
-
+// spawn(…, { cwdRoot }): the cwd resolved beneath a root by the child itself (openat2
+// RESOLVE_BENEATH, or the O_NOFOLLOW walk of kernels before 5.6), so that no rename between a
+// check and the chdir can lead out of it, and every way out answers the same EPERM whether
+// what lies outside exists or not. Run through test/fixtures/beneath-host.ts, as is and with
+// openat2 hidden by test/fixtures/seccomp-exec.c.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

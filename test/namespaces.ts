@@ -1,4 +1,8 @@
-
+// spawn(…, { namespaces }): children in new user, pid, mount, ipc and net namespaces, made by
+// the sidecar's clone3. What a namespaced child cannot do to the host (see, open, signal,
+// ptrace), what still works as for any child (kill, timeouts, exit codes, signals, rusage,
+// stdio direct and relayed), and what is left when it ends (nothing). Also as nobody, and on a
+// kernel that refuses user namespaces (test/fixtures/seccomp-exec.c userns).
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
