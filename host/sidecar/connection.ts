@@ -251,11 +251,13 @@ export class Sidecar {
 			stdin.cork();
 			process.nextTick(() => {
 				this.#corked = false;
-				stdin.uncork();
+				// Stamped as the write is issued, not after it returns: on another CPU the
+				// sidecar can read the bytes before this thread is back from the syscall.
 				if (traceLog && this.#tracedCorked.length) {
 					traceLog.written(this.#tracedCorked, traceNow());
 					this.#tracedCorked = [];
 				}
+				stdin.uncork();
 			});
 		}
 		stdin.write(frame);
