@@ -10,6 +10,7 @@
  *   kill N             SIGKILL a running sleep, until its exit is observed
  *   capture BYTES      read `head -c BYTES /dev/zero` into memory
  *   many N PROBE       N live sleeps; spawn latency next to them; kill and reap them
+ *   fanout N BYTES     N children at once, each `head -c BYTES /dev/zero`, all captured
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -248,6 +249,58 @@ static int run_capture(long bytes)
 	return 0;
 }
 
+/* N captures at once: one epoll over the N read ends, each drained into its own buffer. */
+static int run_fanout(int n, long bytes)
+{
+	char count[32];
+	char *argv[] = { "/usr/bin/head", "-c", count, "/dev/zero", NULL };
+	struct capture { int rd, pidfd; long got; char *buf; } *c = calloc(n, sizeof(*c));
+	int ep = epoll_create1(EPOLL_CLOEXEC), open_ends = n;
+	struct epoll_event evs[64];
+	double t0;
+
+	if (access(argv[0], X_OK) != 0)
+		argv[0] = "/bin/head";
+	snprintf(count, sizeof(count), "%ld", bytes);
+	t0 = now_us();
+	for (int i = 0; i < n; i++) {
+		int p[2];
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return perror("pipe2"), 1;
+		/* Only our end: the flag is per open file, and head must block on a full pipe. */
+		fcntl(p[0], F_SETFL, O_NONBLOCK);
+		c[i].pidfd = spawn(argv, p[1]);
+		close(p[1]);
+		c[i].rd = p[0];
+		c[i].buf = malloc(bytes + 1);
+		epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	}
+	while (open_ends) {
+		int k = epoll_wait(ep, evs, 64, -1);
+
+		for (int j = 0; j < k; j++) {
+			struct capture *e = &c[evs[j].data.u32];
+			ssize_t r;
+
+			while ((r = read(e->rd, e->buf + e->got, bytes + 1 - e->got)) > 0)
+				e->got += r;
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				close(e->rd); /* drops it from the epoll set */
+				reap(e->pidfd);
+				open_ends--;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (c[i].got != bytes)
+			return fprintf(stderr, "floor: child %d: captured %ld of %ld bytes\n", i, c[i].got, bytes), 1;
+	}
+	printf("{\"wallMs\":%.1f}\n", (now_us() - t0) / 1e3);
+	return 0;
+}
+
 static double probe_p50(int n)
 {
 	double *lat = calloc(n, sizeof(double));
@@ -291,7 +344,7 @@ int main(int argc, char **argv)
 	long a = argc > 2 ? atol(argv[2]) : 0, b = argc > 3 ? atol(argv[3]) : 0;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: floor seq|flight|kill|capture|many N [M]\n");
+		fprintf(stderr, "usage: floor seq|flight|kill|capture|many|fanout N [M]\n");
 		return 2;
 	}
 	/* 1,000 live children means 1,000 pidfds: lift the soft limit the way Node does at start. */
@@ -310,6 +363,8 @@ int main(int argc, char **argv)
 		return run_capture(a);
 	if (!strcmp(argv[1], "many"))
 		return run_many(a, b);
+	if (!strcmp(argv[1], "fanout"))
+		return run_fanout(a, b);
 	fprintf(stderr, "floor: unknown workload %s\n", argv[1]);
 	return 2;
 }

@@ -34,6 +34,7 @@ export const METRICS: Metric[] = [
 	{ workload: 'many', key: 'idleP50Us', label: 'spawn p50, idle', unit: 'µs', better: 'lower' },
 	{ workload: 'many', key: 'loadedP50Us', label: 'spawn p50, sleeps alive', unit: 'µs', better: 'lower' },
 	{ workload: 'many', key: 'loadedRatio', label: 'spawn p50 sleeps alive / idle', unit: '×', better: 'lower', headline: true },
+	{ workload: 'fanout', key: 'wallMs', label: 'concurrent 1 MiB captures, wall', unit: 'ms', better: 'lower', headline: true },
 ];
 
 /** Medians: peer id → workload → key → value. */
@@ -86,6 +87,29 @@ export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
 		atLeast('capture ≥ 2× Node child_process', capNode, 2.0, times(capNode)),
 		atMost('1,000 children: host RSS growth ≤ 5 MB', me('many', 'hostRssGrowthMiB') * 1.048576, 5, `${fmt(me('many', 'hostRssGrowthMiB') * 1.048576, 1)} MB`),
 		atMost('1,000 children: sidecar RSS ≤ 2 MB', me('many', 'helperRssMiB') * 1.048576, 2, `${fmt(me('many', 'helperRssMiB') * 1.048576, 2)} MB`),
+		...relayTargets(m),
+	];
+}
+
+/** The relay transport's targets: against the direct path on Node and Deno's own API. */
+function relayTargets(m: Medians): Target[] {
+	const v = (peer: string, w: Workload, key: string) => value(m, peer, w, key);
+	const times = (x: number) => `${fmt(x, 2)}×`;
+	const relayNode = v('pidfd-node-relay', 'capture', 'mibPerSec') / v('pidfd-node', 'capture', 'mibPerSec');
+	const relayDeno = v('pidfd-deno', 'capture', 'mibPerSec') / v('deno', 'capture', 'mibPerSec');
+	const direct = v('pidfd-node', 'fanout', 'wallMs');
+	const others = ['pidfd-node-relay', 'pidfd-bun', 'pidfd-bun-relay', 'pidfd-deno']
+		.map((p) => [p, v(p, 'fanout', 'wallMs') / direct] as const)
+		.filter(([, x]) => Number.isFinite(x));
+	const worst = others.reduce<readonly [string, number]>((a, b) => (b[1] > a[1] ? b : a), ['', Number.NEGATIVE_INFINITY]);
+	return [
+		{ text: 'relay capture ≥ 0.8× the direct path (Node)', measured: times(relayNode), pass: Number.isFinite(relayNode) ? relayNode >= 0.8 : null },
+		{ text: 'relay capture on Deno ≥ 1.0× Deno.Command', measured: times(relayDeno), pass: Number.isFinite(relayDeno) ? relayDeno >= 1.0 : null },
+		{
+			text: 'concurrent captures: every runtime and transport within 1.5× of Node direct (wall)',
+			measured: worst[0] ? `worst ${times(worst[1])} (${worst[0]})` : '—',
+			pass: worst[0] ? worst[1] <= 1.5 : null,
+		},
 	];
 }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(join(ROOT, 'package.json'));
 
-export type Workload = 'seq' | 'flight' | 'kill' | 'capture' | 'many';
+export type Workload = 'seq' | 'flight' | 'kill' | 'capture' | 'many' | 'fanout';
 export type Params = Record<string, number>;
 
 export interface Peer {
@@ -80,6 +80,7 @@ function floorArgs(w: Workload, p: Params): string[] {
 		kill: [p.n],
 		capture: [p.bytes],
 		many: [p.n, p.probe],
+		fanout: [p.n, p.bytes],
 	};
 	return [w, ...args[w].map(String)];
 }

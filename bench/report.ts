@@ -67,7 +67,7 @@ export function markdown(r: ReportInput): string {
 		lines.push('');
 	}
 
-	lines.push("## The issue's targets (pidfd on Node)", '');
+	lines.push('## Targets (pidfd on Node unless named)', '');
 	lines.push('| target | measured | met |', '|---|--:|:-:|');
 	for (const t of targets(r.medians)) lines.push(`| ${t.text} | ${t.measured} | ${t.pass === null ? 'n/a' : t.pass ? 'yes' : '**no**'} |`);
 	lines.push('');
@@ -87,7 +87,7 @@ export function markdown(r: ReportInput): string {
 	lines.push(
 		'```sh',
 		'npm install        # builds dist/ and installs the peers (bun, deno, execa)',
-		'npm run bench      # about 4 minutes on 2 cores',
+		'npm run bench      # about 15 minutes on 2 cores, with the scripts section',
 		'npm run bench -- --quick   # one small round, ~30 s',
 		'```',
 		'',

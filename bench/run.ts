@@ -23,7 +23,7 @@ import { type Params, type Peer, peers as allPeers, ROOT, versions, type Workloa
 import { markdown } from './report.js';
 import { median } from './stats.js';
 
-const WORKLOADS: Workload[] = ['seq', 'flight', 'kill', 'capture', 'many'];
+const WORKLOADS: Workload[] = ['seq', 'flight', 'kill', 'capture', 'many', 'fanout'];
 
 /** Sizes per mode. Full: the issue's; quick: enough to see every path work. */
 const SIZES: Record<'full' | 'quick', Record<Workload, Params>> = {
@@ -33,6 +33,7 @@ const SIZES: Record<'full' | 'quick', Record<Workload, Params>> = {
 		kill: { n: 200, warmup: 20 },
 		capture: { bytes: 256 * 1024 * 1024 },
 		many: { n: 1000, probe: 200, inflight: 64 },
+		fanout: { n: 256, bytes: 1024 * 1024 },
 	},
 	quick: {
 		seq: { n: 100, warmup: 10, block: 30 },
@@ -40,6 +41,7 @@ const SIZES: Record<'full' | 'quick', Record<Workload, Params>> = {
 		kill: { n: 30, warmup: 5 },
 		capture: { bytes: 16 * 1024 * 1024 },
 		many: { n: 100, probe: 30, inflight: 64 },
+		fanout: { n: 32, bytes: 1024 * 1024 },
 	},
 };
 
@@ -242,6 +244,7 @@ function summary(r: Record<string, number | null>): string {
 		show('mibPerSec', 'MiB/s'),
 		show('startMs', 'ms start'),
 		show('killMs', 'ms kill'),
+		show('wallMs', 'ms wall'),
 		show('hostRssGrowthMiB', 'MiB host', 1),
 		show('loadedRatio', '× loaded', 2),
 	]

@@ -144,6 +144,21 @@ const WORKLOADS: Record<string, (a: Adapter, p: Params) => Promise<Result>> = {
 		const killMs = performance.now() - t1;
 		return { startMs, hostRssGrowthMiB, helperRssMiB, idleP50Us: idle, loadedP50Us: loaded, loadedRatio: loaded / idle, killMs };
 	},
+
+	/**
+	 * (7) `n` captures of `bytes` each, all started at once: wall time until every one has
+	 * resolved with all its bytes. Many streams in flight together, where a relay multiplexes
+	 * them over one connection and direct pipes each have their own.
+	 */
+	async fanout(a, { n = 256, bytes = 1024 * 1024 }) {
+		await a.capture('head', ['-c', '1M', '/dev/zero'], 2 * 1024 * 1024); // warm-up
+		const t0 = performance.now();
+		const got = await Promise.all(Array.from({ length: n }, () => a.capture('head', ['-c', String(bytes), '/dev/zero'], bytes + 1)));
+		const wallMs = performance.now() - t0;
+		const short = got.findIndex((g) => g !== bytes);
+		if (short >= 0) throw new Error(`capture ${short} got ${got[short]} of ${bytes} bytes`);
+		return { wallMs };
+	},
 };
 
 /**
