@@ -380,3 +380,50 @@ int handle_resize(uint32_t id, const uint8_t *b, size_t n)
 		return reply_error(id, errno, SC_IOCTL, NULL);
 	return reply_ok(id);
 }
+
+/* What cfmakeraw() clears, per flag word; raw mode off sets them as a new pty has them. */
+#define RAW_IFLAG	(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON)
+#define RAW_OFLAG	(OPOST)
+#define RAW_LFLAG	(ECHO | ECHONL | ICANON | ISIG | IEXTEN)
+#define COOKED_IFLAG	(ICRNL | IXON)
+#define COOKED_OFLAG	(OPOST)
+#define COOKED_LFLAG	(ECHO | ICANON | ISIG | IEXTEN)
+
+/*
+ * RAW: u32 handle · u32 on. The terminal's line discipline raw (as
+ * cfmakeraw: bytes pass as typed, no echo, no signals from ^C, no CR/NL
+ * translation) or back to a new pty's cooked defaults. Termios requests on a
+ * pty master act on its slave, whose discipline the child's input crosses.
+ */
+int handle_raw(uint32_t id, const uint8_t *b, size_t n)
+{
+	struct relay *r;
+	struct termios t;
+	uint32_t on;
+
+	if (n != 8)
+		return reply_error(id, EINVAL, SC_NONE, "RAW body");
+	on = wire_get_u32(b + 4);
+	if (on > 1)
+		return reply_error(id, EINVAL, SC_NONE, "on");
+	r = relay_find(wire_get_u32(b), 1);
+	if (!r || r->to_child)
+		return reply_error(id, EBADF, SC_IOCTL, "no terminal with that handle");
+	if (sys_ioctl(r->pipe, TCGETS, &t) < 0)
+		return reply_error(id, errno, SC_IOCTL, NULL);
+	if (on) {
+		t.c_iflag &= ~(tcflag_t)RAW_IFLAG;
+		t.c_oflag &= ~(tcflag_t)RAW_OFLAG;
+		t.c_lflag &= ~(tcflag_t)RAW_LFLAG;
+		t.c_cflag = (t.c_cflag & ~(tcflag_t)(CSIZE | PARENB)) | CS8;
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+	} else {
+		t.c_iflag |= COOKED_IFLAG;
+		t.c_oflag |= COOKED_OFLAG;
+		t.c_lflag |= COOKED_LFLAG;
+	}
+	if (sys_ioctl(r->pipe, TCSETS, &t) < 0)
+		return reply_error(id, errno, SC_IOCTL, NULL);
+	return reply_ok(id);
+}

@@ -505,6 +505,7 @@ void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n)
 	case MSG_SHUT:		fn = handle_shut; break;
 	case MSG_CREDIT:	fn = handle_credit; break;
 	case MSG_RESIZE:	fn = handle_resize; break;
+	case MSG_RAW:		fn = handle_raw; break;
 	default:
 		p = out_frame(MSG_UNIMPLEMENTED, h->id, 4);
 		p = wire_put_u16(p, h->type);

@@ -119,6 +119,7 @@ int handle_write(uint32_t id, const uint8_t *body, size_t n);
 int handle_shut(uint32_t id, const uint8_t *body, size_t n);
 int handle_credit(uint32_t id, const uint8_t *body, size_t n);
 int handle_resize(uint32_t id, const uint8_t *body, size_t n);
+int handle_raw(uint32_t id, const uint8_t *body, size_t n);
 
 /* once.c: the one-shot mode of synchronous runs (--once) */
 extern bool once_mode;

@@ -40,6 +40,7 @@ enum {
 	MSG_SHUT		= 108,	/* relay: end one relayed stream */
 	MSG_CREDIT		= 109,	/* relay: id 0, never answered */
 	MSG_RESIZE		= 110,	/* a terminal's window size */
+	MSG_RAW			= 111,	/* a terminal's raw mode on or off */
 	MSG_OK			= 200,
 	MSG_ERROR		= 201,
 	MSG_SPAWNED		= 202,

@@ -21,10 +21,11 @@ function expectAll(results: Awaited<ReturnType<typeof fixture>>): void {
 	assert.equal(v('kill'), { pidSet: true, exit: { exitCode: 0, signal: 15 } });
 	assert.equal(v('resize'), { size: '50 120' });
 	assert.equal(v('a program that does not exist'), { exit: { exitCode: 1 }, error: 'ENOENT' });
+	assert.equal(v('setRawMode'), { isRaw: true, flags: ['-echo', '-icanon', '-isig'], echoed: false, code: 0 });
 }
 
 const built = existsSync('dist/pty.mjs');
-const shim = suite('pidfd/pty: the node-pty surface on every runtime');
+const shim = suite('pidfd/pty: the node-pty surface on every runtime (and setRawMode)');
 
 testIf(shim, built, 'dist/pty.mjs is not built (npm run build)', 'Node', async () => {
 	expectAll(await fixture(process.execPath, [FIXTURE]));

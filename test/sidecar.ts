@@ -501,6 +501,19 @@ async function drain(sc: Sidecar, handle: number, sidecarFd: number): Promise<st
 	return out;
 }
 
+late('RAW: a body not 8 bytes or on > 1 is EINVAL; a handle with no terminal is EBADF', async ({ sc }) => {
+	const raw = (...words: number[]) => sc.request(T.RAW, Buffer.concat(words.map(u32)));
+	expectError(await sc.request(T.RAW, u32(1)), EINVAL, SC.none, 'RAW body');
+	expectError(await raw(1, 1, 0), EINVAL, SC.none, 'RAW body');
+	expectError(await raw(1, 2), EINVAL, SC.none, 'on');
+	expectError(await raw(0x7fff_fff0, 1), EBADF, SC.ioctl);
+	// A child without a terminal has no such stream either.
+	const plain = await sc.spawnOk({ argv: ['sleep', '10'] });
+	expectError(await raw(plain.handle, 0), EBADF, SC.ioctl);
+	await sc.kill(plain.handle, 9);
+	await sc.exit(plain.handle);
+});
+
 late('ALIVE: OK while running or stopped, ESRCH once exited', async ({ sc }) => {
 	const s = await sc.spawnOk({ argv: ['sleep', '10'] });
 	assert.is((await alive(sc, s.handle)).type, T.OK);

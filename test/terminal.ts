@@ -124,6 +124,37 @@ interactive('resize() changes what stty reports and the foreground job gets SIGW
 	assert.instance(await child.terminal!.resize(0, 10).catch((e: unknown) => e), InvalidArgumentError);
 });
 
+interactive('setRawMode(true) turns echo, canonical lines and ^C off; false gives them back (Bun: setRawMode)', async () => {
+	// `stty -a` prints each flag, prefixed with '-' when off: read between two markers.
+	const flags = (text: string, mark: string) => {
+		const part = text.slice(text.indexOf(`<${mark}>`), text.indexOf(`</${mark}>`));
+		return Object.fromEntries(['echo', 'icanon', 'isig', 'icrnl', 'opost'].map((f) => [f, new RegExp(`(^|\\s)${f}(\\s|$)`).test(part)]));
+	};
+	const child = await spawn('sh', ['-c', 'echo ready; read a; echo "<raw>"; stty -a; echo "</raw>"; read b; echo "<cooked>"; stty -a; echo "</cooked>"'], {
+		terminal: true,
+	});
+	const out = watch(child);
+	assert.is(child.terminal!.isRaw, false);
+	await eventually(LIMIT, () => out.text().includes('ready'), 'ready');
+	await child.terminal!.setRawMode(true);
+	assert.is(child.terminal!.isRaw, true);
+	child.terminal!.write('typed\n');
+	await eventually(LIMIT, () => out.text().includes('</raw>'), 'stty in raw mode');
+	assert.not.match(out.text(), 'typed', 'no echo in raw mode');
+	assert.equal(flags(out.text(), 'raw'), { echo: false, icanon: false, isig: false, icrnl: false, opost: false });
+	await child.terminal!.setRawMode(false);
+	assert.is(child.terminal!.isRaw, false);
+	child.terminal!.write('again\r');
+	await within(LIMIT, child.wait());
+	await eventually(LIMIT, () => out.text().includes('</cooked>'), 'stty cooked again');
+	assert.match(out.text(), 'again', 'echoed once cooked');
+	assert.equal(flags(out.text(), 'cooked'), { echo: true, icanon: true, isig: true, icrnl: true, opost: true });
+	assert.instance(await child.terminal!.setRawMode('yes' as unknown as boolean).catch((e: unknown) => e), InvalidArgumentError);
+	// The terminal has ended: the sidecar no longer has it.
+	const late = (await child.terminal!.setRawMode(true).catch((e: unknown) => e)) as { code?: string };
+	assert.is(late.code, 'EBADF');
+});
+
 interactive.run();
 
 // ---

@@ -4,13 +4,14 @@
 import { Duplex } from 'node:stream';
 import { InvalidArgumentError } from '../../schemas/errors.js';
 import type { Sidecar } from '../sidecar/connection.js';
-import { encodeResize } from '../sidecar/messages.js';
+import { encodeRaw, encodeResize } from '../sidecar/messages.js';
 import { MessageType } from '../sidecar/protocol.js';
 import type { RelayReadable, RelayWritable } from './relay.js';
 
 export class Terminal extends Duplex {
 	#cols: number;
 	#rows: number;
+	#raw = false;
 
 	/** @internal Built by Child for a `terminal` spawn. */
 	constructor(
@@ -64,6 +65,27 @@ export class Terminal extends Duplex {
 		);
 		this.#cols = cols;
 		this.#rows = rows;
+	}
+
+	/** Whether setRawMode(true) is in force (a new terminal starts cooked). */
+	get isRaw(): boolean {
+		return this.#raw;
+	}
+
+	/**
+	 * The terminal's line discipline raw (as cfmakeraw: what is written reaches the program
+	 * byte by byte, no echo, `\x03` no SIGINT, no CR/NL translation) or back to a new
+	 * terminal's cooked defaults. The program on the terminal may change the mode itself
+	 * (a shell's line editor, `vi`): this sets it as of the call, as `stty raw` would.
+	 */
+	async setRawMode(enabled: boolean): Promise<void> {
+		if (typeof enabled !== 'boolean') throw new InvalidArgumentError(`setRawMode(): enabled must be a boolean, got ${typeof enabled}`);
+		await this.sidecar.call(
+			MessageType.RAW,
+			(w) => encodeRaw(w, this.handle, enabled),
+			() => undefined,
+		);
+		this.#raw = enabled;
 	}
 
 	override _read(): void {

@@ -129,6 +129,11 @@ export function encodeResize(w: FrameWriter, handle: number, cols: number, rows:
 	w.u32(handle).u32(cols).u32(rows);
 }
 
+/** RAW: u32 handle · u32 on (1) or off (0). */
+export function encodeRaw(w: FrameWriter, handle: number, on: boolean): void {
+	w.u32(handle).u32(on ? 1 : 0);
+}
+
 /** CREDIT: u32 handle · u32 fd · u32 bytes the host has consumed and may be sent again. */
 export function encodeCredit(w: FrameWriter, handle: number, fd: number, bytes: number): void {
 	w.u32(handle).u32(fd).u32(bytes);

@@ -19,6 +19,7 @@ export const MessageType = {
 	SHUT: 108,
 	CREDIT: 109,
 	RESIZE: 110,
+	RAW: 111,
 	OK: 200,
 	ERROR: 201,
 	SPAWNED: 202,
