@@ -175,12 +175,14 @@ volume('64 MiB of output arrives whole', async () => {
 	assert.is((await child.wait()).code, 0);
 });
 
-volume('200 terminals opened and closed leave no pty and no fd behind', async () => {
+volume('2,000 terminals opened and closed leave no pty and no fd behind', async () => {
 	const { pid } = await sidecarInfo();
 	const fds = () => readdirSync(`/proc/${pid}/fd`).length;
 	const ptys = () => Number(readFileSync('/proc/sys/kernel/pty/nr', 'utf8'));
-	const before = { fds: fds(), ptys: ptys() };
-	for (let i = 0; i < 200; i += 20) {
+	// The host holds no master (it rides the relay): its fd count is checked all the same.
+	const hostFds = () => readdirSync('/proc/self/fd').length;
+	const before = { fds: fds(), ptys: ptys(), host: hostFds() };
+	for (let i = 0; i < 2000; i += 20) {
 		await within(
 			LIMIT,
 			Promise.all(
@@ -194,6 +196,7 @@ volume('200 terminals opened and closed leave no pty and no fd behind', async ()
 	}
 	await eventually(LIMIT, () => fds() === before.fds, `sidecar fds back to ${before.fds} (now ${fds()})`);
 	await eventually(LIMIT, () => ptys() <= before.ptys, `ptys back to ${before.ptys} (now ${ptys()})`);
+	await eventually(LIMIT, () => hostFds() <= before.host, `host fds back to ${before.host} (now ${hostFds()})`);
 });
 
 volume('writing after the child exited fails through the stream, never as an uncaught throw', async () => {
@@ -257,6 +260,21 @@ cli('our window size follows (SIGWINCH), and our terminal is given back cooked',
 	await eventually(LIMIT, () => /\r\nicanon\r\n/.test(out.text()), `icanon restored (${JSON.stringify(out.text().slice(-200))})`);
 });
 
+cli('SIGTERM to the CLI: passed on to the command, then the report, and our terminal cooked again', async () => {
+	// In the background of a non-interactive sh (same process group, so it may set the
+	// terminal's mode); its stdin named explicitly, as `&` would give it /dev/null.
+	const cliRun = `${process.execPath} --import tsx host/cli/main.ts run --tty -- sh -c 'echo ready; exec sleep 100' </dev/tty`;
+	const outer = await spawn('sh', ['-c', `${cliRun} & echo "cli=$!"; wait $!; stty -a | grep -o -- '-\\?icanon' | head -1`], {
+		terminal: { cols: 70, rows: 20 },
+	});
+	const out = watch(outer);
+	await eventually(LIMIT, () => out.text().includes('ready') && /cli=\d+/.test(out.text()), 'ready');
+	process.kill(Number(/cli=(\d+)/.exec(out.text())![1]), 'SIGTERM');
+	await within(LIMIT, outer.wait());
+	await eventually(LIMIT, () => /\r\nicanon\r\n/.test(out.text()), `icanon restored (${JSON.stringify(out.text().slice(-300))})`);
+	assert.match(out.text(), /killed by SIGTERM/);
+});
+
 cli.run();
 
 // ---
@@ -290,6 +308,51 @@ faults('a host that never reads the terminal blocks the child, with flat memory'
 		await within(LIMIT, child.wait());
 	}
 });
+
+faults(
+	'a child that never reads its terminal: raw, the writer is held back with flat memory; cooked, the line discipline drops what its line cannot hold',
+	async () => {
+		const { pid: sidecar } = await sidecarInfo();
+		const rss = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${sidecar}/status`, 'utf8'))![1]);
+		const chunk = Buffer.alloc(64 * 1024, 0x61);
+		/** Writes up to `total` bytes, waiting for 'drain' when asked; resolves with what was taken. */
+		const feed = (terminal: NonNullable<Child['terminal']>, total: number, progress: { taken: number }) =>
+			(async () => {
+				while (progress.taken < total) {
+					progress.taken += chunk.length;
+					if (!terminal.write(chunk)) await new Promise((resolve) => terminal.once('drain', resolve));
+				}
+			})();
+
+		const raw = await spawn('sleep', ['30'], { terminal: true });
+		await raw.terminal!.setRawMode(true);
+		const before = rss();
+		const rawProgress = { taken: 0 };
+		void feed(raw.terminal!, 64 * 1024 * 1024, rawProgress);
+		let last = -1;
+		// No progress between two looks: held back (the pty's input queue is full, nobody reads it).
+		await eventually(
+			LIMIT,
+			() => {
+				const stuck = rawProgress.taken === last && raw.terminal!.writableLength > 0;
+				last = rawProgress.taken;
+				return stuck;
+			},
+			'the writer held back',
+		);
+		assert.ok(last < 1024 * 1024, `${last} bytes taken before it was held back`);
+		assert.ok(rss() - before < 1024, `sidecar RSS ${before} → ${rss()} KiB`);
+		await raw.kill('SIGKILL');
+		await within(LIMIT, raw.wait());
+
+		const cooked = await spawn('sleep', ['30'], { terminal: true });
+		const cookedProgress = { taken: 0 };
+		await within(LIMIT, feed(cooked.terminal!, 8 * 1024 * 1024, cookedProgress), '8 MiB into a cooked terminal');
+		assert.ok(rss() - before < 1024, `sidecar RSS ${before} → ${rss()} KiB`);
+		await cooked.kill('SIGKILL');
+		await within(LIMIT, cooked.wait());
+	},
+);
 
 faults('the sidecar killed mid-session ends the terminal with its death', async () => {
 	const child = await spawn('sh', ['-i'], { terminal: true, env: { PATH: process.env.PATH, PS1: '$ ' } });
