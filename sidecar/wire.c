@@ -207,14 +207,11 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 				return EINVAL;
 			break;
 		case STDIO_FROM_PIDFD:
-			s->handle = wire_rd_u32(&r);
-			if (r.err)
-				return r.err;
-			if (s->arg < 0 || !s->handle || s->path[0])
-				return EINVAL;
-			break;
 		case STDIO_RELAYED:
-			/* arg: the child fd naming the stream of process `handle` */
+			/*
+			 * arg: the fd of process `handle` to take, or for
+			 * RELAYED the child fd naming its relayed stream.
+			 */
 			s->handle = wire_rd_u32(&r);
 			if (r.err)
 				return r.err;
