@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn as nodeSpawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type Server, createServer, request } from 'node:http';
@@ -11,10 +11,11 @@ import WebSocket from 'ws';
 import { type RemoteHost, RunError, connect } from '../client/index.js';
 import { type Bridge, createBridge } from '../host/bridge/index.js';
 import { type PolicyFile, ServerMessage } from '../schemas/bridge.js';
-import { CLI, pidfd } from './helpers/cli.js';
+import { pidfd } from './helpers/cli.js';
 import { eventually, sleep, within } from './helpers/deadline.js';
 import { isAlive, rssKiB } from './helpers/proc.js';
 import { testIf } from './helpers/skip.js';
+import { serveProcess as serveWith } from './helpers/bridge-server.js';
 
 const LIMIT = 15_000;
 const TOKEN = randomBytes(24).toString('base64url');
@@ -507,39 +508,7 @@ stdio.run();
 // ---
 
 /** `pidfd serve` in its own process, so its memory can be measured alone. */
-async function serveProcess(
-	args: string[],
-	env: Record<string, string> = { PIDFD_TOKEN: TOKEN },
-): Promise<{ proc: ChildProcess; url: string; stderr: () => string; stop(): Promise<void> }> {
-	const proc = nodeSpawn(process.execPath, [...CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-	let stderr = '';
-	proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-	let stdout = '';
-	const line = await within(
-		LIMIT,
-		new Promise<string>((resolve, reject) => {
-			proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-				stdout += chunk;
-				if (stdout.includes('\n')) resolve(stdout);
-			});
-			proc.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-		}),
-		'listening line',
-	);
-	const match = /^listening (\S+)\n$/.exec(line);
-	assert.ok(match, `one listening line, got ${JSON.stringify(line)}`);
-	return {
-		proc,
-		url: match![1]!,
-		stderr: () => stderr,
-		async stop() {
-			if (proc.exitCode !== null) return;
-			const exited = new Promise((resolve) => proc.once('exit', resolve));
-			proc.kill('SIGTERM');
-			await within(LIMIT, exited, 'serve exit');
-		},
-	};
-}
+const serveProcess = (args: string[], env: Record<string, string> = { PIDFD_TOKEN: TOKEN }) => serveWith(args, env);
 
 const backpressure = suite('backpressure: a slow client does not grow the server');
 
