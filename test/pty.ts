@@ -19,6 +19,8 @@ function expectAll(results: Awaited<ReturnType<typeof fixture>>): void {
 	assert.equal(v('size and name'), { lines: ['33 90', 'xterm-color'], tty: true, exit: { exitCode: 0 } });
 	assert.equal(v('interactive sh'), { answered: true, exit: { exitCode: 3 } });
 	assert.equal(v('kill'), { pidSet: true, exit: { exitCode: 0, signal: 15 } });
+	assert.equal(v('^C'), { rc: '130', exit: { exitCode: 0 } });
+	assert.equal(v('64 MiB'), { count: true, other: 0, exit: { exitCode: 0 } });
 	assert.equal(v('resize'), { size: '50 120' });
 	assert.equal(v('a program that does not exist'), { exit: { exitCode: 1 }, error: 'ENOENT' });
 	assert.equal(v('setRawMode'), { isRaw: true, flags: ['-echo', '-icanon', '-isig'], echoed: false, code: 0 });
