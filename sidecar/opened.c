@@ -2,8 +2,9 @@
 /*
  * OPEN: processes the sidecar did not spawn. Their pidfd says when they
  * end; their exit status is someone else's to reap, and the kernel only
- * keeps it (PIDFD_INFO_EXIT) once that parent has. EXITED waits for that a
- * moment, on a timer.
+ * keeps it (PIDFD_INFO_EXIT) once that parent has. EXITED waits for that up
+ * to a second, on a timer: a runtime busy elsewhere (Deno's reaper, on a
+ * loaded machine) took over 100 ms.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,7 +18,7 @@
 #include "sidecar.h"
 #include "sys.h"
 
-#define REAP_GRACE_NS	100000000ll	/* how long an OPENed zombie may wait for its parent */
+#define REAP_GRACE_NS	1000000000ll	/* how long an OPENed zombie may wait for its parent */
 
 /* OPENed zombies in the order they were parked; deadlines only grow. */
 struct parked {
