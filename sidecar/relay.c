@@ -33,7 +33,7 @@ struct relay {
 	uint32_t fd;		/* the child's fd number */
 	int pipe;		/* our end, O_NONBLOCK */
 	bool to_child;
-	bool armed;		/* in the epoll set with interest */
+	bool armed;		/* in the epoll set (only ever with interest) */
 	uint32_t credit;	/* output: bytes we may still send */
 	int next_free;
 };
@@ -63,14 +63,26 @@ static uint64_t relay_tag(const struct relay *r)
 	return (uint64_t)r->handle << 32 | EV_RELAY_BIT | (uint64_t)(r - relays);
 }
 
-/* Sets what epoll watches the pipe for: input, output or nothing. */
+/*
+ * Sets what epoll watches the pipe for: input, output or nothing. Nothing
+ * means out of the set: epoll reports EPOLLHUP and EPOLLERR whatever the
+ * interest, so a pipe kept in with none would wake the loop on every turn
+ * once its other end closed (an unread stream of an exited child spun a
+ * CPU), and an output stream not yet started would be read before SPAWNED.
+ */
 static int relay_arm(struct relay *r, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = relay_tag(r) };
 
-	if (epoll_ctl(epfd, EPOLL_CTL_MOD, r->pipe, &ev) < 0)
+	if (!events) {
+		if (r->armed && epoll_ctl(epfd, EPOLL_CTL_DEL, r->pipe, NULL) < 0)
+			return -errno;
+		r->armed = false;
+		return 0;
+	}
+	if (epoll_ctl(epfd, r->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, r->pipe, &ev) < 0)
 		return -errno;
-	r->armed = events != 0;
+	r->armed = true;
 	return 0;
 }
 
@@ -84,14 +96,13 @@ static void relay_free_one(struct relay *r)
 }
 
 /*
- * Takes `pipe` (our end of the child's fd `fd`) into the relay table and
- * the epoll set. Output streams start with `window` bytes of credit.
- * Returns 0 or -errno; the caller still owns `pipe` on failure.
+ * Takes `pipe` (our end of the child's fd `fd`) into the relay table.
+ * Output streams start with `window` bytes of credit. Returns 0 or -errno;
+ * the caller still owns `pipe` on failure.
  */
 int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t window)
 {
 	struct relay *r;
-	struct epoll_event ev;
 	int flags;
 
 	if (relay_free < 0)
@@ -107,16 +118,9 @@ int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t wi
 	/* RELAY_LAZY: no credit until the host's first CREDIT, i.e. until it first reads. */
 	r->credit = to_child || (window & RELAY_LAZY) ? 0 : (window ? window : RELAY_WINDOW);
 	/*
-	 * In the set with no interest yet: output starts with relay_start(),
-	 * once SPAWNED is out; input waits for a short WRITE.
+	 * Out of the epoll set yet: output starts with relay_start(), once
+	 * SPAWNED is out; input waits for a short WRITE.
 	 */
-	ev.events = 0;
-	ev.data.u64 = relay_tag(r);
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, pipe, &ev) < 0) {
-		r->handle = 0;
-		r->pipe = -1;
-		return -errno;
-	}
 	r->armed = false;
 	relay_free = r->next_free;
 	nrelays++;
@@ -176,7 +180,7 @@ int relay_take(uint32_t handle, uint32_t fd)
 	if (!r)
 		return -EBADF;
 	pipe = r->pipe;
-	if (epoll_ctl(epfd, EPOLL_CTL_DEL, pipe, NULL) < 0)
+	if (r->armed && epoll_ctl(epfd, EPOLL_CTL_DEL, pipe, NULL) < 0)
 		return -errno;
 	r->pipe = -1;
 	relay_free_one(r);

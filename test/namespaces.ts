@@ -153,6 +153,21 @@ iso.run();
 
 const life = suite('namespaces: the child behaves as any child');
 
+testIf(life, !probe, probe, 'a program that prints and exits at once: its terminal and its relayed stdout arrive whole, 100 times each', async () => {
+	// Such a child has written and gone before its SPAWNED (the init reports the exec): the
+	// streams must still start after SPAWNED, or the host drops bytes for a stream it does
+	// not know yet.
+	for (let i = 0; i < 100; i++) {
+		const term = await spawn('echo', ['on the terminal'], { namespaces: [...NS], terminal: true });
+		let text = '';
+		for await (const chunk of term.terminal!) text += chunk;
+		assert.is(text, 'on the terminal\r\n', `terminal, run ${i}`);
+		assert.is((await term.wait()).code, 0);
+		const piped = await within(LIMIT, run('echo', ['through the relay'], { namespaces: [...NS], stdioTransport: 'relay', encoding: 'utf8' }));
+		assert.is(piped.stdout, 'through the relay\n', `relay, run ${i}`);
+	}
+});
+
 testIf(life, !probe, probe, "exit codes and signals are the program's, not its init's", async () => {
 	assert.is((await sh('exit 7')).exit.code, 7);
 	const killed = await sh('kill -USR1 $$');

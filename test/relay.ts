@@ -73,6 +73,25 @@ slow('cat /dev/zero into a stream nobody reads: blocked after a window, not a Gi
 	}
 });
 
+slow('an unread relayed stream of an exited child costs the sidecar no CPU', async () => {
+	const { pid } = await sidecarInfo();
+	const ticks = () => {
+		const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+		return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks
+	};
+	const child = await spawn('sh', ['-c', 'echo unread'], { stdio: ['ignore', 'pipe', 'ignore'], ...relay });
+	await within(LIMIT, child.wait());
+	// Its pipe's writer is gone (EPOLLHUP) while the stream has no credit: the sidecar must not
+	// be woken for it over and over. Half a second is the measuring window, not a wait.
+	const before = ticks();
+	await new Promise((resolve) => setTimeout(resolve, 500));
+	const spent = ticks() - before;
+	assert.ok(spent < 10, `the sidecar used ${spent} ticks of CPU in 500 ms`);
+	let text = '';
+	for await (const chunk of child.stdout!) text += chunk;
+	assert.is(text, 'unread\n');
+});
+
 slow.run();
 
 // ---
