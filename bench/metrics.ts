@@ -67,7 +67,6 @@ export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
 	const me = (w: Workload, key: string) => v(subject, w, key);
 	const atLeast = (text: string, x: number, min: number, show: string): Target => ({ text, measured: show, pass: Number.isFinite(x) ? x >= min : null });
 	const atMost = (text: string, x: number, max: number, show: string): Target => ({ text, measured: show, pass: Number.isFinite(x) ? x <= max : null });
-	const times = (x: number) => `${fmt(x, 2)}×`;
 	const seqFloor = me('seq', 'opsPerSec') / v('floor', 'seq', 'opsPerSec');
 	const seqNode = me('seq', 'opsPerSec') / v('child_process', 'seq', 'opsPerSec');
 	const flight = me('flight', 'opsPerSec') / v('floor', 'flight', 'opsPerSec');
@@ -94,7 +93,6 @@ export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
 /** The relay transport's targets: against the direct path on Node and Deno's own API. */
 function relayTargets(m: Medians): Target[] {
 	const v = (peer: string, w: Workload, key: string) => value(m, peer, w, key);
-	const times = (x: number) => `${fmt(x, 2)}×`;
 	const relayNode = v('pidfd-node-relay', 'capture', 'mibPerSec') / v('pidfd-node', 'capture', 'mibPerSec');
 	const relayDeno = v('pidfd-deno', 'capture', 'mibPerSec') / v('deno', 'capture', 'mibPerSec');
 	const direct = v('pidfd-node', 'fanout', 'wallMs');
@@ -111,6 +109,11 @@ function relayTargets(m: Medians): Target[] {
 			pass: worst[0] ? worst[1] <= 1.5 : null,
 		},
 	];
+}
+
+/** A ratio for tables: `1.23×`. */
+function times(x: number): string {
+	return `${fmt(x, 2)}×`;
 }
 
 /** A number for tables: `digits` decimals, thousands separated, '—' when missing. */

@@ -358,6 +358,14 @@ int handle_credit(uint32_t id, const uint8_t *b, size_t n)
 	return id ? reply_ok(id) : 0;
 }
 
+/* The reading end of a terminal child's master (stream 1), or NULL. */
+static struct relay *terminal_master(uint32_t handle)
+{
+	struct relay *r = relay_find(handle, 1);
+
+	return r && !r->to_child ? r : NULL;
+}
+
 /*
  * RESIZE: u32 handle · u32 cols · u32 rows. The window size of a terminal
  * child's pty, set on the master: the kernel sends SIGWINCH to the
@@ -375,8 +383,8 @@ int handle_resize(uint32_t id, const uint8_t *b, size_t n)
 	rows = wire_get_u32(b + 8);
 	if (!cols || !rows || cols > 0xffff || rows > 0xffff)
 		return reply_error(id, EINVAL, SC_NONE, "size");
-	r = relay_find(wire_get_u32(b), 1);
-	if (!r || r->to_child)
+	r = terminal_master(wire_get_u32(b));
+	if (!r)
 		return reply_error(id, EBADF, SC_IOCTL, "no terminal with that handle");
 	ws.ws_col = (unsigned short)cols;
 	ws.ws_row = (unsigned short)rows;
@@ -410,8 +418,8 @@ int handle_raw(uint32_t id, const uint8_t *b, size_t n)
 	on = wire_get_u32(b + 4);
 	if (on > 1)
 		return reply_error(id, EINVAL, SC_NONE, "on");
-	r = relay_find(wire_get_u32(b), 1);
-	if (!r || r->to_child)
+	r = terminal_master(wire_get_u32(b));
+	if (!r)
 		return reply_error(id, EBADF, SC_IOCTL, "no terminal with that handle");
 	if (sys_ioctl(r->pipe, TCGETS, &t) < 0)
 		return reply_error(id, errno, SC_IOCTL, NULL);
