@@ -33,6 +33,7 @@ struct relay {
 	uint32_t fd;		/* the child's fd number */
 	int pipe;		/* our end, O_NONBLOCK */
 	bool to_child;
+	bool terminal;		/* a pty master (RESIZE and RAW find it) */
 	bool armed;		/* in the epoll set (only ever with interest) */
 	uint32_t credit;	/* output: bytes we may still send */
 	int next_free;
@@ -100,7 +101,7 @@ static void relay_free_one(struct relay *r)
  * Output streams start with `window` bytes of credit. Returns 0 or -errno;
  * the caller still owns `pipe` on failure.
  */
-int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t window)
+int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, bool terminal, uint32_t window)
 {
 	struct relay *r;
 	int flags;
@@ -115,6 +116,7 @@ int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t wi
 	r->fd = fd;
 	r->pipe = pipe;
 	r->to_child = to_child;
+	r->terminal = terminal;
 	/* RELAY_LAZY: no credit until the host's first CREDIT, i.e. until it first reads. */
 	r->credit = to_child || (window & RELAY_LAZY) ? 0 : (window ? window : RELAY_WINDOW);
 	/*
@@ -358,12 +360,19 @@ int handle_credit(uint32_t id, const uint8_t *b, size_t n)
 	return id ? reply_ok(id) : 0;
 }
 
-/* The reading end of a terminal child's master (stream 1), or NULL. */
-static struct relay *terminal_master(uint32_t handle)
+/*
+ * A terminal child's pty master: the reading end of one we relay (stream
+ * 1), or the writing end (stream 0), which is all we keep of a master the
+ * host reads itself (HOST_TERMINAL). -1: none (or no longer: SHUT).
+ */
+static int terminal_master(uint32_t handle)
 {
 	struct relay *r = relay_find(handle, 1);
 
-	return r && !r->to_child ? r : NULL;
+	if (r && r->terminal)
+		return r->pipe;
+	r = relay_find(handle, 0);
+	return r && r->terminal ? r->pipe : -1;
 }
 
 /*
@@ -373,9 +382,9 @@ static struct relay *terminal_master(uint32_t handle)
  */
 int handle_resize(uint32_t id, const uint8_t *b, size_t n)
 {
-	struct relay *r;
 	struct winsize ws = { 0 };
 	uint32_t cols, rows;
+	int master;
 
 	if (n != 12)
 		return reply_error(id, EINVAL, SC_NONE, "RESIZE body");
@@ -383,12 +392,12 @@ int handle_resize(uint32_t id, const uint8_t *b, size_t n)
 	rows = wire_get_u32(b + 8);
 	if (!cols || !rows || cols > 0xffff || rows > 0xffff)
 		return reply_error(id, EINVAL, SC_NONE, "size");
-	r = terminal_master(wire_get_u32(b));
-	if (!r)
+	master = terminal_master(wire_get_u32(b));
+	if (master < 0)
 		return reply_error(id, EBADF, SC_IOCTL, "no terminal with that handle");
 	ws.ws_col = (unsigned short)cols;
 	ws.ws_row = (unsigned short)rows;
-	if (sys_ioctl(r->pipe, TIOCSWINSZ, &ws) < 0)
+	if (sys_ioctl(master, TIOCSWINSZ, &ws) < 0)
 		return reply_error(id, errno, SC_IOCTL, NULL);
 	return reply_ok(id);
 }
@@ -409,19 +418,19 @@ int handle_resize(uint32_t id, const uint8_t *b, size_t n)
  */
 int handle_raw(uint32_t id, const uint8_t *b, size_t n)
 {
-	struct relay *r;
 	struct termios t;
 	uint32_t on;
+	int master;
 
 	if (n != 8)
 		return reply_error(id, EINVAL, SC_NONE, "RAW body");
 	on = wire_get_u32(b + 4);
 	if (on > 1)
 		return reply_error(id, EINVAL, SC_NONE, "on");
-	r = terminal_master(wire_get_u32(b));
-	if (!r)
+	master = terminal_master(wire_get_u32(b));
+	if (master < 0)
 		return reply_error(id, EBADF, SC_IOCTL, "no terminal with that handle");
-	if (sys_ioctl(r->pipe, TCGETS, &t) < 0)
+	if (sys_ioctl(master, TCGETS, &t) < 0)
 		return reply_error(id, errno, SC_IOCTL, NULL);
 	if (on) {
 		t.c_iflag &= ~(tcflag_t)RAW_IFLAG;
@@ -435,7 +444,7 @@ int handle_raw(uint32_t id, const uint8_t *b, size_t n)
 		t.c_oflag |= COOKED_OFLAG;
 		t.c_lflag |= COOKED_LFLAG;
 	}
-	if (sys_ioctl(r->pipe, TCSETS, &t) < 0)
+	if (sys_ioctl(master, TCSETS, &t) < 0)
 		return reply_error(id, errno, SC_IOCTL, NULL);
 	return reply_ok(id);
 }

@@ -110,7 +110,7 @@ bool spawn_probe_clone(void);
 /* relay.c: child stdio carried over the host connection */
 void relay_init(void);
 unsigned int relay_room(void);
-int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, uint32_t window);
+int relay_add(uint32_t handle, uint32_t fd, int pipe, bool to_child, bool terminal, uint32_t window);
 void relay_start(uint32_t handle);
 void relay_drop_handle(uint32_t handle);
 void relay_drop_all(void);

@@ -389,7 +389,8 @@ static int spawn_parse(struct spawn *s, const uint8_t *body, size_t n)
 		if (s->req.stdio[i].kind == STDIO_PIPE_TO_CHILD ||
 		    s->req.stdio[i].kind == STDIO_PIPE_FROM_CHILD)
 			s->npipes++;
-		else if (is_relay(s->req.stdio[i].kind) || (i < 2 && s->req.stdio[i].kind == STDIO_TERMINAL))
+		else if (is_relay(s->req.stdio[i].kind) || s->req.stdio[i].kind == STDIO_HOST_TERMINAL ||
+			 (i < 2 && s->req.stdio[0].kind == STDIO_TERMINAL && s->req.stdio[i].kind == STDIO_TERMINAL))
 			nrelay++;
 	}
 	if (nrelay > relay_room()) {
@@ -543,17 +544,18 @@ static struct slot *spawn_adopt(struct spawn *s)
 	for (i = s->nres; i-- > 0;) {
 		const struct spawn_stdio *e = &s->req.stdio[i];
 
-		if (s->keep[i] >= 0 && (is_relay(e->kind) || e->kind == STDIO_TERMINAL)) {
+		if (s->keep[i] >= 0 && (is_relay(e->kind) || is_terminal(e->kind))) {
 			/*
 			 * Room was checked in spawn_parse, so this cannot fail
 			 * but for epoll_ctl; then the stream is closed and the
 			 * child sees EOF/EPIPE on it, as on any closed pipe.
 			 */
-			bool to_child = e->kind == STDIO_RELAY_TO_CHILD || (e->kind == STDIO_TERMINAL && i == 0);
+			bool to_child = e->kind == STDIO_RELAY_TO_CHILD || (is_terminal(e->kind) && i == 0);
+			bool terminal = e->kind == STDIO_TERMINAL || e->kind == STDIO_HOST_TERMINAL;
 			/* arg: the window, with bit 31 for one that waits for the first CREDIT */
 			uint32_t window = e->kind == STDIO_RELAY_FROM_CHILD ? (uint32_t)e->arg : 0;
 
-			if (relay_add(slot->handle, i, s->keep[i], to_child, window) < 0)
+			if (relay_add(slot->handle, i, s->keep[i], to_child, terminal, window) < 0)
 				sys_close(s->keep[i]);
 			sys_close(s->src[i]);	/* the child has its own copy */
 		} else if (s->keep[i] >= 0) {

@@ -33,6 +33,7 @@ bool src_owned(const struct spawn *s, uint32_t i)
 	case STDIO_HOST_FD:
 	case STDIO_FROM_PIDFD:
 	case STDIO_TERMINAL:
+	case STDIO_HOST_TERMINAL:
 	case STDIO_HOST_PIPE:
 	case STDIO_RELAYED:
 		return true;
@@ -185,24 +186,47 @@ static int stdio_host_fd(struct spawn *s, int fd)
 }
 
 /*
- * A new pseudo-terminal for entry 0: the master stays with the sidecar
- * (keep, relayed: relay.c), the slave goes to the child (src), which makes
- * it its controlling terminal. `size` packs rows << 16 | cols. TIOCGPTPEER
- * (Linux 4.13) opens the slave without a path lookup, so it cannot be
- * another pty's; before it, /dev/pts/N by number.
+ * The pty for entry 0. The slave goes to the child (src), which makes it
+ * its controlling terminal; `size` packs rows << 16 | cols. The master is
+ * either a new one of ours, kept and relayed both ways (relay.c), or the
+ * host's (HOST_TERMINAL: the host reads it and writes it itself). Our copy
+ * of the host's is kept as a relayed input stream all the same: for
+ * RESIZE and RAW, which a host without ioctl() cannot do, and for the
+ * keystrokes the master would not take at once, which the host hands over
+ * rather than poll the master for room. The host's comes by pidfd_getfd
+ * only: reopening /dev/ptmx through /proc would make another pair.
+ * TIOCGPTN proves it is a pty master. TIOCGPTPEER (Linux 4.13) opens the slave
+ * without a path lookup, so it cannot be another pty's; before it,
+ * /dev/pts/N by number.
  */
-static int open_terminal(struct spawn *s, uint32_t size)
+static int open_terminal(struct spawn *s, const struct spawn_stdio *e)
 {
+	uint32_t size = (uint32_t)e->arg;
 	struct winsize ws = { .ws_row = (unsigned short)(size >> 16), .ws_col = (unsigned short)size };
 	char path[32], *p;
 	int master, slave, unlock = 0;
 	unsigned int n;
 
-	s->sc = SC_OPEN;
-	s->detail = "/dev/ptmx";
-	master = sys_open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
-	if (master < 0)
-		return -errno;
+	if (e->kind == STDIO_HOST_TERMINAL) {
+		s->sc = SC_PIDFD_GETFD;
+		s->detail = "the host's pty master";
+		if (host_pidfd < 0 || !(features & FEAT_PIDFD_GETFD))
+			return -ENOSYS;
+		master = sys_pidfd_getfd(host_pidfd, (int)e->handle, 0);
+		if (master < 0)
+			return -errno;
+		s->sc = SC_IOCTL;
+		if (sys_ioctl(master, TIOCGPTN, &n) < 0) {
+			sys_close(master);
+			return -ENOTTY;
+		}
+	} else {
+		s->sc = SC_OPEN;
+		s->detail = "/dev/ptmx";
+		master = sys_open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+		if (master < 0)
+			return -errno;
+	}
 	s->sc = SC_IOCTL;
 	if (sys_ioctl(master, TIOCSPTLCK, &unlock) < 0 || sys_ioctl(master, TIOCSWINSZ, &ws) < 0)
 		goto fail;
@@ -279,19 +303,22 @@ static int stdio_open(struct spawn *s, uint32_t i)
 		s->src[i] = e->kind == STDIO_RELAY_TO_CHILD ? pfd[0] : pfd[1];
 		s->keep[i] = e->kind == STDIO_RELAY_TO_CHILD ? pfd[1] : pfd[0];
 		return 0;
+	case STDIO_HOST_TERMINAL:
+		return open_terminal(s, e);
 	case STDIO_TERMINAL:
 		if (i == 0)
-			return open_terminal(s, (uint32_t)e->arg);
+			return open_terminal(s, e);
 		/*
-		 * 1 and 2: the same slave; on 1 also a second master fd, our
-		 * reading end (0's master is the writing one: relay.c names
-		 * a stream by one fd and one direction).
+		 * 1 and 2: the same slave; on 1, for a pty of ours, also a
+		 * second master fd, our reading end (0's master is the
+		 * writing one: relay.c names a stream by one fd and one
+		 * direction).
 		 */
 		s->sc = SC_FCNTL;
 		s->src[i] = fcntl(s->src[0], F_DUPFD_CLOEXEC, 0);
 		if (s->src[i] < 0)
 			return -errno;
-		if (i == 1) {
+		if (i == 1 && s->req.stdio[0].kind == STDIO_TERMINAL) {
 			s->keep[1] = fcntl(s->keep[0], F_DUPFD_CLOEXEC, 0);
 			if (s->keep[1] < 0) {
 				r = -errno;

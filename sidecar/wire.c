@@ -231,8 +231,16 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 			break;
 		case STDIO_TERMINAL:
 			/* One pty on 0, 1 (and 2): its size rides on entry 0. */
-			if (i > 2 || (i == 1 && req->stdio[0].kind != STDIO_TERMINAL) ||
+			if (i > 2 || (i == 1 && !is_terminal(req->stdio[0].kind)) ||
 			    (i == 2 && req->stdio[1].kind != STDIO_TERMINAL))
+				return EINVAL;
+			break;
+		case STDIO_HOST_TERMINAL:
+			/* The same on entry 0, with the host's master fd after `path`. */
+			s->handle = wire_rd_u32(&r);
+			if (r.err)
+				return r.err;
+			if (i != 0 || s->handle > INT32_MAX || s->path[0])
 				return EINVAL;
 			break;
 		default:
@@ -272,7 +280,7 @@ int wire_parse_spawn(const uint8_t *body, size_t n, struct spawn_req *req,
 	}
 
 	*why = "stdio";
-	if (req->nstdio && req->stdio[0].kind == STDIO_TERMINAL &&
+	if (req->nstdio && is_terminal(req->stdio[0].kind) &&
 	    (req->nstdio < 2 || req->stdio[1].kind != STDIO_TERMINAL))
 		return EINVAL;
 

@@ -9,6 +9,7 @@
 #ifndef PIDFD_WIRE_H
 #define PIDFD_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -108,6 +109,7 @@ enum {
 	STDIO_TERMINAL		= 10,	/* the slave of a new pty; fds 0 and 1 at least */
 	STDIO_HOST_PIPE		= 11,	/* the host's end of a child's pipe, made blocking */
 	STDIO_RELAYED		= 12,	/* the sidecar's end of a relayed stream; carries a handle */
+	STDIO_HOST_TERMINAL	= 13,	/* entry 0: a pty whose master the host opened; carries its fd */
 };
 
 /* RELAY_FROM_CHILD arg bit: the stream is not read before the host's first CREDIT */
@@ -244,11 +246,17 @@ uint32_t wire_rd_u32(struct wire_rd *r);
 /* A string copied into the arena with a NUL; NULs inside are EINVAL. */
 char *wire_rd_str(struct wire_rd *r, char **arena, const char *arena_end);
 
+/* Entry 0 of a terminal child: the sidecar's own pty, or one the host opened. */
+static inline bool is_terminal(uint32_t kind)
+{
+	return kind == STDIO_TERMINAL || kind == STDIO_HOST_TERMINAL;
+}
+
 struct spawn_stdio {
 	uint32_t kind;
 	int32_t arg;
 	char *path;
-	uint32_t handle;	/* FROM_PIDFD and RELAYED only */
+	uint32_t handle;	/* FROM_PIDFD and RELAYED: a handle; HOST_TERMINAL: the host's master fd */
 };
 
 struct spawn_req {

@@ -3,10 +3,10 @@
 // lack (unshare, gcc, a writable cgroup2, a kernel feature) is probed before it is registered,
 // and is a uvu skip, with its reason, where it cannot run.
 import { spawn as nodeSpawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cgroupDir } from '../host/kernel/cgroup2.js';
@@ -19,10 +19,10 @@ import { eventually, nextTurn, within } from './helpers/deadline.js';
 import { exec, fixtureReport, withMarker } from './helpers/exec.js';
 import { isAlive } from './helpers/proc.js';
 import { commandExists, testIf } from './helpers/skip.js';
+import { seccompMissing, seccompSidecar } from './helpers/seccomp.js';
 
 const LIMIT = 15_000;
 const tmp = mkdtempSync(join(tmpdir(), 'pidfd-beyond-'));
-const repo = resolve(import.meta.dirname ?? '.', '..');
 
 async function lineOf(stream: NodeJS.ReadableStream): Promise<string> {
 	let text = '';
@@ -364,16 +364,10 @@ opts.run();
 // ---
 
 const old = suite<{ run?: Promise<Record<string, any>> }>('old kernels, simulated with seccomp (test/fixtures/seccomp-exec.c)', {});
-const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';
 
 /** One run of the fixture, with a cgroup of its own where we may make one; both tests judge it. */
 async function runOld(): Promise<Record<string, any>> {
-	const helper = join(tmp, 'seccomp-exec');
-	const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c']);
-	assert.is(built.code, 0, built.stderr);
-	const wrapper = join(tmp, 'old-sidecar');
-	writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' clone3 pidfd_getfd get_info -- '${join(repo, 'dist', 'pidfd-sidecar')}'\n`);
-	chmodSync(wrapper, 0o755);
+	const wrapper = await seccompSidecar(tmp, 'old-sidecar', ['clone3', 'pidfd_getfd', 'get_info']);
 	const cgroup = cgroups.writable ? cgroupHere('old') : undefined;
 	try {
 		return fixtureReport(
@@ -386,7 +380,7 @@ async function runOld(): Promise<Record<string, any>> {
 /** The run, started by the first test that needs it (a failing hook would hide its error). */
 const oldReport = (ctx: { run?: Promise<Record<string, any>> }) => (ctx.run ??= runOld());
 
-testIf(old, !gccMissing, gccMissing, 'no clone3, no pidfd_getfd, no PIDFD_GET_INFO: each fallback, and features() says so', async (ctx) => {
+testIf(old, !seccompMissing, seccompMissing, 'no clone3, no pidfd_getfd, no PIDFD_GET_INFO: each fallback, and features() says so', async (ctx) => {
 	const r = await oldReport(ctx);
 	assert.equal(
 		{
@@ -418,10 +412,16 @@ testIf(old, !gccMissing, gccMissing, 'no clone3, no pidfd_getfd, no PIDFD_GET_IN
 	assert.is(r.fromPidfd, 'ENOSYS pidfd_getfd');
 });
 
-testIf(old, !gccMissing && cgroups.writable, gccMissing || cgroups.why, 'cgroup without CLONE_INTO_CGROUP: the child still starts in it', async (ctx) => {
-	const r = await oldReport(ctx);
-	assert.ok(r.cgroup.endsWith(`/pidfd-old-${process.pid}`), r.cgroup);
-});
+testIf(
+	old,
+	!seccompMissing && cgroups.writable,
+	seccompMissing || cgroups.why,
+	'cgroup without CLONE_INTO_CGROUP: the child still starts in it',
+	async (ctx) => {
+		const r = await oldReport(ctx);
+		assert.ok(r.cgroup.endsWith(`/pidfd-old-${process.pid}`), r.cgroup);
+	},
+);
 
 old.run();
 

@@ -4,7 +4,7 @@
 // kernel that refuses namespaces stops `pidfd serve` at startup, naming the cause and
 // --isolation none. The cwd is resolved beneath --cwd-root by the child (cwdRoot).
 import { spawn as nodeSpawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,10 +17,11 @@ import { sidecarInfo, spawn } from '../host/index.js';
 import type { PolicyFile } from '../schemas/bridge.js';
 import { CLI } from './helpers/cli.js';
 import { eventually, within } from './helpers/deadline.js';
-import { exec, fixtureReport, withMarker } from './helpers/exec.js';
+import { fixtureReport, withMarker } from './helpers/exec.js';
 import { runAsNobody } from './helpers/nobody.js';
 import { isAlive } from './helpers/proc.js';
-import { commandExists, testIf } from './helpers/skip.js';
+import { testIf } from './helpers/skip.js';
+import { seccompMissing, seccompSidecar } from './helpers/seccomp.js';
 
 const LIMIT = 15_000;
 const TOKEN = 'isolation-test-token-0123456789abcdef';
@@ -203,14 +204,8 @@ testIf(cli, !probe, probe, 'namespaces by default, said at startup; --isolation 
 	assert.match(bad.stderr, /--isolation chroot: expected namespaces or none/);
 });
 
-const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';
-testIf(cli, !gccMissing, gccMissing, 'a kernel that refuses user namespaces: serve will not start, naming the cause and --isolation none', async () => {
-	const helper = join(tmp, 'seccomp-exec');
-	const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c'], process.env);
-	assert.is(built.code, 0, built.stderr);
-	const wrapper = join(tmp, 'no-userns-sidecar');
-	writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' userns -- '${process.env.PIDFD_SIDECAR ?? join(repo, 'dist', 'pidfd-sidecar')}'\n`);
-	chmodSync(wrapper, 0o755);
+testIf(cli, !seccompMissing, seccompMissing, 'a kernel that refuses user namespaces: serve will not start, naming the cause and --isolation none', async () => {
+	const wrapper = await seccompSidecar(tmp, 'no-userns-sidecar', ['userns']);
 	const env = { ...process.env, PIDFD_SIDECAR: wrapper };
 	const refused = await serveOnce(['--allow', bin.cat], env);
 	assert.not.ok(refused.listening, 'serve must not start unisolated');

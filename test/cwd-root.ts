@@ -3,16 +3,16 @@
 // check and the chdir can lead out of it, and every way out answers the same EPERM whether
 // what lies outside exists or not. Run through test/fixtures/beneath-host.ts, as is and with
 // openat2 hidden by test/fixtures/seccomp-exec.c.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PidfdError, spawn } from '../host/index.js';
 import { exec, fixtureReport } from './helpers/exec.js';
-import { commandExists, testIf } from './helpers/skip.js';
+import { testIf } from './helpers/skip.js';
+import { seccompMissing, seccompSidecar } from './helpers/seccomp.js';
 
-const repo = resolve(import.meta.dirname ?? '.', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'pidfd-cwd-root-'));
 const ROUNDS = 200;
 
@@ -62,14 +62,8 @@ beneath('openat2(RESOLVE_BENEATH): inside works, symlinks inside work, every way
 	judge(await fixture('openat2'), true);
 });
 
-const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';
-testIf(beneath, !gccMissing, gccMissing, 'without openat2 (before Linux 5.6): the O_NOFOLLOW walk, symlinks refused, same answers', async () => {
-	const helper = join(tmp, 'seccomp-exec');
-	const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c']);
-	assert.is(built.code, 0, built.stderr);
-	const wrapper = join(tmp, 'no-openat2-sidecar');
-	writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' openat2 -- '${process.env.PIDFD_SIDECAR ?? join(repo, 'dist', 'pidfd-sidecar')}'\n`);
-	chmodSync(wrapper, 0o755);
+testIf(beneath, !seccompMissing, seccompMissing, 'without openat2 (before Linux 5.6): the O_NOFOLLOW walk, symlinks refused, same answers', async () => {
+	const wrapper = await seccompSidecar(tmp, 'no-openat2-sidecar', ['openat2']);
 	judge(await fixture('walk', { ...process.env, PIDFD_SIDECAR: wrapper }), false);
 });
 

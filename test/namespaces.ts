@@ -3,9 +3,9 @@
 // ptrace), what still works as for any child (kill, timeouts, exit codes, signals, rusage,
 // stdio direct and relayed), and what is left when it ends (nothing). Also as nobody, and on a
 // kernel that refuses user namespaces (test/fixtures/seccomp-exec.c userns).
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InvalidArgumentError, PidfdError, type RunOptions, run, sidecarInfo, spawn } from '../host/index.js';
@@ -13,10 +13,10 @@ import { eventually, within } from './helpers/deadline.js';
 import { exec, fixtureReport, withMarker } from './helpers/exec.js';
 import { runAsNobody } from './helpers/nobody.js';
 import { commandExists, testIf } from './helpers/skip.js';
+import { seccompMissing, seccompSidecar } from './helpers/seccomp.js';
 
 const LIMIT = 15_000;
 const NS = ['user', 'pid', 'mount', 'ipc'] as const;
-const repo = resolve(import.meta.dirname ?? '.', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'pidfd-ns-'));
 
 /** Can this kernel give an unprivileged-style sandbox at all? Probed once, with the library itself. */
@@ -249,19 +249,13 @@ testIf(others, !probe && commandExists('setpriv'), probe || 'setpriv is not inst
 	assert.equal(r.foreignMap, { code: 'EPERM', syscall: 'write', path: 'gid_map' }, 'nobody may not map root');
 });
 
-const gccMissing = commandExists('gcc') ? '' : 'gcc is not installed to build the seccomp helper';
 testIf(
 	others,
-	!gccMissing,
-	gccMissing,
+	!seccompMissing,
+	seccompMissing,
 	'user namespaces refused (seccomp): spawn rejects with EPERM naming clone3 and namespaces; plain spawns go on',
 	async () => {
-		const helper = join(tmp, 'seccomp-exec');
-		const built = await exec('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'test/fixtures/seccomp-exec.c']);
-		assert.is(built.code, 0, built.stderr);
-		const wrapper = join(tmp, 'no-userns-sidecar');
-		writeFileSync(wrapper, `#!/bin/sh\nexec '${helper}' userns -- '${process.env.PIDFD_SIDECAR ?? join(repo, 'dist', 'pidfd-sidecar')}'\n`);
-		chmodSync(wrapper, 0o755);
+		const wrapper = await seccompSidecar(tmp, 'no-userns-sidecar', ['userns']);
 		const r = fixtureReport(await exec(process.execPath, ['--import', 'tsx', 'test/fixtures/ns-host.ts'], { ...process.env, PIDFD_SIDECAR: wrapper }));
 		assert.ok(r.refused, 'refused');
 		assert.equal(

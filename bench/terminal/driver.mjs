@@ -2,7 +2,7 @@
 //   start:  spawn `sh -c 'echo ready'` on a terminal until "ready" is read (ms, median)
 //   output: `head -c N /dev/zero | tr '\0' a` through the terminal (MiB/s)
 //   echo:   one keystroke into `cat` on a cooked terminal until its echo is read (µs, p50/p99)
-// Usage: <runtime> bench/terminal/driver.mjs pidfd|bun|node-pty [module] [bytes] [samples]
+// Usage: <runtime> bench/terminal/driver.mjs pidfd|pidfd-relay|bun|node-pty [module] [bytes] [samples]
 import { performance } from 'node:perf_hooks';
 
 const [impl, module, bytesArg, samplesArg] = typeof Deno !== 'undefined' ? Deno.args : process.argv.slice(2);
@@ -11,9 +11,11 @@ const SAMPLES = Number(samplesArg ?? 300);
 
 /** A terminal session: a callback per output chunk, write(), the end. */
 async function open(file, args, onData) {
-	if (impl === 'pidfd') {
+	if (impl === 'pidfd' || impl === 'pidfd-relay') {
 		const { spawn } = await import(module);
-		const child = await spawn(file, args, { terminal: { cols: 80, rows: 24 } });
+		// pidfd-relay: the master through the sidecar, where Node would otherwise hold it.
+		const transport = impl === 'pidfd-relay' ? { stdioTransport: 'relay' } : {};
+		const child = await spawn(file, args, { terminal: { cols: 80, rows: 24 }, ...transport });
 		child.terminal.on('data', (d) => onData(d.length, d));
 		return { write: (s) => child.terminal.write(s), ended: child.wait(), kill: () => child.kill('SIGKILL') };
 	}

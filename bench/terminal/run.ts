@@ -40,6 +40,7 @@ interface Peer {
 const pty = nodePty();
 const peers: Peer[] = [
 	{ id: 'pidfd-node', label: 'pidfd (Node)', argv: [process.execPath, driver, 'pidfd', bundle, bytes] },
+	{ id: 'pidfd-node-relay', label: 'pidfd (Node, relay)', argv: [process.execPath, driver, 'pidfd-relay', bundle, bytes] },
 	{ id: 'pidfd-bun', label: 'pidfd (Bun)', argv: [bun, driver, 'pidfd', bundle, bytes] },
 	{
 		id: 'pidfd-deno',

@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo } from '../../schemas/exit.js';
 import { describeRunEnd, InvalidArgumentError, PidfdError, RunError } from '../../schemas/errors.js';
@@ -31,6 +32,12 @@ export interface Relay {
 	toChild: boolean;
 	/** One side of a terminal's pty master, not a stdio stream of its own. */
 	terminal?: boolean;
+}
+
+/** A terminal child's size, and the pty master the host opened for it (else it is relayed). */
+export interface TerminalSetup {
+	size: { cols: number; rows: number };
+	master?: number | undefined;
 }
 
 /** What a child needs of the cgroup scope holding its tree (host/cgroup's Scope). */
@@ -75,7 +82,7 @@ export class Child extends ProcessHandle {
 		relays: readonly Relay[],
 		stdioCount: number,
 		onread?: PipeOnRead,
-		terminalSize?: { cols: number; rows: number },
+		pty?: TerminalSetup,
 	) {
 		super(sidecar, handle, pid);
 		sidecar.ref();
@@ -99,11 +106,13 @@ export class Child extends ProcessHandle {
 				} else if (toChild) keys = stream as RelayWritable;
 				else screen = stream as RelayReadable;
 			}
-			if (keys && screen) this.terminal = new Terminal(sidecar, handle, keys, screen, terminalSize ?? { cols: 80, rows: 24 });
+			if (pty?.master !== undefined && keys) this.terminal = new Terminal(sidecar, handle, { input: keys, master: pty.master }, pty.size);
+			else if (keys && screen) this.terminal = new Terminal(sidecar, handle, { input: keys, output: screen }, pty?.size ?? { cols: 80, rows: 24 });
 		} catch (error) {
 			// EMFILE, say: the caller gets no Child, so this one must not hold the loop.
 			for (const stream of this.stdio) stream?.destroy();
-			this.terminal?.destroy();
+			if (this.terminal) this.terminal.destroy();
+			else if (pty?.master !== undefined) closeSync(pty.master);
 			sidecar.unwatch(handle);
 			sidecar.unref();
 			throw error;

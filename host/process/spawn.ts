@@ -11,6 +11,8 @@ import { sidecarHandle } from './handle.js';
 import { claimHandovers, releaseHandovers } from './handover.js';
 import { kPipeOnRead, type PipeOnRead } from './pipes.js';
 import { toWire } from './spawn-request.js';
+import { hostMasterRefused, openHostMaster } from './terminal.js';
+import { transportOf } from './transport.js';
 import { reportDetached } from './report.js';
 
 /**
@@ -23,7 +25,7 @@ const CAPTURE_PIPE_SIZE = 1024 * 1024;
 export async function spawnChild(file: string, args: readonly string[], options: SpawnOptions, setup?: (child: Child) => void): Promise<Child> {
 	const calledAt = tracing ? traceNow() : undefined;
 	const onread = (options as { [kPipeOnRead]?: PipeOnRead })[kPipeOnRead];
-	const request = sizeCapturePipes(toWire(file, args, options), onread);
+	let request = sizeCapturePipes(toWire(file, args, options), onread);
 	const termination = {
 		// 0 and Infinity mean no limit (Node's and execa's convention).
 		timeout: options.timeout === 0 || options.timeout === Number.POSITIVE_INFINITY ? undefined : options.timeout,
@@ -35,6 +37,10 @@ export async function spawnChild(file: string, args: readonly string[], options:
 	const sidecar = Sidecar.get();
 	checkSources(options.stdio, sidecar);
 	await sidecar.ready;
+	const size = terminalSize(request);
+	const master = size ? openHostMaster(sidecar, transportOf(options)) : undefined;
+	if (master !== undefined) request = withHostMaster(request, master);
+	let masterTaken = false;
 	// Pipes of other children given as stdio: theirs until the reply, then closed here.
 	const handed = claimHandovers(options.stdio, sidecar);
 	const spawned = sidecar.call(
@@ -44,7 +50,9 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			const { handle, pid, pipes } = decodeSpawned(reply.body);
 			let child: Child | undefined;
 			try {
-				child = new Child(sidecar, handle, pid, pipes, relaysOf(request), request.stdio.length, onread, terminalSize(request));
+				// From here the Child owns the master, and closes it if it cannot be built.
+				masterTaken = true;
+				child = new Child(sidecar, handle, pid, pipes, relaysOf(request), request.stdio.length, onread, size && { size, master });
 				if (request.flags & SpawnFlag.DETACHED) child.markDetached();
 				setup?.(child);
 			} catch (error) {
@@ -71,7 +79,21 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			() => releaseHandovers(handed),
 			() => releaseHandovers(handed),
 		);
-	return request.namespaces ? spawned.catch(explainNamespaces) : spawned;
+	const started = master === undefined ? spawned : spawned.catch((error: unknown) => retryRelayed(error));
+	// The spawn failed before any Child took the master. If the sidecar could not take it,
+	// nothing ran: relayed, then (no pipe of another child was taken either: the terminal is
+	// entry 0, the first the sidecar sets up).
+	function retryRelayed(error: unknown): Promise<Child> {
+		if (master === undefined || masterTaken || !hostMasterRefused(master, error) || handed.length > 0) throw error;
+		return spawnChild(file, args, options, setup);
+	}
+	return request.namespaces ? started.catch(explainNamespaces) : started;
+}
+
+/** Entry 0 names the master the host opened: the sidecar sets up its slave and keeps only a copy for input. */
+function withHostMaster(request: WireSpawn, master: number): WireSpawn {
+	const [first, ...rest] = request.stdio;
+	return { ...request, stdio: [{ ...first!, kind: StdioKind.HOST_TERMINAL, masterFd: master }, ...rest] };
 }
 
 /** A clone the kernel refused for its namespace flags: say so, and where to look. */
@@ -93,7 +115,7 @@ function explainNamespaces(error: unknown): never {
 /** The size a terminal child starts with: entry 0 packs rows << 16 | cols. */
 function terminalSize(request: WireSpawn): { cols: number; rows: number } | undefined {
 	const first = request.stdio[0];
-	if (first?.kind !== StdioKind.TERMINAL) return undefined;
+	if (first?.kind !== StdioKind.TERMINAL && first?.kind !== StdioKind.HOST_TERMINAL) return undefined;
 	return { cols: first.arg & 0xffff, rows: (first.arg >>> 16) & 0xffff };
 }
 
@@ -103,8 +125,11 @@ function relaysOf(request: WireSpawn): Relay[] {
 	request.stdio.forEach((entry, fd) => {
 		if (entry.kind === StdioKind.RELAY_TO_CHILD) relays.push({ fd, toChild: true });
 		else if (entry.kind === StdioKind.RELAY_FROM_CHILD) relays.push({ fd, toChild: false });
-		// The pty master: keystrokes in on 0, the terminal's output on 1.
-		else if (entry.kind === StdioKind.TERMINAL && fd < 2) relays.push({ fd, toChild: fd === 0, terminal: true });
+		// A relayed pty master: keystrokes in on 0, the terminal's output on 1. Of a master the
+		// host opened, the sidecar keeps only the input (see terminal.ts).
+		else if (entry.kind === StdioKind.HOST_TERMINAL) relays.push({ fd, toChild: true, terminal: true });
+		else if (entry.kind === StdioKind.TERMINAL && fd < 2 && request.stdio[0]!.kind === StdioKind.TERMINAL)
+			relays.push({ fd, toChild: fd === 0, terminal: true });
 	});
 	return relays;
 }

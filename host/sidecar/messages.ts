@@ -183,6 +183,7 @@ export function encodeSpawn(w: FrameWriter, s: WireSpawn): void {
 	for (const e of s.stdio) {
 		w.u32(e.kind).i32(e.arg).str(e.path);
 		if (e.kind === StdioKind.FROM_PIDFD || e.kind === StdioKind.RELAYED) w.u32(e.handle ?? 0);
+		else if (e.kind === StdioKind.HOST_TERMINAL) w.u32(e.masterFd ?? 0);
 	}
 	if (s.flags & SpawnFlag.CGROUP) w.str(s.cgroup ?? '');
 	if (s.flags & SpawnFlag.NAMESPACES) {

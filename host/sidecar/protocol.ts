@@ -92,6 +92,8 @@ export const StdioKind = {
 	HOST_PIPE: 11,
 	/** The sidecar's end of the relayed stream (`handle`, fd `arg`), handed over to this child. */
 	RELAYED: 12,
+	/** Entry 0 of a terminal whose master the host opened (`masterFd`); entries 1–2 stay TERMINAL. */
+	HOST_TERMINAL: 13,
 } as const;
 
 /** RELAY_FROM_CHILD `arg` bit: the stream waits for the host's first CREDIT before it is read. */
@@ -149,6 +151,8 @@ export interface WireStdio {
 	path: string;
 	/** FROM_PIDFD, RELAYED: the sidecar handle whose process gives the fd (or names the stream). */
 	handle?: number;
+	/** HOST_TERMINAL: the host's fd of the pty master, which the sidecar takes with pidfd_getfd. */
+	masterFd?: number;
 }
 
 /** A SPAWN request after validation, in wire terms. */

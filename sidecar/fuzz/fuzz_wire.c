@@ -134,6 +134,9 @@ static void fuzz_spawn(const uint8_t *body, size_t n)
 		case STDIO_HOST_PIPE:
 			check(s->arg >= 0 && !s->path[0]);
 			break;
+		case STDIO_HOST_TERMINAL:
+			check(i == 0 && s->handle <= INT32_MAX && !s->path[0]);
+			break;
 		case STDIO_NULL:
 		case STDIO_PIPE_TO_CHILD:
 		case STDIO_PIPE_FROM_CHILD:
