@@ -38,7 +38,8 @@ bundles('client.mjs: no node: import and no require of a Node built-in', () => {
 });
 
 bundles('pidfd.mjs: only node: built-ins that Bun and Deno implement; zod and the wasm inside', () => {
-	const allowed = ['node:child_process', 'node:fs', 'node:module', 'node:net', 'node:os', 'node:path', 'node:stream', 'node:url'];
+	// node:tty: a terminal's master held by the host (Node only; Bun and Deno have the module).
+	const allowed = ['node:child_process', 'node:fs', 'node:module', 'node:net', 'node:os', 'node:path', 'node:stream', 'node:tty', 'node:url'];
 	for (const s of specifiers('dist/pidfd.mjs')) assert.ok(allowed.includes(s), `pidfd.mjs imports ${s}`);
 	const code = readFileSync('dist/pidfd.mjs', 'utf8');
 	assert.not.match(code, /fromBase64/, 'Uint8Array.fromBase64 is missing on Node 20: keep target es2022');

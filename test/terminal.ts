@@ -368,6 +368,14 @@ for (const transport of TRANSPORTS) {
 					}
 				})();
 
+			// A sidecar started by an earlier test (one kills it) has not yet touched its buffers
+			// for keystrokes: 1 MiB through a cooked terminal first, so that what is measured
+			// below is growth, not a first touch of bounded buffers.
+			const warm = await spawn('sleep', ['30'], { terminal: true });
+			await within(LIMIT, feed(warm.terminal!, 1024 * 1024, { taken: 0 }), 'warm-up');
+			await warm.kill('SIGKILL');
+			await within(LIMIT, warm.wait());
+
 			const raw = await spawn('sleep', ['30'], { terminal: true });
 			await raw.terminal!.setRawMode(true);
 			const before = rss();
