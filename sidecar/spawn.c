@@ -551,11 +551,10 @@ static struct slot *spawn_adopt(struct spawn *s)
 			 * child sees EOF/EPIPE on it, as on any closed pipe.
 			 */
 			bool to_child = e->kind == STDIO_RELAY_TO_CHILD || (is_terminal(e->kind) && i == 0);
-			bool terminal = e->kind == STDIO_TERMINAL || e->kind == STDIO_HOST_TERMINAL;
 			/* arg: the window, with bit 31 for one that waits for the first CREDIT */
 			uint32_t window = e->kind == STDIO_RELAY_FROM_CHILD ? (uint32_t)e->arg : 0;
 
-			if (relay_add(slot->handle, i, s->keep[i], to_child, terminal, window) < 0)
+			if (relay_add(slot->handle, i, s->keep[i], to_child, is_terminal(e->kind), window) < 0)
 				sys_close(s->keep[i]);
 			sys_close(s->src[i]);	/* the child has its own copy */
 		} else if (s->keep[i] >= 0) {

@@ -186,6 +186,19 @@ static int stdio_host_fd(struct spawn *s, int fd)
 }
 
 /*
+ * The host's fd itself, for what a reopen through /proc would get wrong (a
+ * pipe's direction, a pty master's pair): pidfd_getfd or ENOSYS.
+ */
+static int stdio_host_fd_exact(struct spawn *s, int fd)
+{
+	if (host_pidfd < 0 || !(features & FEAT_PIDFD_GETFD)) {
+		s->sc = SC_PIDFD_GETFD;
+		return -ENOSYS;
+	}
+	return stdio_host_fd(s, fd);
+}
+
+/*
  * The pty for entry 0. The slave goes to the child (src), which makes it
  * its controlling terminal; `size` packs rows << 16 | cols. The master is
  * either a new one of ours, kept and relayed both ways (relay.c), or the
@@ -195,8 +208,8 @@ static int stdio_host_fd(struct spawn *s, int fd)
  * keystrokes the master would not take at once, which the host hands over
  * rather than poll the master for room. The host's comes by pidfd_getfd
  * only: reopening /dev/ptmx through /proc would make another pair.
- * TIOCGPTN proves it is a pty master. TIOCGPTPEER (Linux 4.13) opens the slave
- * without a path lookup, so it cannot be another pty's; before it,
+ * TIOCGPTN proves it is a pty master. TIOCGPTPEER (Linux 4.13) opens the
+ * slave without a path lookup, so it cannot be another pty's; before it,
  * /dev/pts/N by number.
  */
 static int open_terminal(struct spawn *s, const struct spawn_stdio *e)
@@ -208,13 +221,10 @@ static int open_terminal(struct spawn *s, const struct spawn_stdio *e)
 	unsigned int n;
 
 	if (e->kind == STDIO_HOST_TERMINAL) {
-		s->sc = SC_PIDFD_GETFD;
 		s->detail = "the host's pty master";
-		if (host_pidfd < 0 || !(features & FEAT_PIDFD_GETFD))
-			return -ENOSYS;
-		master = sys_pidfd_getfd(host_pidfd, (int)e->handle, 0);
+		master = stdio_host_fd_exact(s, (int)e->handle);
 		if (master < 0)
-			return -errno;
+			return master;
 		s->sc = SC_IOCTL;
 		if (sys_ioctl(master, TIOCGPTN, &n) < 0) {
 			sys_close(master);
@@ -343,11 +353,7 @@ static int stdio_open(struct spawn *s, uint32_t i)
 		 * the spawn is answered, so clearing it there changes nothing for it.
 		 * No /proc fallback: reopening a pipe there cannot keep its direction.
 		 */
-		if (host_pidfd < 0 || !(features & FEAT_PIDFD_GETFD)) {
-			s->sc = SC_PIDFD_GETFD;
-			return -ENOSYS;
-		}
-		r = stdio_host_fd(s, e->arg);
+		r = stdio_host_fd_exact(s, e->arg);
 		if (r < 0)
 			return r;
 		s->src[i] = r;

@@ -79,14 +79,16 @@ export async function spawnChild(file: string, args: readonly string[], options:
 			() => releaseHandovers(handed),
 			() => releaseHandovers(handed),
 		);
-	const started = master === undefined ? spawned : spawned.catch((error: unknown) => retryRelayed(error));
-	// The spawn failed before any Child took the master. If the sidecar could not take it,
-	// nothing ran: relayed, then (no pipe of another child was taken either: the terminal is
-	// entry 0, the first the sidecar sets up).
-	function retryRelayed(error: unknown): Promise<Child> {
-		if (master === undefined || masterTaken || !hostMasterRefused(master, error) || handed.length > 0) throw error;
-		return spawnChild(file, args, options, setup);
-	}
+	// A spawn that failed before any Child took the master: if the sidecar could not take it,
+	// nothing ran, so again relayed (no pipe of another child was taken either: the terminal
+	// is entry 0, the first the sidecar sets up).
+	const started =
+		master === undefined
+			? spawned
+			: spawned.catch((error: unknown) => {
+					if (masterTaken || !hostMasterRefused(master, error) || handed.length > 0) throw error;
+					return spawnChild(file, args, options, setup);
+				});
 	return request.namespaces ? started.catch(explainNamespaces) : started;
 }
 
