@@ -74,6 +74,7 @@ function expectAllPass(r: Outcome, runtime: string): void {
 	assert.equal(value(results, 'inherit'), { code: 0 });
 	assert.match(r.stdout, `inherited stdout from ${runtime}\n`);
 	assert.equal(value(results, 'run'), { stdout: 'in->out', stderr: 'oops\n', code: 5 });
+	assert.equal(value(results, 'env at the call'), { one: 'one', two: 'two', deleted: 'unset' });
 	assert.equal(value(results, 'run timeout'), { isRunError: true, reason: 'timeout', signal: 'SIGTERM' });
 	assert.equal(value(results, 'PidFd.open'), { samePid: true, status: 'signaled', rusage: null });
 	assert.equal(value(results, 'ENOENT'), { isPidfdError: true, code: 'ENOENT', syscall: 'execve' });

@@ -148,6 +148,7 @@ function plainOptions(options: unknown): options is SpawnOptions {
  * and encoded one by one, and their garbage, saved on every spawn.
  */
 const EMPTY: readonly string[] = Object.freeze([]);
+const denoEnv = runtime === 'deno' ? (globalThis as { Deno?: { env: { toObject(): Record<string, string> } } }).Deno?.env : undefined;
 let lastHostEnv: { names: string[]; values: string[]; list: readonly string[] } = { names: [], values: [], list: EMPTY };
 /**
  * `envList({ ...process.env })` without the copy: each read of process.env is a getenv()
@@ -155,7 +156,10 @@ let lastHostEnv: { names: string[]; values: string[]; list: readonly string[] } 
  */
 function hostEnvList(): readonly string[] {
 	try {
-		const env = process.env; // Deno asks for --allow-env
+		// Deno asks for --allow-env. Its process.env is a proxy that asks the runtime once per
+		// name (~60 µs for 39 variables); Deno.env.toObject() reads the same environment, which
+		// process.env writes go to, in one call (~18 µs).
+		const env = denoEnv ? denoEnv.toObject() : process.env;
 		// Object.keys asks Node's interceptor, per name, whether it is enumerable (another
 		// getenv() each); on Node every variable is, so the names alone give the same list.
 		// Bun and Deno list other names this way, so they keep Object.keys.
