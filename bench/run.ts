@@ -62,7 +62,8 @@ const { values: opts } = parseArgs({
 	},
 });
 /**
- * --trace: pidfd on Node only (unless --only says otherwise), sequential spawns and kills by
+ * --trace: pidfd on Node only (unless --only says otherwise: pidfd-bun and pidfd-deno trace
+ * too, their clock offset estimated, see host/sidecar/trace.ts), sequential spawns and kills by
  * default, with PIDFD_TRACE=1; prints and writes the p50/p99 of each stage (trace.md), not
  * the usual tables: a traced run is not a run to compare with the peers.
  */

@@ -2,8 +2,10 @@
 // and in the sidecar (its TRACE events, sidecar/PROTOCOL.md). Off by default; off, every
 // hook is one test of a constant and nothing is recorded or sent.
 //
-// Times are µs of CLOCK_MONOTONIC, the clock the sidecar reads too (Node's hrtime is it), so
-// host and sidecar stamps of one request can be subtracted.
+// The sidecar stamps CLOCK_MONOTONIC. Node's hrtime is that clock, so host and sidecar stamps
+// of one request subtract as they are. Bun's and Deno's hrtime count from their own start
+// instead, and no JavaScript API of theirs reads CLOCK_MONOTONIC: there the offset between
+// the clocks is taken from the stamps themselves (TraceLog#clockOffset).
 
 /** Read once, at load: a later change of the environment does not turn tracing on or off. */
 export const tracing: boolean = readFlag();
@@ -17,7 +19,7 @@ function readFlag(): boolean {
 	}
 }
 
-/** µs on CLOCK_MONOTONIC. */
+/** µs on the host's monotonic clock (CLOCK_MONOTONIC on Node). */
 export function traceNow(): number {
 	const [s, ns] = process.hrtime();
 	return s * 1e6 + ns / 1e3;
@@ -41,6 +43,10 @@ export const EXIT_STAGES = ['pidfd readable', 'waitid', 'EXIT written', 'host de
 
 export type SpawnStage = (typeof SPAWN_STAGES)[number];
 export type ExitStage = (typeof EXIT_STAGES)[number];
+
+/** The stages stamped by the sidecar, on its clock. */
+const SIDECAR_SPAWN_STAGES: readonly SpawnStage[] = ['sidecar read', 'clone', 'exec confirmed', 'reply written'];
+const SIDECAR_EXIT_STAGES: readonly ExitStage[] = ['pidfd readable', 'waitid', 'EXIT written'];
 
 /** One spawn (and, once known, its exit): stage → µs. */
 export interface TraceRecord {
@@ -116,11 +122,41 @@ export class TraceLog {
 	}
 
 	/**
+	 * Host clock minus sidecar clock (µs), and how far off it may be. Every crossing bounds it:
+	 * a request is read after it was written (offset ≥ written − read), a reply or an EXIT is
+	 * decoded after it was written (offset ≤ decoded − written). Where 0 is inside the bounds
+	 * the clocks are taken as one (Node: they are); else the midpoint, which splits each
+	 * round trip's crossings as its fastest pair was split, evenly. A crossing's estimate is
+	 * then off by at most `uncertainty`; the sum of the two crossings of a request is exact.
+	 */
+	clockOffset(records: readonly TraceRecord[] = this.records): { offset: number; uncertainty: number } {
+		let low = Number.NEGATIVE_INFINITY;
+		let high = Number.POSITIVE_INFINITY;
+		for (const { spawn, exit } of records) {
+			const written = spawn['request written'];
+			const read = spawn['sidecar read'];
+			const replied = spawn['reply written'];
+			const decoded = spawn['host decoded'];
+			if (written !== undefined && read !== undefined) low = Math.max(low, written - read);
+			if (replied !== undefined && decoded !== undefined) high = Math.min(high, decoded - replied);
+			const exitWritten = exit['EXIT written'];
+			const exitDecoded = exit['host decoded'];
+			if (exitWritten !== undefined && exitDecoded !== undefined) high = Math.min(high, exitDecoded - exitWritten);
+		}
+		if (!Number.isFinite(low) || !Number.isFinite(high) || (low <= 0 && high >= 0)) return { offset: 0, uncertainty: 0 };
+		return { offset: (low + high) / 2, uncertainty: Math.abs(high - low) / 2 };
+	}
+
+	/**
 	 * p50 and p99 (µs) of each stage: the time from the stage before it to it, over the
-	 * records that have both, after skipping the first `skip` records (a warm-up).
+	 * records that have both, after skipping the first `skip` records (a warm-up). Sidecar
+	 * stamps are moved onto the host's clock first; where that took an estimate, one more
+	 * row says how far a crossing's figure may be off.
 	 */
 	stages(skip = 0): TraceStage[] {
-		const records = this.records.slice(skip);
+		// Every record bounds the offset, the warm-up's too: more crossings, tighter bounds.
+		const { offset, uncertainty } = this.clockOffset();
+		const records = this.records.slice(skip).map((r) => onHostClock(r, offset));
 		const rows: TraceStage[] = [];
 		const add = <S extends string>(part: 'spawn' | 'exit', names: readonly S[], get: (r: TraceRecord) => Partial<Record<S, number>>) => {
 			for (let i = 1; i <= names.length; i++) {
@@ -140,6 +176,7 @@ export class TraceLog {
 		};
 		add('spawn', SPAWN_STAGES, (r) => r.spawn);
 		add('exit', EXIT_STAGES, (r) => r.exit);
+		if (uncertainty > 0) rows.push({ part: 'clock', stage: 'crossings ± (clock offset estimated)', n: records.length, p50: uncertainty, p99: uncertainty });
 		return rows;
 	}
 
@@ -151,9 +188,20 @@ export class TraceLog {
 	}
 }
 
+/** A copy of `r` with the sidecar's stamps moved onto the host's clock. */
+function onHostClock(r: TraceRecord, offset: number): TraceRecord {
+	if (offset === 0) return r;
+	const spawn = { ...r.spawn };
+	const exit = { ...r.exit };
+	for (const stage of SIDECAR_SPAWN_STAGES) if (spawn[stage] !== undefined) spawn[stage] += offset;
+	for (const stage of SIDECAR_EXIT_STAGES) if (exit[stage] !== undefined) exit[stage] += offset;
+	return { ...r, spawn, exit };
+}
+
 /** One row of the breakdown: a stage's p50 and p99 in µs over `n` records. */
 export interface TraceStage {
-	part: 'spawn' | 'exit';
+	/** 'clock': how far the crossings may be off, where the host's clock is not the sidecar's. */
+	part: 'spawn' | 'exit' | 'clock';
 	stage: string;
 	n: number;
 	p50: number;
