@@ -77,16 +77,43 @@ export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
 	return [
 		atLeast('seq spawn+wait ≥ 0.9× raw C floor', seqFloor, 0.9, times(seqFloor)),
 		atLeast('seq spawn+wait ≥ 1.6× Node child_process', seqNode, 1.6, times(seqNode)),
-		atLeast('64 in flight ≥ 0.95× raw C floor', flight, 0.95, times(flight)),
+		atLeast('64 in flight ≥ 1.0× raw C floor', flight, 1.0, times(flight)),
 		atMost('kill → exit p50 ≤ 150 µs', kill, 150, `${fmt(kill, 0)} µs`),
 		atMost('kill → exit p50 ahead of every JS peer', kill, Math.min(...peersKill), `${fmt(kill, 0)} µs vs best peer ${fmt(Math.min(...peersKill), 0)} µs`),
 		atMost('spawn() blocks the event loop ≤ 50 µs (p50)', me('seq', 'blockP50Us'), 50, `${fmt(me('seq', 'blockP50Us'), 0)} µs`),
 		atMost('spawn p50 with 1,000 children alive ≤ 1.1× idle', me('many', 'loadedRatio'), 1.1, times(me('many', 'loadedRatio'))),
-		atLeast('capture ≥ 1.0× Bun', capBun, 1.0, times(capBun)),
+		atLeast('capture ≥ 1.2× Bun', capBun, 1.2, times(capBun)),
 		atLeast('capture ≥ 2× Node child_process', capNode, 2.0, times(capNode)),
 		atMost('1,000 children: host RSS growth ≤ 5 MB', me('many', 'hostRssGrowthMiB') * 1.048576, 5, `${fmt(me('many', 'hostRssGrowthMiB') * 1.048576, 1)} MB`),
 		atMost('1,000 children: sidecar RSS ≤ 2 MB', me('many', 'helperRssMiB') * 1.048576, 2, `${fmt(me('many', 'helperRssMiB') * 1.048576, 2)} MB`),
+		...hostPathTargets(m),
 		...relayTargets(m),
+	];
+}
+
+/** The host path's targets: against the C floor and each runtime's own spawn. */
+function hostPathTargets(m: Medians): Target[] {
+	const v = (peer: string, w: Workload, key: string) => value(m, peer, w, key);
+	const ratioRow = (text: string, x: number, pass: (x: number) => boolean, show = times(x)): Target => ({
+		text,
+		measured: show,
+		pass: Number.isFinite(x) ? pass(x) : null,
+	});
+	const seqBun = v('pidfd-bun', 'seq', 'opsPerSec') / v('bun', 'seq', 'opsPerSec');
+	const seqDeno = v('pidfd-deno', 'seq', 'opsPerSec') / v('deno', 'seq', 'opsPerSec');
+	const killFloor = v('pidfd-node', 'kill', 'p50Us') / v('floor', 'kill', 'p50Us');
+	const killBun = v('pidfd-node', 'kill', 'p50Us') / v('bun', 'kill', 'p50Us');
+	const killTail = v('pidfd-node', 'kill', 'p99Us') / v('floor', 'kill', 'p99Us');
+	const block = v('pidfd-node', 'seq', 'blockP50Us') / v('bun', 'seq', 'blockP50Us');
+	const cpu = v('pidfd-node', 'seq', 'hostCpuUsPerSpawn') / v('bun', 'seq', 'hostCpuUsPerSpawn');
+	return [
+		ratioRow('seq spawn+wait on Bun ≥ 1.0× Bun.spawn', seqBun, (x) => x >= 1),
+		ratioRow('seq spawn+wait on Deno ≥ 1.0× Deno.Command', seqDeno, (x) => x >= 1),
+		ratioRow('kill → exit p50 ≤ 1.1× raw C floor', killFloor, (x) => x <= 1.1),
+		ratioRow('kill → exit p50 ≤ Bun.spawn', killBun, (x) => x <= 1),
+		ratioRow('kill → exit p99 ≤ 3× raw C floor', killTail, (x) => x <= 3),
+		ratioRow('event loop blocked per spawn() p50 ≤ Bun.spawn', block, (x) => x <= 1),
+		ratioRow('host CPU per spawn ≤ 2× Bun.spawn', cpu, (x) => x <= 2),
 	];
 }
 
