@@ -18,7 +18,9 @@ const TOKEN = randomBytes(32).toString('base64url');
 const TIME_LIMIT_MS = Number(process.env.PIDFD_FUZZ_MS ?? 15_000);
 /** A fence's reply later than this is a hang. */
 const FENCE_MS = 5_000;
+/** Fence ids count down from here: above any id the fuzzer makes (32-bit integers). */
 const FENCE_ID = 9_007_199_254_740_991;
+let fences = 0;
 
 const fuzz = suite('fuzzing the bridge: an error or a close for every malformed message, never a hang or a crash');
 let server: ServeProcess;
@@ -44,15 +46,28 @@ async function connection(): Promise<RawClient> {
 /**
  * Sends one message and a fence; resolves with the replies that came before the fence's,
  * or 'closed' if the server closed the connection (a valid answer to a broken message).
+ *
+ * One exchange at a time, each with its own fence. fast-check's time limit abandons the run
+ * in flight, which goes on in the background: the next property's first run must not share
+ * the connection with it (the old run's fence reply ended the new run's wait before the
+ * new run's own replies had come: "no EINVAL", once in CI).
  */
-async function exchange(message: string | Buffer, binary: boolean): Promise<ServerMessage[] | 'closed'> {
+let lastExchange: Promise<unknown> = Promise.resolve();
+function exchange(message: string | Buffer, binary: boolean): Promise<ServerMessage[] | 'closed'> {
+	const run = lastExchange.then(() => exchangeNow(message, binary));
+	lastExchange = run.catch(() => {});
+	return run;
+}
+
+async function exchangeNow(message: string | Buffer, binary: boolean): Promise<ServerMessage[] | 'closed'> {
 	const c = await connection();
+	const fence = FENCE_ID - fences++;
 	c.messages.length = 0;
 	c.ws.send(message, { binary });
-	c.send({ type: 'list', id: FENCE_ID });
+	c.send({ type: 'list', id: fence });
 	stats.messages++;
 	try {
-		await c.next((m) => 'id' in m && m.id === FENCE_ID, 'the fence', FENCE_MS);
+		await c.next((m) => 'id' in m && m.id === fence, 'the fence', FENCE_MS);
 	} catch (error) {
 		if (c.closeCode !== undefined) {
 			stats.closes++;
@@ -129,7 +144,8 @@ fuzz('text messages', async () => {
 				`no EINVAL for ${JSON.stringify(String(message)).slice(0, 200)}: ${JSON.stringify(replies).slice(0, 300)}`,
 			);
 		}),
-		{ numRuns: 100_000, interruptAfterTimeLimit: TIME_LIMIT_MS, endOnFailure: true },
+		// includeErrorInReport: the failing assertion itself in the message (fast-check 4 keeps it in `cause`, which the runner does not print).
+		{ numRuns: 100_000, interruptAfterTimeLimit: TIME_LIMIT_MS, endOnFailure: true, includeErrorInReport: true },
 	);
 	assert.ok(isAlive(server.proc.pid!), 'the server died');
 });
@@ -178,7 +194,8 @@ fuzz('binary frames', async () => {
 					);
 			},
 		),
-		{ numRuns: 100_000, interruptAfterTimeLimit: TIME_LIMIT_MS, endOnFailure: true },
+		// includeErrorInReport: the failing assertion itself in the message (fast-check 4 keeps it in `cause`, which the runner does not print).
+		{ numRuns: 100_000, interruptAfterTimeLimit: TIME_LIMIT_MS, endOnFailure: true, includeErrorInReport: true },
 	);
 	assert.ok(isAlive(server.proc.pid!), 'the server died');
 });
