@@ -183,6 +183,29 @@ capture('run() keeps every byte of a long output on both streams, in order', asy
 	assert.ok(r.stderr === want, 'stderr differs');
 });
 
+capture('a big capture grows in place: byte-exact across growths, limits exact, both transports, any maxBuffer', async () => {
+	// 8 digits and a newline a line: 1,000,000 lines are 9,000,000 bytes, over many reads.
+	const lines = (n: number) => `seq -w 10000001 ${10000000 + n}`;
+	const want = (n: number) => Array.from({ length: n }, (_, i) => `${10000001 + i}\n`).join('');
+	for (const stdioTransport of ['direct', 'relay'] as const) {
+		for (const maxBuffer of [9_000_000, 64 * 1024 * 1024, Number.POSITIVE_INFINITY]) {
+			const r = await within(LIMIT, run('sh', ['-c', lines(1_000_000)], { stdioTransport, maxBuffer, encoding: 'utf8' }));
+			assert.ok(r.stdout === want(1_000_000), `${stdioTransport}, maxBuffer ${maxBuffer}: output differs`);
+		}
+		// A byte past a limit reached while growing: what fits is kept, whole, then maxBuffer.
+		const over = await within(
+			LIMIT,
+			run('sh', ['-c', `${lines(1_000_000)}; printf x`], { stdioTransport, maxBuffer: 9_000_000 }).then(
+				() => undefined,
+				(e: unknown) => e as RunError,
+			),
+		);
+		assert.instance(over, RunError);
+		assert.is(over!.reason, 'maxBuffer');
+		assert.ok((over!.stdout as Buffer).toString() === want(1_000_000), `${stdioTransport}: the kept bytes differ`);
+	}
+});
+
 capture('Command: builder, env, envClear, envRemove, cwd, reuse', async () => {
 	const cmd = new Command('sh').args(['-c', 'echo "$A:${B-unset}:$(pwd)"']).env('A', 'a').cwd(tmp);
 	const first = await within(LIMIT, cmd.output({ encoding: 'utf8' }));
