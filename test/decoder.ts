@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodePidfdInfo, decodeRusage, decodeSiginfo } from '../host/kernel/structs.js';
+import { decodePidfdInfo, decodeRusage, decodeSiginfo, structDecoder } from '../host/kernel/structs.js';
 import { PidfdInfo, Rusage, Siginfo } from '../schemas/kernel.js';
 import { commandExists, testIf } from './helpers/skip.js';
 
@@ -156,6 +156,57 @@ vectors('info-exited', async () => {
 });
 
 vectors.run();
+
+// ---
+
+const fallback = suite('decoder: the JavaScript fallback (no WebAssembly memory, as under RLIMIT_AS)');
+
+/** Every decoder's output for `bytes`, by the decoder named. */
+function decodeAll(use: 'wasm' | 'js', exit: Uint8Array, info: Uint8Array): unknown {
+	assert.is(structDecoder(use), use);
+	return { si: decodeSiginfo(exit.subarray(0, 128)), ru: decodeRusage(exit.subarray(128)), info: decodePidfdInfo(info) };
+}
+
+fallback("gives the module's numbers for every committed vector and for random bytes", async () => {
+	const info = (await readVector<InfoVector>(VECTORS, 'info-live')).bytes;
+	const exits = await Promise.all(Object.keys(exitChecks).map(async (name) => (await readVector<ExitVector>(VECTORS, name)).bytes));
+	// Random structs too: sign bits, values past 2^53 (rounded the same way), any field.
+	let seed = 0x9e3779b9;
+	const random = (n: number) =>
+		Uint8Array.from({ length: n }, () => {
+			seed = (seed * 1103515245 + 12345) >>> 0;
+			return seed >>> 24;
+		});
+	const cases: [Uint8Array, Uint8Array][] = [
+		...exits.map((e) => [e, info] as [Uint8Array, Uint8Array]),
+		...Array.from({ length: 200 }, () => [random(272), random(64)] as [Uint8Array, Uint8Array]),
+	];
+	try {
+		for (const [exit, pidfdInfo] of cases) assert.equal(decodeAll('js', exit, pidfdInfo), decodeAll('wasm', exit, pidfdInfo));
+	} finally {
+		structDecoder('wasm');
+	}
+});
+
+fallback('a host under an address-space limit too small for WebAssembly memory still waits its children', async () => {
+	// 8 GiB: Node runs, V8 cannot reserve a wasm memory. Before the fallback, wait() never
+	// settled. The bundle, in plain Node: tsx needs WebAssembly itself.
+	const script = `
+		const { run } = await import(${JSON.stringify(new URL('../dist/pidfd.mjs', import.meta.url).href)});
+		let wasm = 'ok';
+		try { new WebAssembly.Memory({ initial: 1 }); } catch (e) { wasm = e.constructor.name; }
+		const r = await run('sh', ['-c', 'echo hi; exit 7'], { encoding: 'utf8' });
+		console.log(JSON.stringify({ wasm, stdout: r.stdout, code: r.exit.code, rss: r.exit.rusage.maxRssKiB > 0 }));
+		process.exit(0);`;
+	const { stdout } = await run('prlimit', [`--as=${8 * 1024 ** 3}`, process.execPath, '--input-type=module', '-e', script], {
+		timeout: 30_000,
+	});
+	const got = JSON.parse(stdout.trim().split('\n').pop()!) as { wasm: string };
+	assert.is(got.wasm, 'RangeError', 'the limit really refuses WebAssembly memory');
+	assert.equal(got, { wasm: 'RangeError', stdout: 'hi\n', code: 7, rss: true });
+});
+
+fallback.run();
 
 // ---
 

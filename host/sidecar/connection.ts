@@ -300,7 +300,14 @@ export class Sidecar {
 				const watcher = this.#watchers.get(handle);
 				if (watcher) {
 					this.#watchers.delete(handle);
-					watcher.onEvent(frame.type, frame.body);
+					try {
+						watcher.onEvent(frame.type, frame.body);
+					} catch (cause) {
+						// Out of the table already, this watcher would not hear of the failure that
+						// follows: its wait() must not hang.
+						watcher.onLost(new PidfdError(ErrorCode.PROTOCOL, `pidfd: an exit could not be decoded: ${(cause as Error).message}`, { cause }));
+						throw cause;
+					}
 				}
 				return;
 			}
