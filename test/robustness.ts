@@ -3,11 +3,15 @@
 // can never pass for the process a test is looking for.
 import { type ChildProcess, spawn as nodeSpawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InvalidArgumentError, PidFd, PidfdError, shutdown, sidecarInfo, spawn } from '../host/index.js';
 import { Sidecar } from '../host/sidecar/connection.js';
+import { locateSidecar } from '../host/sidecar/locate.js';
 import { eventually, nextTurn, within } from './helpers/deadline.js';
 import { E, SC, STDIO, T, Writer, decodeError, decodeSpawned, expectError, frame, spawnBody } from './helpers/frames.js';
 import { bytesRead, fdCount, inEpollWait, isAlive, startTime } from './helpers/proc.js';
@@ -235,6 +239,42 @@ for (const [what, bin, code, message] of [
 		assert.is((await within(LIMIT, child.wait(), 'wait')).code, 0);
 	});
 }
+
+sidecarDies('an exit the host cannot decode rejects that wait() ERR_PIDFD_PROTOCOL instead of hanging', async () => {
+	// The real sidecar behind test/fixtures/exit-mangler.mjs, which cuts a byte off each EXIT.
+	await shutdown();
+	const real = locateSidecar(); // PIDFD_SIDECAR's, if set (the ASan build in CI)
+	const dir = mkdtempSync(join(tmpdir(), 'pidfd-mangler-'));
+	const wrapper = join(dir, 'pidfd-sidecar');
+	writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' '${fileURLToPath(new URL('./fixtures/exit-mangler.mjs', import.meta.url))}'\n`, {
+		mode: 0o755,
+	});
+	const saved = process.env.PIDFD_SIDECAR;
+	process.env.PIDFD_SIDECAR = wrapper;
+	process.env.PIDFD_REAL_SIDECAR = real;
+	try {
+		const child = await within(LIMIT, spawn('sh', ['-c', 'exit 3'], { stdio: 'ignore' }), 'spawn through the mangler');
+		const error = (await within(
+			LIMIT,
+			child.wait().then(
+				() => undefined,
+				(e: unknown) => e,
+			),
+			'wait() settles',
+		)) as PidfdError;
+		assert.instance(error, PidfdError);
+		assert.is(error.code, 'ERR_PIDFD_PROTOCOL');
+		assert.match(error.message, /an exit could not be decoded/);
+	} finally {
+		if (saved === undefined) delete process.env.PIDFD_SIDECAR;
+		else process.env.PIDFD_SIDECAR = saved;
+		delete process.env.PIDFD_REAL_SIDECAR;
+		await shutdown();
+		rmSync(dir, { recursive: true, force: true });
+	}
+	const child = await within(LIMIT, spawn('/bin/true'), 'spawn with the real sidecar');
+	assert.is((await within(LIMIT, child.wait(), 'wait')).code, 0);
+});
 
 sidecarDies('PidFd.close() on a handle whose sidecar died resolves: nothing is left open', async () => {
 	const other = nodeSpawn('sleep', ['30'], { stdio: 'ignore' });

@@ -1,6 +1,5 @@
 // Reading a child's output to its end with a bound, and writing its input: shared by run()
 // and child.output().
-import { constants } from 'node:buffer';
 import type { OnReadOpts } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { reportDetached } from './report.js';
@@ -18,7 +17,7 @@ const ResizableArrayBuffer = ArrayBuffer as unknown as new (byteLength: number, 
  * The most address space one capture reserves: 4 GiB, Node 20's largest Buffer (Bun refuses
  * reservations of 1 TiB). A capture with a larger limit that passes it grows by copying.
  */
-const MAX_RESERVE = Math.min(2 ** 32, constants.MAX_LENGTH);
+const MAX_RESERVE = 2 ** 32;
 
 /**
  * Keeps what a pipe read through `onread` (see openPipeEnd()), like collect() below: at
