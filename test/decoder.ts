@@ -198,8 +198,12 @@ fallback('a host under an address-space limit too small for WebAssembly memory s
 		const r = await run('sh', ['-c', 'echo hi; exit 7'], { encoding: 'utf8' });
 		console.log(JSON.stringify({ wasm, stdout: r.stdout, code: r.exit.code, rss: r.exit.rusage.maxRssKiB > 0 }));
 		process.exit(0);`;
+	// The plain sidecar, even in the sanitizer pass: an ASan build cannot start under such a
+	// limit (its shadow memory alone reserves terabytes), and this test is about the host.
+	const env = { ...process.env, PIDFD_SIDECAR: fileURLToPath(new URL('../dist/pidfd-sidecar', import.meta.url)) };
 	const { stdout } = await run('prlimit', [`--as=${8 * 1024 ** 3}`, process.execPath, '--input-type=module', '-e', script], {
 		timeout: 30_000,
+		env,
 	});
 	const got = JSON.parse(stdout.trim().split('\n').pop()!) as { wasm: string };
 	assert.is(got.wasm, 'RangeError', 'the limit really refuses WebAssembly memory');
