@@ -61,12 +61,18 @@ export interface Target {
 	pass: boolean | null;
 }
 
+/** A target met at `min` or more / `max` or less; `null` where a side of it did not run. */
+function atLeast(text: string, x: number, min: number, show = times(x)): Target {
+	return { text, measured: show, pass: Number.isFinite(x) ? x >= min : null };
+}
+function atMost(text: string, x: number, max: number, show = times(x)): Target {
+	return { text, measured: show, pass: Number.isFinite(x) ? x <= max : null };
+}
+
 /** The issue's targets, checked against pidfd on Node. `null`: a side of it did not run. */
 export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
 	const v = (peer: string, w: Workload, key: string) => value(m, peer, w, key);
 	const me = (w: Workload, key: string) => v(subject, w, key);
-	const atLeast = (text: string, x: number, min: number, show: string): Target => ({ text, measured: show, pass: Number.isFinite(x) ? x >= min : null });
-	const atMost = (text: string, x: number, max: number, show: string): Target => ({ text, measured: show, pass: Number.isFinite(x) ? x <= max : null });
 	const seqFloor = me('seq', 'opsPerSec') / v('floor', 'seq', 'opsPerSec');
 	const seqNode = me('seq', 'opsPerSec') / v('child_process', 'seq', 'opsPerSec');
 	const flight = me('flight', 'opsPerSec') / v('floor', 'flight', 'opsPerSec');
@@ -75,15 +81,15 @@ export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
 	const capBun = me('capture', 'mibPerSec') / v('bun', 'capture', 'mibPerSec');
 	const capNode = me('capture', 'mibPerSec') / v('child_process', 'capture', 'mibPerSec');
 	return [
-		atLeast('seq spawn+wait ≥ 0.9× raw C floor', seqFloor, 0.9, times(seqFloor)),
-		atLeast('seq spawn+wait ≥ 1.6× Node child_process', seqNode, 1.6, times(seqNode)),
-		atLeast('64 in flight ≥ 1.0× raw C floor', flight, 1.0, times(flight)),
+		atLeast('seq spawn+wait ≥ 0.9× raw C floor', seqFloor, 0.9),
+		atLeast('seq spawn+wait ≥ 1.6× Node child_process', seqNode, 1.6),
+		atLeast('64 in flight ≥ 1.0× raw C floor', flight, 1.0),
 		atMost('kill → exit p50 ≤ 150 µs', kill, 150, `${fmt(kill, 0)} µs`),
 		atMost('kill → exit p50 ahead of every JS peer', kill, Math.min(...peersKill), `${fmt(kill, 0)} µs vs best peer ${fmt(Math.min(...peersKill), 0)} µs`),
 		atMost('spawn() blocks the event loop ≤ 50 µs (p50)', me('seq', 'blockP50Us'), 50, `${fmt(me('seq', 'blockP50Us'), 0)} µs`),
-		atMost('spawn p50 with 1,000 children alive ≤ 1.1× idle', me('many', 'loadedRatio'), 1.1, times(me('many', 'loadedRatio'))),
-		atLeast('capture ≥ 1.2× Bun', capBun, 1.2, times(capBun)),
-		atLeast('capture ≥ 2× Node child_process', capNode, 2.0, times(capNode)),
+		atMost('spawn p50 with 1,000 children alive ≤ 1.1× idle', me('many', 'loadedRatio'), 1.1),
+		atLeast('capture ≥ 1.2× Bun', capBun, 1.2),
+		atLeast('capture ≥ 2× Node child_process', capNode, 2.0),
 		atMost('1,000 children: host RSS growth ≤ 5 MB', me('many', 'hostRssGrowthMiB') * 1.048576, 5, `${fmt(me('many', 'hostRssGrowthMiB') * 1.048576, 1)} MB`),
 		atMost('1,000 children: sidecar RSS ≤ 2 MB', me('many', 'helperRssMiB') * 1.048576, 2, `${fmt(me('many', 'helperRssMiB') * 1.048576, 2)} MB`),
 		...hostPathTargets(m),
@@ -91,45 +97,34 @@ export function targets(m: Medians, subject = 'pidfd-node'): Target[] {
 	];
 }
 
+/** `a`'s value of a metric over `b`'s. */
+function ratioOf(m: Medians, a: string, b: string, w: Workload, key: string): number {
+	return value(m, a, w, key) / value(m, b, w, key);
+}
+
 /** The host path's targets: against the C floor and each runtime's own spawn. */
 function hostPathTargets(m: Medians): Target[] {
-	const v = (peer: string, w: Workload, key: string) => value(m, peer, w, key);
-	const ratioRow = (text: string, x: number, pass: (x: number) => boolean, show = times(x)): Target => ({
-		text,
-		measured: show,
-		pass: Number.isFinite(x) ? pass(x) : null,
-	});
-	const seqBun = v('pidfd-bun', 'seq', 'opsPerSec') / v('bun', 'seq', 'opsPerSec');
-	const seqDeno = v('pidfd-deno', 'seq', 'opsPerSec') / v('deno', 'seq', 'opsPerSec');
-	const killFloor = v('pidfd-node', 'kill', 'p50Us') / v('floor', 'kill', 'p50Us');
-	const killBun = v('pidfd-node', 'kill', 'p50Us') / v('bun', 'kill', 'p50Us');
-	const killTail = v('pidfd-node', 'kill', 'p99Us') / v('floor', 'kill', 'p99Us');
-	const block = v('pidfd-node', 'seq', 'blockP50Us') / v('bun', 'seq', 'blockP50Us');
-	const cpu = v('pidfd-node', 'seq', 'hostCpuUsPerSpawn') / v('bun', 'seq', 'hostCpuUsPerSpawn');
 	return [
-		ratioRow('seq spawn+wait on Bun ≥ 1.0× Bun.spawn', seqBun, (x) => x >= 1),
-		ratioRow('seq spawn+wait on Deno ≥ 1.0× Deno.Command', seqDeno, (x) => x >= 1),
-		ratioRow('kill → exit p50 ≤ 1.1× raw C floor', killFloor, (x) => x <= 1.1),
-		ratioRow('kill → exit p50 ≤ Bun.spawn', killBun, (x) => x <= 1),
-		ratioRow('kill → exit p99 ≤ 3× raw C floor', killTail, (x) => x <= 3),
-		ratioRow('event loop blocked per spawn() p50 ≤ Bun.spawn', block, (x) => x <= 1),
-		ratioRow('host CPU per spawn ≤ 2× Bun.spawn', cpu, (x) => x <= 2),
+		atLeast('seq spawn+wait on Bun ≥ 1.0× Bun.spawn', ratioOf(m, 'pidfd-bun', 'bun', 'seq', 'opsPerSec'), 1),
+		atLeast('seq spawn+wait on Deno ≥ 1.0× Deno.Command', ratioOf(m, 'pidfd-deno', 'deno', 'seq', 'opsPerSec'), 1),
+		atMost('kill → exit p50 ≤ 1.1× raw C floor', ratioOf(m, 'pidfd-node', 'floor', 'kill', 'p50Us'), 1.1),
+		atMost('kill → exit p50 ≤ Bun.spawn', ratioOf(m, 'pidfd-node', 'bun', 'kill', 'p50Us'), 1),
+		atMost('kill → exit p99 ≤ 3× raw C floor', ratioOf(m, 'pidfd-node', 'floor', 'kill', 'p99Us'), 3),
+		atMost('event loop blocked per spawn() p50 ≤ Bun.spawn', ratioOf(m, 'pidfd-node', 'bun', 'seq', 'blockP50Us'), 1),
+		atMost('host CPU per spawn ≤ 2× Bun.spawn', ratioOf(m, 'pidfd-node', 'bun', 'seq', 'hostCpuUsPerSpawn'), 2),
 	];
 }
 
 /** The relay transport's targets: against the direct path on Node and Deno's own API. */
 function relayTargets(m: Medians): Target[] {
-	const v = (peer: string, w: Workload, key: string) => value(m, peer, w, key);
-	const relayNode = v('pidfd-node-relay', 'capture', 'mibPerSec') / v('pidfd-node', 'capture', 'mibPerSec');
-	const relayDeno = v('pidfd-deno', 'capture', 'mibPerSec') / v('deno', 'capture', 'mibPerSec');
-	const direct = v('pidfd-node', 'fanout', 'wallMs');
+	const direct = value(m, 'pidfd-node', 'fanout', 'wallMs');
 	const others = ['pidfd-node-relay', 'pidfd-bun', 'pidfd-bun-relay', 'pidfd-deno']
-		.map((p) => [p, v(p, 'fanout', 'wallMs') / direct] as const)
+		.map((p) => [p, value(m, p, 'fanout', 'wallMs') / direct] as const)
 		.filter(([, x]) => Number.isFinite(x));
 	const worst = others.reduce<readonly [string, number]>((a, b) => (b[1] > a[1] ? b : a), ['', Number.NEGATIVE_INFINITY]);
 	return [
-		{ text: 'relay capture ≥ 0.8× the direct path (Node)', measured: times(relayNode), pass: Number.isFinite(relayNode) ? relayNode >= 0.8 : null },
-		{ text: 'relay capture on Deno ≥ 1.0× Deno.Command', measured: times(relayDeno), pass: Number.isFinite(relayDeno) ? relayDeno >= 1.0 : null },
+		atLeast('relay capture ≥ 0.8× the direct path (Node)', ratioOf(m, 'pidfd-node-relay', 'pidfd-node', 'capture', 'mibPerSec'), 0.8),
+		atLeast('relay capture on Deno ≥ 1.0× Deno.Command', ratioOf(m, 'pidfd-deno', 'deno', 'capture', 'mibPerSec'), 1.0),
 		{
 			text: 'concurrent captures: every runtime and transport within 1.5× of Node direct (wall)',
 			measured: worst[0] ? `worst ${times(worst[1])} (${worst[0]})` : '—',

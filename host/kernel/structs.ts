@@ -63,6 +63,39 @@ function wasmDecoder(): Decoder | undefined {
 	}
 }
 
+/** The JavaScript decoder's rusage counters: output slot, offset of the i64. */
+const RUSAGE_COUNTERS: readonly (readonly [number, number])[] = [
+	[L.OUT_RU_MAXRSS, L.RU_MAXRSS],
+	[L.OUT_RU_IXRSS, L.RU_IXRSS],
+	[L.OUT_RU_IDRSS, L.RU_IDRSS],
+	[L.OUT_RU_ISRSS, L.RU_ISRSS],
+	[L.OUT_RU_MINFLT, L.RU_MINFLT],
+	[L.OUT_RU_MAJFLT, L.RU_MAJFLT],
+	[L.OUT_RU_NSWAP, L.RU_NSWAP],
+	[L.OUT_RU_INBLOCK, L.RU_INBLOCK],
+	[L.OUT_RU_OUBLOCK, L.RU_OUBLOCK],
+	[L.OUT_RU_MSGSND, L.RU_MSGSND],
+	[L.OUT_RU_MSGRCV, L.RU_MSGRCV],
+	[L.OUT_RU_NSIGNALS, L.RU_NSIGNALS],
+	[L.OUT_RU_NVCSW, L.RU_NVCSW],
+	[L.OUT_RU_NIVCSW, L.RU_NIVCSW],
+];
+
+/** The JavaScript decoder's pidfd_info ids: output slot, offset of the u32. */
+const PIDFD_INFO_IDS: readonly (readonly [number, number])[] = [
+	[L.OUT_PI_PID, L.PI_PID],
+	[L.OUT_PI_TGID, L.PI_TGID],
+	[L.OUT_PI_PPID, L.PI_PPID],
+	[L.OUT_PI_RUID, L.PI_RUID],
+	[L.OUT_PI_RGID, L.PI_RGID],
+	[L.OUT_PI_EUID, L.PI_EUID],
+	[L.OUT_PI_EGID, L.PI_EGID],
+	[L.OUT_PI_SUID, L.PI_SUID],
+	[L.OUT_PI_SGID, L.PI_SGID],
+	[L.OUT_PI_FSUID, L.PI_FSUID],
+	[L.OUT_PI_FSGID, L.PI_FSGID],
+];
+
 /**
  * The same decoding in JavaScript, for where the module cannot be instantiated: the offsets
  * are layout.ts's, the arithmetic the module's (an i64 becomes the nearest f64, as
@@ -91,41 +124,12 @@ function jsDecoder(): Decoder {
 		decodeRusage() {
 			o[L.OUT_RU_USER_CPU_MS] = ms(L.RU_UTIME_SEC, L.RU_UTIME_USEC);
 			o[L.OUT_RU_SYSTEM_CPU_MS] = ms(L.RU_STIME_SEC, L.RU_STIME_USEC);
-			const counters = [
-				[L.OUT_RU_MAXRSS, L.RU_MAXRSS],
-				[L.OUT_RU_IXRSS, L.RU_IXRSS],
-				[L.OUT_RU_IDRSS, L.RU_IDRSS],
-				[L.OUT_RU_ISRSS, L.RU_ISRSS],
-				[L.OUT_RU_MINFLT, L.RU_MINFLT],
-				[L.OUT_RU_MAJFLT, L.RU_MAJFLT],
-				[L.OUT_RU_NSWAP, L.RU_NSWAP],
-				[L.OUT_RU_INBLOCK, L.RU_INBLOCK],
-				[L.OUT_RU_OUBLOCK, L.RU_OUBLOCK],
-				[L.OUT_RU_MSGSND, L.RU_MSGSND],
-				[L.OUT_RU_MSGRCV, L.RU_MSGRCV],
-				[L.OUT_RU_NSIGNALS, L.RU_NSIGNALS],
-				[L.OUT_RU_NVCSW, L.RU_NVCSW],
-				[L.OUT_RU_NIVCSW, L.RU_NIVCSW],
-			] as const;
-			for (const [slot, at] of counters) o[slot] = i64(at);
+			for (const [slot, at] of RUSAGE_COUNTERS) o[slot] = i64(at);
 		},
 		decodePidfdInfo() {
 			o[L.OUT_PI_MASK] = u64(L.PI_MASK);
 			o[L.OUT_PI_CGROUPID] = u64(L.PI_CGROUPID);
-			const ids = [
-				[L.OUT_PI_PID, L.PI_PID],
-				[L.OUT_PI_TGID, L.PI_TGID],
-				[L.OUT_PI_PPID, L.PI_PPID],
-				[L.OUT_PI_RUID, L.PI_RUID],
-				[L.OUT_PI_RGID, L.PI_RGID],
-				[L.OUT_PI_EUID, L.PI_EUID],
-				[L.OUT_PI_EGID, L.PI_EGID],
-				[L.OUT_PI_SUID, L.PI_SUID],
-				[L.OUT_PI_SGID, L.PI_SGID],
-				[L.OUT_PI_FSUID, L.PI_FSUID],
-				[L.OUT_PI_FSGID, L.PI_FSGID],
-			] as const;
-			for (const [slot, at] of ids) o[slot] = u32(at);
+			for (const [slot, at] of PIDFD_INFO_IDS) o[slot] = u32(at);
 			o[L.OUT_PI_EXIT_CODE] = i32(L.PI_EXIT_CODE);
 		},
 	};

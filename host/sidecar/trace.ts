@@ -129,10 +129,10 @@ export class TraceLog {
 	 * round trip's crossings as its fastest pair was split, evenly. A crossing's estimate is
 	 * then off by at most `uncertainty`; the sum of the two crossings of a request is exact.
 	 */
-	clockOffset(records: readonly TraceRecord[] = this.records): { offset: number; uncertainty: number } {
+	clockOffset(): { offset: number; uncertainty: number } {
 		let low = Number.NEGATIVE_INFINITY;
 		let high = Number.POSITIVE_INFINITY;
-		for (const { spawn, exit } of records) {
+		for (const { spawn, exit } of this.records) {
 			const written = spawn['request written'];
 			const read = spawn['sidecar read'];
 			const replied = spawn['reply written'];
