@@ -128,12 +128,12 @@ void out_flush(void)
 		ntrace_fix = 0;
 	}
 	while (off < olen) {
-		w = sys_write(STDOUT_FILENO, obuf + off, olen - off);
+		w = sys_write(out_fd, obuf + off, olen - off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				struct pollfd p = { .fd = STDOUT_FILENO, .events = POLLOUT };
+				struct pollfd p = { .fd = out_fd, .events = POLLOUT };
 
 				poll(&p, 1, -1);
 				continue;
@@ -506,6 +506,7 @@ void dispatch(const struct wire_hdr *h, const uint8_t *body, size_t n)
 	case MSG_CREDIT:	fn = handle_credit; break;
 	case MSG_RESIZE:	fn = handle_resize; break;
 	case MSG_RAW:		fn = handle_raw; break;
+	case MSG_LISTEN:	fn = handle_listen; break;
 	default:
 		p = out_frame(MSG_UNIMPLEMENTED, h->id, 4);
 		p = wire_put_u16(p, h->type);
@@ -638,8 +639,8 @@ static _Noreturn void host_gone(int status)
 
 	if (olen) {
 		/* Last replies, best effort: never block on a host that stopped reading. */
-		fcntl(STDOUT_FILENO, F_SETFL, O_NONBLOCK);
-		(void)!sys_write(STDOUT_FILENO, obuf, olen);
+		fcntl(out_fd, F_SETFL, O_NONBLOCK);
+		(void)!sys_write(out_fd, obuf, olen);
 		olen = 0;
 	}
 	for (i = 0; i < MAX_HANDLES; i++) {
@@ -679,6 +680,8 @@ static void on_event(uint64_t data, uint32_t events, int sfd)
 			on_timer();
 		else if (idx == EV_ONCE)
 			once_on_event();
+		else if (idx == EV_OUTLET)
+			outlet_on_connect();
 		else
 			host_gone(0);
 		return;

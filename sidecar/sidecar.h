@@ -25,6 +25,8 @@
 
 /* epoll data.u64 of once.c's fds (handle 0, after sidecar.c's sentinels 0-3). */
 #define EV_ONCE		4
+/* epoll data.u64 of outlet.c's listeners */
+#define EV_OUTLET	5
 
 /* epoll data.u64 of a relayed stream: (handle << 32) | EV_RELAY_BIT | index. */
 #define EV_RELAY_BIT	(1u << 31)
@@ -68,8 +70,9 @@ extern bool nofile_raised;
 extern int ignored_sigs[];
 extern unsigned int nignored;
 
-/* sidecar.c: output */
+/* sidecar.c: output, to out_fd (outlet.c: stdout, or the host's own socket) */
 extern uint8_t obuf[OBUF_SIZE];
+extern int out_fd;
 extern size_t olen;
 uint8_t *out_frame(uint16_t type, uint32_t id, size_t body_len);
 void out_flush(void);
@@ -141,5 +144,10 @@ void setup_fds(void);
 int setup_signals(void);
 void setup_rlimit(void);
 uint32_t probe_features(void);
+
+/* outlet.c: the output moved to a socket the host connects to */
+int handle_listen(uint32_t id, const uint8_t *body, size_t n);
+void outlet_on_connect(void);
+void outlet_reset(void);
 
 #endif /* PIDFD_SIDECAR_H */

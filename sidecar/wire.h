@@ -42,6 +42,7 @@ enum {
 	MSG_CREDIT		= 109,	/* relay: id 0, never answered */
 	MSG_RESIZE		= 110,	/* a terminal's window size */
 	MSG_RAW			= 111,	/* a terminal's raw mode on or off */
+	MSG_LISTEN		= 112,	/* outlet: listen for the host's own connection */
 	MSG_OK			= 200,
 	MSG_ERROR		= 201,
 	MSG_SPAWNED		= 202,
@@ -49,6 +50,7 @@ enum {
 	MSG_INFO_REPLY		= 204,
 	MSG_UNIMPLEMENTED	= 205,
 	MSG_WRITTEN		= 206,
+	MSG_LISTENING		= 207,	/* outlet: the name to connect to */
 	MSG_EXIT		= 300,
 	MSG_EXITED		= 301,
 	MSG_FATAL		= 302,
@@ -56,6 +58,7 @@ enum {
 	MSG_EOF			= 304,	/* relay: a stream ended */
 	MSG_WRITABLE		= 305,	/* relay: room again after a short WRITE */
 	MSG_TRACE		= 306,	/* PIDFD_TRACE: timestamps of one spawn or exit */
+	MSG_MOVED		= 307,	/* outlet: the last frame on stdout */
 };
 
 /* HELLO feature bits */
@@ -121,7 +124,7 @@ enum {
 	SC_PIDFD_SEND_SIGNAL, SC_WAITID, SC_IOCTL, SC_PIDFD_GETFD, SC_OPEN,
 	SC_PIPE2, SC_DUP2, SC_SETSID, SC_SETPGID, SC_SETUID, SC_SETGID,
 	SC_SETGROUPS, SC_PRCTL, SC_FORK, SC_EPOLL_CTL, SC_UMASK, SC_FCNTL,
-	SC_WRITE, SC_MOUNT, SC_OPENAT2,
+	SC_WRITE, SC_MOUNT, SC_OPENAT2, SC_BIND,
 };
 
 /*

@@ -44,7 +44,10 @@ decoder('a length below the header or above the maximum is a ProtocolError', () 
 });
 
 /** Frames with DATA (303) streamed: every other frame whole, DATA bytes joined per stream. */
-function collectStreamed(chunks: Buffer[]): { frames: { type: number; id: number; body: string }[]; data: Map<string, string>; pieces: number } {
+function collectStreamed(
+	chunks: Buffer[],
+	reused = false,
+): { frames: { type: number; id: number; body: string }[]; data: Map<string, string>; pieces: number } {
 	const frames: { type: number; id: number; body: string }[] = [];
 	const data = new Map<string, string>();
 	let pieces = 0;
@@ -55,7 +58,14 @@ function collectStreamed(chunks: Buffer[]): { frames: { type: number; id: number
 			data.set(`${handle}/${fd}`, (data.get(`${handle}/${fd}`) ?? '') + bytes.toString('hex'));
 		},
 	});
-	for (const c of chunks) decoder.push(c, (f: Frame) => frames.push({ type: f.type, id: f.id, body: f.body.toString('hex') }));
+	// `reused`: as a reader with one buffer of its own (the outlet's `onread`): every chunk is
+	// read into the same buffer, which is scribbled over once the push returns.
+	const buffer = Buffer.alloc(Math.max(0, ...chunks.map((c) => c.length)));
+	for (const c of chunks) {
+		const chunk = reused ? buffer.subarray(0, c.copy(buffer)) : c;
+		decoder.push(chunk, (f: Frame) => frames.push({ type: f.type, id: f.id, body: f.body.toString('hex') }), reused);
+		if (reused) buffer.fill(0xee);
+	}
 	return { frames, data, pieces };
 }
 
@@ -81,6 +91,23 @@ decoder('streamed DATA: pieces as they come, whatever the split, other frames wh
 	assert.equal(bytewise.data, whole.data);
 	// Split in 3: the DATA frame's bytes come in more than one piece, never assembled.
 	assert.ok(collectStreamed([stream.subarray(0, 100), stream.subarray(100, 200), stream.subarray(200)]).pieces >= 2);
+});
+
+decoder('a reader that reuses its buffer (transient pushes): what waits for the next read is a copy', () => {
+	const payload = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) & 0xff));
+	const stream = Buffer.concat([TWO, dataFrame(5, 1, payload), TWO, dataFrame(6, 2, payload.subarray(0, 9)), TWO]);
+	const whole = collectStreamed([stream]);
+	for (let i = 1; i < stream.length; i++) {
+		const split = collectStreamed([stream.subarray(0, i), stream.subarray(i)], true);
+		assert.equal(split.frames, whole.frames, `split at ${i}`);
+		assert.equal(split.data, whole.data, `split at ${i}`);
+	}
+	const bytewise = collectStreamed(
+		[...stream].map((b) => Buffer.from([b])),
+		true,
+	);
+	assert.equal(bytewise.frames, whole.frames);
+	assert.equal(bytewise.data, whole.data);
 });
 
 decoder('streamed DATA: a body too short for its head is handed on whole (the codec refuses it)', () => {

@@ -1,5 +1,6 @@
 // The relay transport under faults: a reader that stops, a stream that must not hold up
 // another, a sidecar that dies mid-stream, and frames naming streams that do not exist.
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { suite } from 'uvu';
@@ -114,6 +115,40 @@ hol('one stalled stream does not slow another child', async () => {
 });
 
 hol.run();
+
+// ---
+
+const capture = suite('captures: straight into the result, or through the stream once it has been read');
+
+capture('output() of a stream read in part keeps what the stream holds, then the rest', async () => {
+	const child = await spawn('sh', ['-c', 'printf first; sleep 0.1; head -c 300000 /dev/zero; printf last'], { ...relay, stdio: ['ignore', 'pipe', 'ignore'] });
+	const stdout = child.stdout as Readable;
+	// The first bytes are in the stream's own buffer (read() returns them, so they must not be lost).
+	await within(LIMIT, once(stdout, 'readable'));
+	const first = (stdout.read(2) as Buffer).toString();
+	assert.is(first, 'fi');
+	const { stdout: rest, exit } = await within(LIMIT, child.output());
+	assert.is(exit.code, 0);
+	assert.is(rest.length, 3 + 300000 + 4);
+	assert.is(rest.subarray(0, 3).toString(), 'rst');
+	assert.is(rest.subarray(-4).toString(), 'last');
+});
+
+capture('a stream nobody read is captured without passing through it', async () => {
+	const child = await spawn('head', ['-c', '1000000', '/dev/zero'], { ...relay, stdio: ['ignore', 'pipe', 'ignore'] });
+	const stdout = child.stdout as Readable;
+	let pushed = 0;
+	const push = stdout.push.bind(stdout);
+	stdout.push = (chunk: unknown, encoding?: BufferEncoding) => {
+		if (chunk !== null) pushed++;
+		return push(chunk, encoding);
+	};
+	const { stdout: bytes } = await within(LIMIT, child.output());
+	assert.is(bytes.length, 1000000);
+	assert.is(pushed, 0, 'no chunk went through the stream');
+});
+
+capture.run();
 
 // ---
 

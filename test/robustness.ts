@@ -420,7 +420,7 @@ frames.after(async (ctx) => {
 });
 
 frames('unknown types, and reply or event types sent as requests, get UNIMPLEMENTED', async ({ sc }) => {
-	for (const type of [0, 2, 3, 99, 112, 199, 200, 201, 205, 206, 300, 302, 303, 0xffff]) {
+	for (const type of [0, 2, 3, 99, 113, 199, 200, 201, 205, 206, 207, 300, 302, 303, 307, 0xffff]) {
 		const f = await sc.request(type, Buffer.from('junk'));
 		assert.is(f.type, T.UNIMPLEMENTED, `type ${type}`);
 		assert.is(f.body.length, 4, 'u16 type, u16 reserved');

@@ -2,6 +2,7 @@
 // and child.output().
 import type { OnReadOpts } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { RelayReadable } from './relay.js';
 import { reportDetached } from './report.js';
 
 /** Where a Capture with no room left reads; the bytes are copied out (or dropped) at once. */
@@ -130,7 +131,8 @@ export function collect(stream: Readable | null, limit: number, onOverflow: () =
 		// the pipe now would make the child die of SIGPIPE instead, and hide that pidfd was the
 		// one who stopped it.
 		const sink = capture ?? new Capture(limit, onOverflow);
-		if (!capture) stream.on('data', (chunk: Buffer) => sink.add(chunk));
+		const direct = capture !== undefined || (stream instanceof RelayReadable && stream.captureInto(sink));
+		if (!direct) stream.on('data', (chunk: Buffer) => sink.add(chunk));
 		// 'close' follows 'end', and also comes alone if the stream is destroyed: join the
 		// chunks once, on whichever comes first (a second join of 256 MiB costs ~30%).
 		let done = false;

@@ -11,6 +11,7 @@
 import { Readable, Writable } from 'node:stream';
 import { PidfdError } from '../../schemas/errors.js';
 import type { Sidecar, StreamSink } from '../sidecar/connection.js';
+import type { Capture } from './output.js';
 import { decodeWritten, encodeCredit, encodeStream, encodeWrite } from '../sidecar/messages.js';
 import { MessageType } from '../sidecar/protocol.js';
 
@@ -37,6 +38,8 @@ export class RelayReadable extends Readable implements StreamSink {
 	#ended = false;
 	/** RELAY_LAZY: the sidecar reads nothing before the first read here asks for a window. */
 	#waitingForReader: boolean;
+	/** captureInto(): the bytes go straight into a Capture, not through the stream. */
+	#capture: Capture | undefined;
 
 	constructor(
 		private readonly sidecar: Sidecar,
@@ -47,21 +50,46 @@ export class RelayReadable extends Readable implements StreamSink {
 		super({ highWaterMark: 64 * 1024 });
 		this.#waitingForReader = lazy;
 		sidecar.watchStream(handle, fd, this);
+		// Relayed output is what the sidecar sends most of: read it where the host reads best.
+		sidecar.useOutlet();
 		// Open streams keep the loop alive, as a pipe does, until their EOF.
 		sidecar.ref();
 		unreported(this);
 	}
 
-	onData(data: Buffer): void {
+	onData(data: Buffer, transient: boolean): void {
 		this.#unacked += data.length;
-		// A view into a chunk the connection read, which nothing reuses: no copy needed.
-		if (this.push(data) && this.#unacked >= GRANT_BATCH) this.#grant();
+		if (this.#capture) {
+			// Copied into the capture at once: the window comes back as fast as it is used.
+			this.#capture.add(data);
+			if (this.#unacked >= GRANT_BATCH) this.#grant();
+			return;
+		}
+		// A view the connection reuses for its next read is copied; one nothing reuses is kept.
+		if (this.push(transient ? Buffer.from(data) : data) && this.#unacked >= GRANT_BATCH) this.#grant();
 	}
 
 	onEof(errno: number): void {
 		this.#finish();
-		if (errno === 0) this.push(null);
-		else this.destroy(PidfdError.fromErrno(errno, 'read'));
+		if (errno === 0) {
+			this.push(null);
+			// A capture never reads the stream: this read is what lets 'end' come.
+			if (this.#capture) this.read(0);
+		} else this.destroy(PidfdError.fromErrno(errno, 'read'));
+	}
+
+	/**
+	 * Keeps the output in `capture` (run(), output()) instead of streaming it: each DATA is
+	 * copied once into the capture's growing buffer and its credit given back, with no chunk
+	 * through the stream's buffer and 'data' event. The stream still ends ('end', 'close',
+	 * 'error') as it would. Only for a stream nobody has read yet: returns false, and takes
+	 * nothing over, if some bytes went into the stream already (they are read from there).
+	 */
+	captureInto(capture: Capture): boolean {
+		if (this.readableLength > 0 || this.readableFlowing || this.listenerCount('data') > 0) return false;
+		this.#capture = capture;
+		if (this.#waitingForReader) this._read();
+		return true;
 	}
 
 	onWritable(): void {}

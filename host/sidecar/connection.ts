@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { ErrorCode, PidfdError } from '../../schemas/errors.js';
 import { type Frame, FrameDecoder, FrameWriter, MAX_FRAME, ProtocolError } from './framing.js';
 import { locateSidecar } from './locate.js';
-import { decodeError, decodeFatal, decodeHello, decodeStreamEvent, eventHandle } from './messages.js';
+import { decodeError, decodeFatal, decodeHello, decodeListening, decodeStreamEvent, eventHandle } from './messages.js';
 import { explainDenied } from './permissions.js';
 import { type Hello, MessageType, PROTOCOL_VERSION } from './protocol.js';
 import { runtime } from './runtime.js';
@@ -11,8 +12,12 @@ import { type TraceRecord, traceLog, traceNow } from './trace.js';
 
 /** What a relayed stream (stdio carried through the sidecar) hears about itself. */
 export interface StreamSink {
-	/** DATA: bytes from the child: a view into a chunk read from the sidecar, which nothing reuses, so it may be kept. */
-	onData(data: Buffer): void;
+	/**
+	 * DATA: bytes from the child, a view into what was read from the sidecar. `transient`: the
+	 * connection reads into that buffer again, so the view is valid only during the call
+	 * (copy to keep); else nothing reuses it and it may be kept.
+	 */
+	onData(data: Buffer, transient: boolean): void;
 	/** EOF: the child's end closed (errno 0) or reading it failed. */
 	onEof(errno: number): void;
 	/** WRITABLE: the pipe to the child has room again after a short WRITE. */
@@ -20,6 +25,15 @@ export interface StreamSink {
 	/** The sidecar died: the stream can go no further. */
 	onLost(error: PidfdError): void;
 }
+
+/**
+ * The outlet (sidecar/outlet.c): a socket the host connects to itself and reads into one
+ * buffer of its own (`onread`), where the pipe child_process gives it is read into a fresh
+ * 64 KiB Buffer per read. Node only: Bun and Deno have no `onread`.
+ */
+const outletPossible = runtime === 'node';
+/** The outlet's read buffer: a read takes what the socket holds, several DATA frames at once. */
+const OUTLET_READ = 256 * 1024;
 
 /** Streams are named by their process's handle and the child's fd. */
 const streamKey = (handle: number, fd: number) => handle * 256 + fd;
@@ -71,6 +85,13 @@ export class Sidecar {
 	readonly #watchers = new Map<number, Watcher>();
 	readonly #streams = new Map<number, StreamSink>();
 	#nextId = 1;
+	/** Whether what is being decoded is a buffer the next read reuses (see StreamSink.onData). */
+	#transient = false;
+	/** Where the output goes once MOVED is read (useOutlet()); undefined: stdout. */
+	#outlet: Socket | undefined;
+	#outletAsked = false;
+	/** MOVED was read: the output comes through the outlet only. */
+	#moved = false;
 	#refs = 0;
 	#corked = false;
 	/** PIDFD_TRACE: the traced requests of this tick's corked write. */
@@ -107,7 +128,10 @@ export class Sidecar {
 		});
 		this.#proc.on('close', (code, signal) => {
 			const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-			this.#fail(this.#stopping ? 'pidfd: the sidecar was stopped by shutdown()' : `pidfd: the sidecar (pid ${this.#proc.pid}) ${how}`);
+			const fail = () => this.#fail(this.#stopping ? 'pidfd: the sidecar was stopped by shutdown()' : `pidfd: the sidecar (pid ${this.#proc.pid}) ${how}`);
+			// What it wrote to the outlet before it went is read first, as stdout's is.
+			if (this.#moved && this.#outlet && !this.#outlet.destroyed) this.#outlet.once('close', fail);
+			else fail();
 		});
 		// 'error' alone when it could not be started at all.
 		this.#closed = new Promise((resolve) => {
@@ -116,12 +140,7 @@ export class Sidecar {
 		});
 		stdin.on('error', () => {}); // EPIPE after a crash: reported through 'close'
 		stdout.on('data', (chunk: Buffer) => {
-			try {
-				this.#decoder.push(chunk, this.#onFrame);
-			} catch (cause) {
-				this.#fail(`pidfd: unreadable data from the sidecar: ${(cause as Error).message}`, cause, ErrorCode.PROTOCOL);
-				this.#proc.kill('SIGKILL');
-			}
+			this.#onOutput(chunk, false);
 		});
 		// Until HELLO arrives, callers are waiting on `ready`: that must keep the loop alive.
 		this.#refs = 1;
@@ -176,6 +195,65 @@ export class Sidecar {
 		if (this.#failure || this.#stopping) return;
 		encode(this.#writer);
 		this.#write(this.#writer.finish(type, 0));
+	}
+
+	/**
+	 * Moves the sidecar's output off stdout to a socket of the host's own (sidecar/outlet.c),
+	 * read into one reused buffer instead of a fresh one per read. Asked for by the first
+	 * relayed stream: DATA is most of what a sidecar sends, and a spawn-only host keeps the
+	 * pipe. Whatever fails on the way (no such request, a connect refused) leaves the output
+	 * on stdout, as it was.
+	 */
+	useOutlet(): void {
+		if (this.#outletAsked || !outletPossible) return;
+		this.#outletAsked = true;
+		this.call(
+			MessageType.LISTEN,
+			() => {},
+			(reply) => decodeListening(reply.body),
+		).then(
+			(name) => this.#connectOutlet(name),
+			() => {},
+		);
+	}
+
+	#connectOutlet(name: string): void {
+		if (this.#failure || this.#stopping) return;
+		const buffer = Buffer.allocUnsafe(OUTLET_READ);
+		const socket = connect({ path: `\0${name}`, onread: { buffer, callback: (n) => this.#onOutput(buffer.subarray(0, n), true) } });
+		// Nothing is read from it before MOVED, the last frame on stdout, has been: no frame
+		// overtakes one written before it (#onFrame resumes it).
+		socket.pause();
+		socket.on('error', () => {
+			// Before MOVED: the output stays on stdout. After: 'close' follows.
+		});
+		socket.on('close', () => {
+			if (this.#outlet !== socket) return;
+			if (!this.#moved) {
+				// Refused (a sidecar whose parent is not this process, behind a wrapper that
+				// stays): the output stays on stdout.
+				this.#outlet = undefined;
+				return;
+			}
+			// The sidecar closes it only by exiting, and then this kill finds a zombie; a live
+			// sidecar whose output is cut off must go, and its 'close' reports it.
+			this.#proc.kill('SIGKILL');
+		});
+		socket.on('end', () => socket.destroy());
+		this.#outlet = socket;
+		if (this.#refs === 0) socket.unref();
+	}
+
+	/** Returns true: `onread` reads on (a false there would pause the socket). */
+	#onOutput(chunk: Buffer, transient: boolean): boolean {
+		this.#transient = transient;
+		try {
+			this.#decoder.push(chunk, this.#onFrame, transient);
+		} catch (cause) {
+			this.#fail(`pidfd: unreadable data from the sidecar: ${(cause as Error).message}`, cause, ErrorCode.PROTOCOL);
+			this.#proc.kill('SIGKILL');
+		}
+		return true;
 	}
 
 	/** Routes DATA, EOF and WRITABLE of the child fd `fd` of `handle` to `sink`. */
@@ -241,6 +319,7 @@ export class Sidecar {
 		// Socket handles of the pipes: absent in some runtimes' compat layers.
 		(this.#proc.stdout as unknown as { [k: string]: (() => void) | undefined })[method]?.();
 		(this.#proc.stdin as unknown as { [k: string]: (() => void) | undefined })[method]?.();
+		this.#outlet?.[method]();
 	}
 
 	/** Writes are corked until the next tick, so requests made in one tick leave in one write. */
@@ -293,6 +372,12 @@ export class Sidecar {
 		switch (frame.type) {
 			case MessageType.HELLO:
 				return this.#onHello(frame.body);
+			case MessageType.MOVED:
+				// Only ever after accepting our own connection: the rest comes through it.
+				if (!this.#outlet) throw new ProtocolError('MOVED, but the host has no outlet');
+				this.#moved = true;
+				this.#outlet.resume();
+				return;
 			case MessageType.EXIT:
 			case MessageType.EXITED: {
 				const handle = eventHandle(frame.body);
@@ -319,7 +404,7 @@ export class Sidecar {
 				// A stream the host has let go of (destroyed) may still have frames in flight.
 				const sink = this.#streams.get(key);
 				if (!sink) return;
-				if (frame.type === MessageType.DATA) sink.onData(event.data);
+				if (frame.type === MessageType.DATA) sink.onData(event.data, this.#transient);
 				else if (frame.type === MessageType.WRITABLE) sink.onWritable();
 				else {
 					this.#streams.delete(key);
@@ -341,7 +426,7 @@ export class Sidecar {
 
 	/** DATA, or a piece of it: a stream the host has let go of (destroyed) may still have some in flight. */
 	#onData(handle: number, fd: number, bytes: Buffer): void {
-		if (bytes.length) this.#streams.get(streamKey(handle, fd))?.onData(bytes);
+		if (bytes.length) this.#streams.get(streamKey(handle, fd))?.onData(bytes, this.#transient);
 	}
 
 	#onHello(body: Buffer): void {

@@ -41,6 +41,7 @@ const STREAM_HEAD = HEADER_SIZE + 8;
 export class FrameDecoder {
 	#pending: Buffer[] = [];
 	#pendingBytes = 0;
+	#transient = false;
 	#needed = 4;
 	/** Bytes of a streamed frame still to come, and whose they are. */
 	#streamLeft = 0;
@@ -52,7 +53,12 @@ export class FrameDecoder {
 		private readonly streamed?: StreamedType,
 	) {}
 
-	push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+	/**
+	 * `transient`: the caller reads into `chunk` again once this returns, so what is kept of
+	 * it for the next push (a split frame's start) is copied; else views are kept.
+	 */
+	push(chunk: Buffer, onFrame: (frame: Frame) => void, transient = false): void {
+		this.#transient = transient;
 		let buf = chunk;
 		if (this.#streamLeft > 0) {
 			const take = Math.min(this.#streamLeft, buf.length);
@@ -65,14 +71,14 @@ export class FrameDecoder {
 			// Join only what completes the awaited piece (a length, a frame, a streamed head),
 			// then go on with the rest of the read as views.
 			const take = Math.min(this.#needed - this.#pendingBytes, buf.length);
-			this.#pending.push(buf.subarray(0, take));
+			this.#keep(buf.subarray(0, take));
 			this.#pendingBytes += take;
 			if (this.#pendingBytes < this.#needed) return;
 			const joined = Buffer.concat(this.#pending, this.#pendingBytes);
 			this.#pending = [];
 			this.#pendingBytes = 0;
 			this.#parse(joined, onFrame);
-			if (take < buf.length) this.push(buf.subarray(take), onFrame);
+			if (take < buf.length) this.push(buf.subarray(take), onFrame, this.#transient);
 			return;
 		}
 		this.#parse(buf, onFrame);
@@ -113,9 +119,13 @@ export class FrameDecoder {
 		}
 		if (off < buf.length) {
 			if (buf.length - off < 4) this.#needed = 4;
-			this.#pending.push(buf.subarray(off));
+			this.#keep(buf.subarray(off));
 			this.#pendingBytes = buf.length - off;
 		}
+	}
+
+	#keep(piece: Buffer): void {
+		this.#pending.push(this.#transient ? Buffer.from(piece) : piece);
 	}
 }
 

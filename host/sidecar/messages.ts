@@ -16,6 +16,14 @@ export function decodeHello(body: Buffer): Hello {
 	return { version: r.u32(), features: r.u32(), maxFrame: r.u32(), pid: r.i32(), maxHandles: r.u32(), kernel: r.str() };
 }
 
+/** LISTENING: str name, an abstract socket name without its leading NUL (sidecar/outlet.c). */
+export function decodeListening(body: Buffer): string {
+	const r = new BodyReader(body);
+	const name = r.str();
+	r.end();
+	return name;
+}
+
 /** ERROR: i32 errno · u32 syscall id · str detail (a path, usually). */
 export function decodeError(body: Buffer, pid?: number): PidfdError {
 	const r = new BodyReader(body);

@@ -20,6 +20,7 @@ export const MessageType = {
 	CREDIT: 109,
 	RESIZE: 110,
 	RAW: 111,
+	LISTEN: 112,
 	OK: 200,
 	ERROR: 201,
 	SPAWNED: 202,
@@ -27,6 +28,7 @@ export const MessageType = {
 	INFO_REPLY: 204,
 	UNIMPLEMENTED: 205,
 	WRITTEN: 206,
+	LISTENING: 207,
 	EXIT: 300,
 	EXITED: 301,
 	FATAL: 302,
@@ -34,6 +36,7 @@ export const MessageType = {
 	EOF: 304,
 	WRITABLE: 305,
 	TRACE: 306,
+	MOVED: 307,
 } as const;
 
 /** Feature bits in HELLO, probed by the sidecar on this kernel. */
@@ -133,6 +136,7 @@ export const SYSCALLS = [
 	'write',
 	'mount',
 	'openat2',
+	'bind',
 ] as const;
 
 export interface Hello {

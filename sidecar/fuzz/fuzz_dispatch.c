@@ -58,7 +58,7 @@ static void check_reply(uint16_t type, uint32_t id)
 	}
 	fl = wire_frame(obuf, olen, &h);
 	if (fl <= 0 || (size_t)fl != olen || h.id != id || h.flags ||
-	    h.type < MSG_OK || h.type > MSG_WRITTEN) {
+	    h.type < MSG_OK || h.type > MSG_LISTENING) {
 		fprintf(stderr, "fuzz_dispatch: request %u: %zu bytes of reply, not one reply frame\n",
 			id, olen);
 		abort();
@@ -82,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	olen = 0;
 	relay_drop_all();
+	outlet_reset();
 	for (i = 0; nslots && i < MAX_HANDLES; i++) {
 		if (slots[i].handle)
 			slot_free(&slots[i]);

@@ -16,7 +16,19 @@ export const SC = Object.fromEntries(SYSCALLS.map((name, id) => [name || 'none',
 };
 
 /** The errnos the sidecar answers with, by name (asm-generic numbering). */
-export const E = { ENOENT: 2, ESRCH: 3, E2BIG: 7, EBADF: 9, ENOTDIR: 20, EINVAL: 22, ENOSYS: 38, EPROTO: 71, EMSGSIZE: 90, EOPNOTSUPP: 95 } as const;
+export const E = {
+	ENOENT: 2,
+	ESRCH: 3,
+	E2BIG: 7,
+	EBADF: 9,
+	ENOTDIR: 20,
+	EINVAL: 22,
+	ENOSYS: 38,
+	EPROTO: 71,
+	EMSGSIZE: 90,
+	EOPNOTSUPP: 95,
+	EALREADY: 114,
+} as const;
 
 export const STDIO = StdioKind;
 
