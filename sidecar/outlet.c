@@ -151,7 +151,16 @@ void outlet_on_connect(void)
 			if (c < 0) {
 				if (errno == EINTR || errno == ECONNABORTED)
 					continue;
-				break;	/* EAGAIN: nobody else waiting here */
+				if (errno == EAGAIN)
+					break;	/* nobody else waiting here */
+				/*
+				 * EMFILE, ENOBUFS: the connection would wait in
+				 * the backlog and wake us at every turn. Give up
+				 * the outlet; the host's connection is reset and
+				 * the output stays on stdout.
+				 */
+				close_listeners();
+				return;
 			}
 			if (!peer_is_host(c)) {
 				close(c);
