@@ -11,7 +11,6 @@
 import { Readable, Writable } from 'node:stream';
 import { PidfdError } from '../../schemas/errors.js';
 import type { Sidecar, StreamSink } from '../sidecar/connection.js';
-import type { Capture } from './output.js';
 import { decodeWritten, encodeCredit, encodeStream, encodeWrite } from '../sidecar/messages.js';
 import { MessageType } from '../sidecar/protocol.js';
 
@@ -32,14 +31,19 @@ function unreported(stream: Readable | Writable): void {
 	stream.on('error', () => {});
 }
 
+/** Where captureInto() puts the bytes: output.ts's Capture (named by shape: it imports this module). */
+export interface CaptureSink {
+	add(chunk: Uint8Array): void;
+}
+
 /** Output of the child (its fd 1, 2, or an extra fd), relayed by the sidecar. */
 export class RelayReadable extends Readable implements StreamSink {
 	#unacked = 0;
 	#ended = false;
 	/** RELAY_LAZY: the sidecar reads nothing before the first read here asks for a window. */
 	#waitingForReader: boolean;
-	/** captureInto(): the bytes go straight into a Capture, not through the stream. */
-	#capture: Capture | undefined;
+	/** captureInto(): the bytes go straight into a capture, not through the stream. */
+	#capture: CaptureSink | undefined;
 
 	constructor(
 		private readonly sidecar: Sidecar,
@@ -85,7 +89,7 @@ export class RelayReadable extends Readable implements StreamSink {
 	 * 'error') as it would. Only for a stream nobody has read yet: returns false, and takes
 	 * nothing over, if some bytes went into the stream already (they are read from there).
 	 */
-	captureInto(capture: Capture): boolean {
+	captureInto(capture: CaptureSink): boolean {
 		if (this.readableLength > 0 || this.readableFlowing || this.listenerCount('data') > 0) return false;
 		this.#capture = capture;
 		if (this.#waitingForReader) this._read();
