@@ -29,7 +29,7 @@ const WORKLOADS: Workload[] = ['seq', 'flight', 'kill', 'capture', 'many', 'fano
 const SIZES: Record<'full' | 'quick', Record<Workload, Params>> = {
 	full: {
 		seq: { n: 500, warmup: 50, block: 200 },
-		flight: { n: 5000, inflight: 64, warmup: 50 },
+		flight: { n: 5000, inflight: 64, warmup: 50, budgetMs: 20_000 },
 		kill: { n: 200, warmup: 20 },
 		capture: { bytes: 256 * 1024 * 1024 },
 		many: { n: 1000, probe: 200, inflight: 64 },
@@ -37,7 +37,7 @@ const SIZES: Record<'full' | 'quick', Record<Workload, Params>> = {
 	},
 	quick: {
 		seq: { n: 100, warmup: 10, block: 30 },
-		flight: { n: 500, inflight: 64, warmup: 10 },
+		flight: { n: 500, inflight: 64, warmup: 10, budgetMs: 8_000 },
 		kill: { n: 30, warmup: 5 },
 		capture: { bytes: 16 * 1024 * 1024 },
 		many: { n: 100, probe: 30, inflight: 64 },
